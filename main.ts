@@ -1,0 +1,65 @@
+/**
+ * Composition root: config → database → migrate → HTTP server + workers → signals.
+ *
+ * @module
+ */
+import { ConfigError, loadConfig } from "./src/config.ts";
+import { helpText, parseCommand } from "./src/cli.ts";
+import { migrate } from "./src/db/migrate.ts";
+import { openDatabase } from "./src/db/open.ts";
+import { createLogger } from "./src/observability/log.ts";
+import { startService } from "./src/service.ts";
+
+async function main(args: string[]): Promise<number> {
+  const command = parseCommand(args);
+  if (command.kind === "help") {
+    console.log(helpText(command.topic));
+    return 0;
+  }
+  if (command.kind === "error") {
+    console.error(command.message);
+    return 2;
+  }
+  let config;
+  try {
+    config = loadConfig(Deno.env.toObject());
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger({ level: config.logLevel });
+
+  if (command.kind === "migrate") {
+    const db = await openDatabase(config, log);
+    try {
+      const status = await migrate(db.sql);
+      log.info("Migrations applied", { ...status, database_url: db.url });
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+
+  const service = await startService(config, { role: command.kind, log });
+  const { promise: stopped, resolve } = Promise.withResolvers<void>();
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) {
+      log.warn("Second signal: exiting now");
+      Deno.exit(1);
+    }
+    stopping = true;
+    service.stop().then(resolve, (err) => {
+      log.error("Shutdown failed", { error: err });
+      Deno.exit(1);
+    });
+  };
+  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
+  await stopped;
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,128 @@
+import { z } from "zod";
+
+/** Effective settings, parsed once from the environment at start-up. */
+export interface Config {
+  env: "development" | "production";
+  databaseUrl: string | null;
+  /** Schema to use instead of the search_path default (lets tests share a server). */
+  schema: string | null;
+  dataDir: string;
+  hostname: string;
+  port: number;
+  apiKeys: string[];
+  logLevel: LogLevel;
+  workerConcurrency: number;
+  maxAttempts: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  deliveryTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  maxPayloadBytes: number;
+  allowPrivateTargets: boolean;
+  pollIntervalMs: number;
+  rotationGraceMs: number;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const int = (min: number, max: number) =>
+  z.string().trim().regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number).pipe(z.number().min(min).max(max));
+
+const bool = z.enum(["true", "false", "1", "0"], { error: "expected true or false" })
+  .transform((v) => v === "true" || v === "1");
+
+const addr = z.string().trim().regex(
+  /^(\[[0-9a-fA-F:]+\]|[^:\s]*):\d{1,5}$/,
+  'expected "host:port" or ":port", e.g. ":8080"',
+);
+
+// Each variable: its schema and default (string, parsed like user input).
+const variables = {
+  DISPATCH_ENV: [z.enum(["development", "production"]), "development"],
+  DATABASE_URL: [z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL")],
+  DATABASE_SCHEMA: [
+    z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lowercase SQL identifier"),
+  ],
+  DISPATCH_DATA_DIR: [z.string().min(1), ".dispatch-data"],
+  ADDR: [addr, ":8080"],
+  DISPATCH_API_KEYS: [z.string()],
+  LOG_LEVEL: [z.enum(["debug", "info", "warn", "error"]), "info"],
+  WORKER_CONCURRENCY: [int(1, 10_000), "64"],
+  MAX_ATTEMPTS: [int(1, 100), "8"],
+  RETRY_BASE_DELAY_MS: [int(1, 86_400_000), "1000"],
+  RETRY_MAX_DELAY_MS: [int(1, 604_800_000), "3600000"],
+  DELIVERY_TIMEOUT_MS: [int(100, 600_000), "30000"],
+  SHUTDOWN_TIMEOUT_MS: [int(0, 600_000), "10000"],
+  MAX_PAYLOAD_BYTES: [int(1024, 64 * 1024 * 1024), String(256 * 1024)],
+  ALLOW_PRIVATE_TARGETS: [bool],
+  POLL_INTERVAL_MS: [int(10, 60_000), "1000"],
+  SECRET_ROTATION_GRACE_MS: [int(0, 30 * 86_400_000), String(86_400_000)],
+} as const satisfies Record<string, readonly [z.ZodType, string?]>;
+
+type Vars = typeof variables;
+type Parsed = { [K in keyof Vars]: z.output<Vars[K][0]> | undefined };
+
+/**
+ * Parses the environment. Throws a {@linkcode ConfigError} naming the first
+ * bad variable and what it accepts.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const v = {} as Record<string, unknown>;
+  for (const [name, [schema, fallback]] of Object.entries(variables)) {
+    const raw = env[name] === undefined || env[name] === "" ? fallback : env[name];
+    if (raw === undefined) continue;
+    const result = (schema as z.ZodType).safeParse(raw);
+    if (!result.success) {
+      const why = result.error.issues[0]?.message ?? "invalid value";
+      throw new ConfigError(`Invalid ${name} "${raw}": ${why}`);
+    }
+    v[name] = result.data;
+  }
+  const p = v as Parsed;
+  const production = p.DISPATCH_ENV === "production";
+  const apiKeys = (p.DISPATCH_API_KEYS ?? "").split(",").map((k) => k.trim()).filter(Boolean);
+  if (production && apiKeys.length === 0) {
+    throw new ConfigError(
+      "Missing DISPATCH_API_KEYS: it is required when DISPATCH_ENV=production (comma-separated bearer tokens)",
+    );
+  }
+  if (p.RETRY_BASE_DELAY_MS! > p.RETRY_MAX_DELAY_MS!) {
+    throw new ConfigError(
+      `Invalid RETRY_BASE_DELAY_MS "${p.RETRY_BASE_DELAY_MS}": it must not exceed RETRY_MAX_DELAY_MS (${p.RETRY_MAX_DELAY_MS})`,
+    );
+  }
+  const [hostname, port] = splitAddr(p.ADDR!);
+  return {
+    env: p.DISPATCH_ENV!,
+    databaseUrl: p.DATABASE_URL ?? null,
+    schema: p.DATABASE_SCHEMA ?? null,
+    dataDir: p.DISPATCH_DATA_DIR!,
+    hostname,
+    port,
+    apiKeys,
+    logLevel: p.LOG_LEVEL!,
+    workerConcurrency: p.WORKER_CONCURRENCY!,
+    maxAttempts: p.MAX_ATTEMPTS!,
+    retryBaseDelayMs: p.RETRY_BASE_DELAY_MS!,
+    retryMaxDelayMs: p.RETRY_MAX_DELAY_MS!,
+    deliveryTimeoutMs: p.DELIVERY_TIMEOUT_MS!,
+    shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
+    maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
+    allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
+    pollIntervalMs: p.POLL_INTERVAL_MS!,
+    rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
+  };
+}
+
+function splitAddr(addr: string): [string, number] {
+  const i = addr.lastIndexOf(":");
+  const host = addr.slice(0, i).replace(/^\[|\]$/g, "");
+  const port = Number(addr.slice(i + 1));
+  if (port > 65535) throw new ConfigError(`Invalid ADDR "${addr}": port must be at most 65535`);
+  return [host === "" ? "0.0.0.0" : host, port];
+}

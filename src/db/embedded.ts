@@ -1,0 +1,68 @@
+/**
+ * An embedded PostgreSQL for running Dispatch without a server: PGlite, served
+ * on a loopback TCP port by pglite-socket, so the rest of Dispatch talks to it
+ * through postgres.js exactly as it would to a real server.
+ *
+ * PGlite is a single backend session that all connections share: transactions
+ * from different connections run one after another, and session state (SET,
+ * advisory locks, LISTEN) is common to every connection.
+ *
+ * @module
+ */
+import { mkdir } from "node:fs/promises";
+import { PGlite } from "@electric-sql/pglite";
+import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+
+/** A running embedded database. */
+export interface EmbeddedDatabase {
+  /** A postgres:// URL for postgres.js, e.g. `postgres://postgres@127.0.0.1:54321/postgres`. */
+  url: string;
+  /** Closes the server and the database; later calls wait for the first. */
+  stop(): Promise<void>;
+}
+
+/** Options for {@linkcode startEmbedded}. */
+export interface StartEmbeddedOptions {
+  /** Directory holding the database files; created when missing, reused when present. */
+  dataDir: string;
+  /** Loopback TCP port to listen on; 0, the default, lets the OS pick a free one. */
+  port?: number;
+}
+
+const HOST = "127.0.0.1";
+
+// pglite-socket accepts one connection by default and answers any extra one
+// with plain text rather than a protocol error, while Dispatch holds a pool
+// plus a LISTEN connection; this matches PostgreSQL's default max_connections.
+const MAX_CONNECTIONS = 100;
+
+/** Starts PGlite persisted at `dataDir` and serves it on a loopback port. */
+export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
+  // PGlite creates only the last path segment itself.
+  await mkdir(options.dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir: options.dataDir });
+  const server = new PGLiteSocketServer({
+    db,
+    host: HOST,
+    port: options.port ?? 0,
+    maxConnections: MAX_CONNECTIONS,
+  });
+  try {
+    await server.start();
+  } catch (error) {
+    await db.close();
+    throw new Error(`Cannot serve the embedded database on "${server.getServerConn()}"`, {
+      cause: error,
+    });
+  }
+
+  let stopped: Promise<void> | undefined;
+  return {
+    // After start() this is "host:port" with the port the OS picked.
+    url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    stop() {
+      stopped ??= server.stop().then(() => db.close());
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import type { Sql } from "./pool.ts";
+import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
+
+/** Embedded in the program so the compiled binary needs no files beside it. */
+export const migrations: readonly { version: number; name: string; sql: string }[] = [
+  { version: 1, name: "0001_init", sql: m0001 },
+];
+
+export interface MigrationStatus {
+  applied: string[];
+  current: number;
+  latest: number;
+}
+
+/**
+ * Applies pending migrations in one transaction under an advisory lock, so
+ * several instances starting at once apply each migration exactly once.
+ */
+export async function migrate(sql: Sql): Promise<MigrationStatus> {
+  return await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dispatch_migrations'))`;
+    await tx`CREATE TABLE IF NOT EXISTS dispatch_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`;
+    const done = new Set(
+      (await tx<{ version: number }[]>`SELECT version FROM dispatch_migrations`).map((r) =>
+        r.version
+      ),
+    );
+    const applied: string[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      await tx.unsafe(m.sql);
+      await tx`INSERT INTO dispatch_migrations (version, name) VALUES (${m.version}, ${m.name})`;
+      applied.push(m.name);
+    }
+    const latest = migrations.at(-1)?.version ?? 0;
+    return { applied, current: latest, latest };
+  });
+}
+
+/** The schema version in the database, 0 when none was applied. */
+export async function schemaVersion(sql: Sql): Promise<number> {
+  const [row] = await sql<{ version: number | null }[]>`
+    SELECT CASE WHEN to_regclass('dispatch_migrations') IS NULL THEN 0 END AS version`;
+  if (row?.version === 0) return 0;
+  const [v] = await sql<{ version: number }[]>`
+    SELECT coalesce(max(version), 0)::int AS version FROM dispatch_migrations`;
+  return v?.version ?? 0;
+}
+
+export function latestVersion(): number {
+  return migrations.at(-1)?.version ?? 0;
+}

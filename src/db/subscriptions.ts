@@ -1,0 +1,142 @@
+import type { Sql } from "./pool.ts";
+
+/** A subscription as the API shows it: never with its secrets. */
+export interface SubscriptionRow {
+  id: string;
+  url: string;
+  event_types: string[];
+  description: string | null;
+  active: boolean;
+  disabled_reason: string | null;
+  max_attempts: number | null;
+  metadata: Record<string, string>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface NewSubscription {
+  id: string;
+  url: string;
+  event_types: string[];
+  description: string | null;
+  secret: string;
+  active: boolean;
+  max_attempts: number | null;
+  metadata: Record<string, string>;
+}
+
+export type SubscriptionPatch = Partial<
+  Pick<
+    SubscriptionRow,
+    "url" | "event_types" | "description" | "active" | "max_attempts" | "metadata"
+  >
+>;
+
+const columns = `id, url, event_types, description, active, disabled_reason, max_attempts,
+  metadata, created_at, updated_at`;
+
+/** Returns undefined when the id is taken. */
+export async function insertSubscription(
+  sql: Sql,
+  sub: NewSubscription,
+): Promise<SubscriptionRow | undefined> {
+  const [row] = await sql<SubscriptionRow[]>`
+    INSERT INTO subscriptions
+      (id, url, event_types, description, secret, active, max_attempts, metadata)
+    VALUES (${sub.id}, ${sub.url}, ${sub.event_types}, ${sub.description}, ${sub.secret},
+      ${sub.active}, ${sub.max_attempts}, ${sql.json(sub.metadata)})
+    ON CONFLICT (id) DO NOTHING
+    RETURNING ${sql.unsafe(columns)}`;
+  return row;
+}
+
+export async function getSubscription(sql: Sql, id: string): Promise<SubscriptionRow | undefined> {
+  const [row] = await sql<SubscriptionRow[]>`
+    SELECT ${sql.unsafe(columns)} FROM subscriptions WHERE id = ${id}`;
+  return row;
+}
+
+/** Oldest first; `next` is the sequence number to continue after, if more remain. */
+export async function listSubscriptions(
+  sql: Sql,
+  options: { limit: number; after?: number | undefined },
+): Promise<{ subscriptions: SubscriptionRow[]; next: number | null }> {
+  const rows = await sql<(SubscriptionRow & { seq: number })[]>`
+    SELECT seq, ${sql.unsafe(columns)} FROM subscriptions
+    WHERE seq > ${options.after ?? 0}
+    ORDER BY seq LIMIT ${options.limit + 1}`;
+  const more = rows.length > options.limit;
+  const page = rows.slice(0, options.limit);
+  return {
+    subscriptions: page.map(({ seq: _seq, ...sub }) => sub),
+    next: more ? page.at(-1)!.seq : null,
+  };
+}
+
+/** Setting `active: true` also clears a disabled reason. */
+export async function updateSubscription(
+  sql: Sql,
+  id: string,
+  patch: SubscriptionPatch,
+): Promise<SubscriptionRow | undefined> {
+  // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
+  const set: Record<string, any> = { ...patch };
+  if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
+  if (patch.active === true) set.disabled_reason = null;
+  const keys = Object.keys(set);
+  if (keys.length === 0) return await getSubscription(sql, id);
+  const [row] = await sql<SubscriptionRow[]>`
+    UPDATE subscriptions SET ${sql(set, keys)}, updated_at = now()
+    WHERE id = ${id}
+    RETURNING ${sql.unsafe(columns)}`;
+  return row;
+}
+
+/**
+ * Deletes a subscription and fails its waiting deliveries in one
+ * transaction, so none is attempted again. Returns false when absent.
+ */
+export async function deleteSubscription(sql: Sql, id: string): Promise<boolean> {
+  return await sql.begin(async (tx) => {
+    const gone = await tx`DELETE FROM subscriptions WHERE id = ${id} RETURNING 1`;
+    if (gone.length === 0) return false;
+    await tx`
+      UPDATE deliveries SET status = 'failed', last_error = 'Subscription deleted',
+        next_attempt_at = now(), updated_at = now()
+      WHERE subscription_id = ${id} AND status IN ('pending', 'retrying')`;
+    return true;
+  });
+}
+
+/**
+ * Replaces the secret; the previous one keeps signing until `graceMs` from
+ * now. Returns undefined when the subscription does not exist.
+ */
+export async function rotateSecret(
+  sql: Sql,
+  id: string,
+  options: { secret: string; graceMs: number },
+): Promise<{ secret: string; previous_secret_expires_at: Date } | undefined> {
+  const [row] = await sql<{ previous_secret_expires_at: Date }[]>`
+    UPDATE subscriptions SET
+      previous_secret = secret,
+      previous_secret_expires_at = now() + ${options.graceMs} * interval '1 millisecond',
+      secret = ${options.secret},
+      updated_at = now()
+    WHERE id = ${id}
+    RETURNING previous_secret_expires_at`;
+  return row && { secret: options.secret, ...row };
+}
+
+/** Marks a subscription disabled (e.g. after 410 Gone) with the reason. */
+export async function disableSubscriptions(
+  sql: Sql,
+  disable: { id: string; reason: string }[],
+): Promise<void> {
+  if (disable.length === 0) return;
+  await sql`
+    UPDATE subscriptions s SET active = false, disabled_reason = v.reason, updated_at = now()
+    FROM unnest(${disable.map((d) => d.id)}::text[], ${disable.map((d) => d.reason)}::text[])
+      AS v(id, reason)
+    WHERE s.id = v.id AND s.active`;
+}

@@ -1,0 +1,43 @@
+/**
+ * How long to wait before retrying a failed delivery attempt.
+ *
+ * @module
+ */
+
+/** Options for {@linkcode retryDelayMs}. */
+export interface RetryDelayOptions {
+  /** Backoff cap for the first retry; it doubles with every further attempt. */
+  baseMs: number;
+  /** Upper bound for any delay, including one asked for by Retry-After. */
+  maxMs: number;
+  /** What the endpoint asked for in its Retry-After header, if anything. */
+  retryAfterMs?: number | null;
+  /** Source of randomness in [0, 1); defaults to `Math.random`. */
+  random?: () => number;
+}
+
+// 2 ** 1024 is Infinity, and 0 * Infinity is NaN, so the exponent stops here.
+const MAX_EXPONENT = 1023;
+
+/**
+ * Exponential backoff with full jitter: a random delay below
+ * `min(maxMs, baseMs * 2 ** (attempt - 1))`. Full jitter spreads out endpoints that failed
+ * together, so they do not come back all at once.
+ *
+ * @param attempt The 1-based number of the attempt that just failed.
+ */
+export function retryDelayMs(attempt: number, options: RetryDelayOptions): number {
+  if (!Number.isSafeInteger(attempt) || attempt < 1) {
+    throw new RangeError(`Expected attempt to be a positive integer, got ${attempt}`);
+  }
+  const { baseMs, maxMs, retryAfterMs = null, random = Math.random } = options;
+  for (const [name, value] of [["baseMs", baseMs], ["maxMs", maxMs]] as const) {
+    if (!Number.isFinite(value) || value < 0) {
+      throw new RangeError(`Expected ${name} to be a finite number >= 0, got ${value}`);
+    }
+  }
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, MAX_EXPONENT));
+  const jittered = Math.floor(random() * cap);
+  if (retryAfterMs === null) return jittered;
+  return Math.min(maxMs, Math.max(retryAfterMs, jittered));
+}

@@ -1,0 +1,228 @@
+/**
+ * One outbound HTTP attempt of a webhook delivery.
+ *
+ * @module
+ */
+
+/** What to POST, with headers (signature included) already built. */
+export interface WebhookRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Why an attempt failed, coarse enough to aggregate in metrics and show to endpoint owners. */
+export type AttemptErrorClass =
+  | "timeout"
+  | "connection_refused"
+  | "dns"
+  | "tls"
+  | "connection"
+  | "http_status"
+  | "redirect"
+  | "aborted";
+
+/** The outcome of one attempt. Failures are values, not exceptions. */
+export interface AttemptResult {
+  startedAt: Date;
+  durationMs: number;
+  /** Null when no response arrived. */
+  statusCode: number | null;
+  /** True iff the endpoint answered 2xx. */
+  ok: boolean;
+  errorClass: AttemptErrorClass | null;
+  error: string | null;
+  /** At most the first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8. */
+  responseBody: string | null;
+  /** Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names. */
+  responseHeaders: Record<string, string>;
+  /** From Retry-After on a 429 or 503, never negative; otherwise null. */
+  retryAfterMs: number | null;
+}
+
+/** Options for {@linkcode send}. */
+export interface SendOptions {
+  timeoutMs: number;
+  /** Aborts the attempt, e.g. on shutdown; reported as `"aborted"`. */
+  signal?: AbortSignal;
+  /** Clock in epoch milliseconds, for `startedAt` and Retry-After dates. */
+  now?: () => number;
+}
+
+/** Enough of the response body to debug an endpoint, without storing whatever it sends. */
+const MAX_RESPONSE_BODY_BYTES = 4096;
+
+/** Response headers worth storing with an attempt. */
+const KEPT_RESPONSE_HEADERS: readonly string[] = ["content-type", "retry-after", "location"];
+
+const decoder = new TextDecoder();
+
+/**
+ * POSTs the request once, never following redirects.
+ *
+ * Every failed attempt is reported in the result; it rejects only for an invalid `timeoutMs`.
+ */
+export async function send(request: WebhookRequest, options: SendOptions): Promise<AttemptResult> {
+  if (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs <= 0) {
+    throw new RangeError(`Expected timeoutMs to be a positive integer, got ${options.timeoutMs}`);
+  }
+  const now = options.now ?? Date.now;
+  const startedAt = new Date(now());
+  const start = performance.now();
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal === undefined
+    ? timeout
+    : AbortSignal.any([timeout, options.signal]);
+
+  let response: Response;
+  try {
+    response = await fetch(request.url, {
+      method: "POST",
+      headers: request.headers,
+      body: request.body,
+      redirect: "manual",
+      signal,
+    });
+  } catch (error) {
+    const failure = signal.aborted
+      ? abortFailure(signal.reason === timeout.reason, options.timeoutMs)
+      : networkFailure(error, request.url);
+    return {
+      startedAt,
+      durationMs: elapsedMs(start),
+      statusCode: null,
+      ok: false,
+      ...failure,
+      responseBody: null,
+      responseHeaders: {},
+      retryAfterMs: null,
+    };
+  }
+
+  const responseBody = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES);
+  const status = response.status;
+  const ok = status >= 200 && status < 300;
+  const location = response.headers.get("location");
+  let failure: Failure = { errorClass: null, error: null };
+  if (status >= 300 && status < 400) {
+    const target = location === null ? "without a Location header" : `to "${location}"`;
+    failure = {
+      errorClass: "redirect",
+      error: `Redirect ${target} not followed (status ${status})`,
+    };
+  } else if (!ok) {
+    failure = { errorClass: "http_status", error: `Endpoint answered ${status}` };
+  }
+  const retryAfter = response.headers.get("retry-after");
+  return {
+    startedAt,
+    durationMs: elapsedMs(start),
+    statusCode: status,
+    ok,
+    ...failure,
+    responseBody,
+    responseHeaders: keptHeaders(response.headers),
+    retryAfterMs: (status === 429 || status === 503) && retryAfter !== null
+      ? parseRetryAfter(retryAfter, now())
+      : null,
+  };
+}
+
+type Failure =
+  | { errorClass: null; error: null }
+  | { errorClass: AttemptErrorClass; error: string };
+
+function abortFailure(timedOut: boolean, timeoutMs: number): Failure {
+  return timedOut
+    ? { errorClass: "timeout", error: `Timed out after ${timeoutMs} ms` }
+    : { errorClass: "aborted", error: "Aborted before the endpoint answered" };
+}
+
+// Deno throws `TypeError("fetch failed")` whose cause reads like
+// `error sending request for url (…): client error (Connect): tcp connect error: …`.
+// Only the part after "client error (…): " is matched, so a host name such as
+// "tls.example.com" in the URL cannot change the class.
+function networkFailure(error: unknown, url: string): Failure {
+  const detail = errorDetail(error);
+  const host = URL.parse(url)?.host ?? url;
+  if (/connection refused/i.test(detail)) {
+    return { errorClass: "connection_refused", error: `Connection refused by "${host}"` };
+  }
+  if (/dns error|failed to lookup address/i.test(detail)) {
+    return { errorClass: "dns", error: `Could not resolve "${host}": ${detail}` };
+  }
+  if (/certificate|tls|ssl|handshake|corrupt message/i.test(detail)) {
+    return { errorClass: "tls", error: `TLS with "${host}" failed: ${detail}` };
+  }
+  return { errorClass: "connection", error: `Request to "${host}" failed: ${detail}` };
+}
+
+function errorDetail(error: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = error; e instanceof Error; e = e.cause) messages.push(e.message);
+  // The innermost message is the most specific one; "fetch failed" says nothing.
+  const message = messages.at(-1) ?? String(error);
+  return /client error \([^)]*\): (.*)$/s.exec(message)?.[1] ?? message;
+}
+
+async function readPrefix(
+  body: ReadableStream<Uint8Array> | null,
+  limit: number,
+): Promise<string | null> {
+  if (body === null) return null;
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    while (length < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+    }
+  } catch {
+    // The status already decides the outcome; a body cut short by the timeout
+    // or a dropped connection still leaves what arrived worth keeping.
+  } finally {
+    // Cancelling frees the connection and the rest of the body; it is a no-op once read to the
+    // end, and rejects on a stream that already errored, which is fine to ignore.
+    await reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(Math.min(length, limit));
+  let offset = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, bytes.length - offset);
+    bytes.set(part, offset);
+    offset += part.length;
+  }
+  return decoder.decode(bytes);
+}
+
+function keptHeaders(headers: Headers): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of KEPT_RESPONSE_HEADERS) {
+    const value = headers.get(name);
+    if (value !== null) kept[name] = value;
+  }
+  return kept;
+}
+
+/**
+ * Parses Retry-After as delta-seconds or an HTTP date; null when it is neither.
+ * `Headers.get()` has already trimmed the value.
+ */
+function parseRetryAfter(value: string, nowMs: number): number | null {
+  if (/^\d+$/.test(value)) {
+    const ms = Number(value) * 1000;
+    return Number.isFinite(ms) ? ms : null;
+  }
+  // Date.parse accepts far more than HTTP dates (e.g. "-5"); all three HTTP date formats
+  // start with a day name.
+  if (!/^(mon|tue|wed|thu|fri|sat|sun)/i.test(value)) return null;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
+}
+
+function elapsedMs(start: number): number {
+  return Math.max(0, Math.round(performance.now() - start));
+}

@@ -1,0 +1,46 @@
+/** Machine-readable error codes of the API, each with its HTTP status. */
+export const errorStatus = {
+  bad_request: 400,
+  validation_failed: 400,
+  unauthorized: 401,
+  not_found: 404,
+  method_not_allowed: 405,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unavailable: 503,
+  internal: 500,
+} as const;
+
+export type ErrorCode = keyof typeof errorStatus;
+
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** A failure the client can act on; mapped to `{"error":{code,message,details}}` in one place. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  readonly code: ErrorCode;
+  readonly details: FieldIssue[] | Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details?: FieldIssue[] | Record<string, unknown>,
+  ) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): (typeof errorStatus)[ErrorCode] {
+    return errorStatus[this.code];
+  }
+}
+
+export function notFound(kind: "event" | "subscription", id: string): ApiError {
+  const label = kind === "event" ? "Event" : "Subscription";
+  return new ApiError("not_found", `${label} "${id}" does not exist`);
+}

@@ -1,0 +1,74 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { ApiError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { apiKeyAuth } from "./auth.ts";
+import type { AppDeps } from "./deps.ts";
+import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
+import { eventsRoutes } from "./events_routes.ts";
+import { errorResponses } from "./openapi.ts";
+import { opsRoutes } from "./ops_routes.ts";
+import { subscriptionsRoutes } from "./subscriptions_routes.ts";
+
+/** The whole HTTP API as a web-standard fetch handler. */
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error.issues, result.target);
+    },
+  });
+  app.onError((err, c) => errorResponse(err, c, deps.log));
+  app.notFound((c) =>
+    errorResponse(
+      new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`),
+      c,
+      deps.log,
+    )
+  );
+
+  app.route("/", opsRoutes(deps));
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Dispatch", version: VERSION, description: "Webhook dispatcher" },
+    security: deps.config.apiKeys.length > 0 ? [{ bearer: [] }] : [],
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+  });
+
+  const api = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error.issues, result.target);
+    },
+  });
+  if (deps.config.apiKeys.length > 0) api.use("*", apiKeyAuth(deps.config.apiKeys));
+  api.use("*", requireJson);
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: deps.config.maxPayloadBytes,
+      onError: () => {
+        throw tooLarge(deps.config.maxPayloadBytes);
+      },
+    }),
+  );
+  api.route("/", eventsRoutes(deps));
+  api.route("/", subscriptionsRoutes(deps));
+  app.route("/", api);
+  for (const def of app.openAPIRegistry.definitions) {
+    if (def.type === "route") def.route.responses = { ...errorResponses, ...def.route.responses };
+  }
+  return app;
+}
+
+/** A request that carries a body must say it is JSON. */
+const requireJson: MiddlewareHandler = async (c, next) => {
+  const hasBody = c.req.raw.body !== null && c.req.header("content-length") !== "0";
+  const type = c.req.header("content-type") ?? "";
+  if (hasBody && !/^application\/([\w.+-]*\+)?json\s*(;|$)/i.test(type)) {
+    throw unsupportedType(type);
+  }
+  await next();
+};

@@ -1,0 +1,21 @@
+import { ApiError } from "../errors.ts";
+
+/** Opaque page cursors wrap a sequence number. */
+export function encodeCursor(seq: number | null): string | null {
+  return seq === null ? null : btoa(`c${seq}`).replaceAll("=", "");
+}
+
+export function decodeCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  let text = "";
+  try {
+    text = atob(cursor);
+  } catch { /* reported below */ }
+  const match = /^c(\d{1,15})$/.exec(text);
+  if (!match) {
+    throw new ApiError("validation_failed", `Invalid field "cursor": "${cursor}" is not a cursor`, [
+      { field: "cursor", message: "use next_cursor from a previous page" },
+    ]);
+  }
+  return Number(match[1]);
+}

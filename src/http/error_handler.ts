@@ -1,0 +1,80 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { ApiError, type ErrorCode, type FieldIssue } from "../errors.ts";
+import type { Logger } from "../observability/log.ts";
+
+/** Every error becomes `{"error":{code,message,details}}`; this is the only place that decides how. */
+export function errorResponse(err: unknown, c: Context, log: Logger): Response {
+  const api = toApiError(err, c);
+  if (api.code === "internal") {
+    log.error("Request failed", { method: c.req.method, path: c.req.path, error: err });
+  }
+  const body: { code: ErrorCode; message: string; details?: unknown } = {
+    code: api.code,
+    message: api.message,
+  };
+  if (api.details !== undefined) body.details = api.details;
+  return c.json({ error: body }, api.status);
+}
+
+function toApiError(err: unknown, c: Context): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 413) return tooLarge();
+    if (err.status === 400) {
+      return new ApiError("bad_request", "Malformed JSON body: send a valid JSON document");
+    }
+    if (err.status === 415) return unsupportedType(c.req.header("content-type"));
+  }
+  // postgres data exceptions (class 22, e.g. "\u0000" in a string) are the client's input.
+  const pg = err as { code?: unknown; message?: unknown };
+  if (typeof pg.code === "string" && pg.code.startsWith("22")) {
+    return new ApiError("validation_failed", `Invalid value: ${String(pg.message)}`);
+  }
+  return new ApiError("internal", "Internal error: the server logged the cause");
+}
+
+export function tooLarge(limit?: number): ApiError {
+  const max = limit === undefined ? "the limit" : `${limit} bytes`;
+  return new ApiError(
+    "payload_too_large",
+    `Request body is larger than ${max} (MAX_PAYLOAD_BYTES)`,
+  );
+}
+
+interface Issue {
+  path: readonly PropertyKey[];
+  message: string;
+  code?: string;
+  keys?: readonly string[];
+}
+
+/** zod issues → one message naming the first bad field, all fields in details. */
+export function validationError(issues: readonly Issue[], target: string): ApiError {
+  const details: FieldIssue[] = issues.flatMap((i) =>
+    // An unknown key is itself the bad field.
+    i.code === "unrecognized_keys" && i.keys
+      ? i.keys.map((k) => ({ field: fieldName([...i.path, k], target), message: "unknown field" }))
+      : [{ field: fieldName(i.path, target), message: i.message }]
+  );
+  const first = details[0] ?? { field: target, message: "invalid" };
+  const more = details.length > 1 ? ` (and ${details.length - 1} more)` : "";
+  return new ApiError(
+    "validation_failed",
+    `Invalid field "${first.field}": ${first.message}${more}`,
+    details,
+  );
+}
+
+function fieldName(path: readonly PropertyKey[], target: string): string {
+  if (path.length === 0) return target === "json" ? "body" : target;
+  return path.map((p, i) => typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)
+    .join("");
+}
+
+export function unsupportedType(type: string | undefined): ApiError {
+  return new ApiError(
+    "unsupported_media_type",
+    `Unsupported Content-Type "${type ?? ""}": send the body as application/json`,
+  );
+}

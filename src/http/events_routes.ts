@@ -1,0 +1,153 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { listAttempts, listDeliveries, requeueFailed } from "../db/deliveries.ts";
+import { type EventRow, getEvent, insertEvent, listEvents } from "../db/events.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { newId } from "../ids.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { AppDeps } from "./deps.ts";
+import { jsonBody, jsonResponse } from "./openapi.ts";
+import { Attempt, Delivery, Event, EventFilter, IdParam, NewEvent, paged } from "./schemas.ts";
+
+const tags = ["Events"];
+
+const create = createRoute({
+  method: "post",
+  path: "/events",
+  tags,
+  summary: "Ingest an event and fan it out to every matching subscription",
+  request: { body: jsonBody(NewEvent) },
+  responses: {
+    201: jsonResponse(Event, "Created"),
+    200: jsonResponse(Event, "Same id and content seen before (Idempotent-Replayed: true)"),
+  },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/events",
+  tags,
+  summary: "List events, newest first",
+  request: { query: EventFilter },
+  responses: { 200: jsonResponse(paged(Event, "EventPage"), "A page of events") },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/events/{id}",
+  tags,
+  summary: "An event with its derived status and delivery counts",
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(Event, "The event") },
+});
+
+const attempts = createRoute({
+  method: "get",
+  path: "/events/{id}/attempts",
+  tags,
+  summary: "Every delivery attempt of an event, oldest first",
+  request: { params: IdParam },
+  responses: {
+    200: jsonResponse(z.object({ data: z.array(Attempt) }), "Attempts"),
+  },
+});
+
+const deliveries = createRoute({
+  method: "get",
+  path: "/events/{id}/deliveries",
+  tags,
+  summary: "Delivery state per subscription",
+  request: { params: IdParam },
+  responses: {
+    200: jsonResponse(z.object({ data: z.array(Delivery) }), "Deliveries"),
+  },
+});
+
+const RetryResult = z.object({
+  requeued: z.array(z.string()),
+  skipped: z.array(z.object({ subscription_id: z.string(), reason: z.string() })),
+}).openapi("RetryResult");
+
+const retry = createRoute({
+  method: "post",
+  path: "/events/{id}/retry",
+  tags,
+  summary: "Re-queue the event's failed deliveries",
+  request: { params: IdParam },
+  responses: { 202: jsonResponse(RetryResult, "What was re-queued and what was not") },
+});
+
+export function eventsRoutes(deps: AppDeps) {
+  const { sql, channel } = deps;
+  const app = new OpenAPIHono();
+
+  app.openapi(create, async (c) => {
+    const body = c.req.valid("json");
+    const outcome = await insertEvent(sql, {
+      id: body.id ?? newId("evt"),
+      type: body.type,
+      source: body.source ?? null,
+      data: body.data,
+    }, { channel });
+    if (outcome.kind === "conflict") {
+      throw new ApiError(
+        "conflict",
+        `Event "${outcome.event.id}" already exists with different content: use a new id`,
+      );
+    }
+    if (outcome.kind === "replayed") {
+      c.header("Idempotent-Replayed", "true");
+      return c.json(wire(outcome.event), 200);
+    }
+    if (outcome.event.deliveries.total > 0) deps.wake?.();
+    return c.json(wire(outcome.event), 201);
+  });
+
+  app.openapi(list, async (c) => {
+    const q = c.req.valid("query");
+    const page = await listEvents(sql, {
+      limit: q.limit,
+      before: decodeCursor(q.cursor),
+      type: q.type,
+      status: q.status,
+    });
+    return c.json({ data: page.events.map(wire), next_cursor: encodeCursor(page.next) }, 200);
+  });
+
+  app.openapi(get, async (c) => {
+    const { id } = c.req.valid("param");
+    return c.json(wire(await mustGet(deps, id)), 200);
+  });
+
+  app.openapi(attempts, async (c) => {
+    const { id } = c.req.valid("param");
+    await mustGet(deps, id);
+    return c.json({ data: await listAttempts(sql, id) }, 200);
+  });
+
+  app.openapi(deliveries, async (c) => {
+    const { id } = c.req.valid("param");
+    await mustGet(deps, id);
+    return c.json({ data: await listDeliveries(sql, id) }, 200);
+  });
+
+  app.openapi(retry, async (c) => {
+    const { id } = c.req.valid("param");
+    await mustGet(deps, id);
+    const result = await requeueFailed(sql, id, { channel });
+    if (result.requeued.length > 0) deps.wake?.();
+    return c.json(result, 202);
+  });
+
+  return app;
+}
+
+async function mustGet(deps: AppDeps, id: string): Promise<EventRow> {
+  const event = await getEvent(deps.sql, id);
+  if (!event) throw notFound("event", id);
+  return event;
+}
+
+// `data` is stored as a JSON object, so it comes back as one.
+function wire(event: EventRow) {
+  return { ...event, data: event.data as Record<string, unknown> };
+}

@@ -1,0 +1,169 @@
+import { z } from "@hono/zod-openapi";
+import { eventStatuses } from "../db/events.ts";
+
+const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
+const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
+
+const id = (example: string) =>
+  z.string().min(1).max(255).regex(idPattern, `must use only ${idRules}`)
+    .openapi({ example });
+
+export const eventType = z.string().min(1).max(255)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, `must use only ${idRules}`)
+  .openapi({ example: "order.created" });
+
+/** `*`, `prefix.*` (any depth below prefix) or an exact type. */
+export const eventTypePattern = z.string().min(1).max(255)
+  .regex(
+    /^(\*|[A-Za-z0-9][A-Za-z0-9_.:-]*\.\*|[A-Za-z0-9][A-Za-z0-9_.:-]*)$/,
+    'must be "*", "prefix.*" or an exact event type',
+  )
+  .openapi({ example: "order.*" });
+
+export const NewEvent = z.object({
+  id: id("evt_123").optional().openapi({ description: "Idempotency key; generated when absent" }),
+  type: eventType,
+  source: z.string().min(1).max(255).optional().openapi({ example: "billing-service" }),
+  data: z.record(z.string(), z.unknown()).openapi({
+    description: "Any JSON object",
+    example: { order_id: 42 },
+  }),
+}).strict().openapi("NewEvent");
+
+export const DeliveryCounts = z.object({
+  total: z.number().int(),
+  pending: z.number().int(),
+  processing: z.number().int(),
+  retrying: z.number().int(),
+  delivered: z.number().int(),
+  failed: z.number().int(),
+}).openapi("DeliveryCounts");
+
+export const Event = z.object({
+  id: z.string(),
+  type: z.string(),
+  source: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+  created_at: z.string().openapi({ format: "date-time" }),
+  status: z.enum(eventStatuses),
+  deliveries: DeliveryCounts,
+}).openapi("Event");
+
+export const Delivery = z.object({
+  subscription_id: z.string(),
+  status: z.enum(["pending", "processing", "delivered", "retrying", "failed"]),
+  attempts: z.number().int(),
+  next_attempt_at: z.string().nullable(),
+  last_status_code: z.number().int().nullable(),
+  last_error: z.string().nullable(),
+  delivered_at: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi("Delivery");
+
+export const Attempt = z.object({
+  id: z.number().int(),
+  subscription_id: z.string(),
+  attempt: z.number().int(),
+  started_at: z.string(),
+  duration_ms: z.number().int(),
+  status_code: z.number().int().nullable(),
+  error_class: z.string().nullable(),
+  error: z.string().nullable(),
+  response_body: z.string().nullable(),
+  response_headers: z.record(z.string(), z.string()),
+}).openapi("Attempt");
+
+const url = z.string().max(2048).superRefine((value, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(value);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not a valid URL` });
+    return;
+  }
+  if (u.protocol !== "http:" && u.protocol !== "https:") {
+    ctx.addIssue({ code: "custom", message: `must be http or https, not "${u.protocol}"` });
+  }
+  if (u.username || u.password) {
+    ctx.addIssue({ code: "custom", message: "must not contain credentials" });
+  }
+}).openapi({ example: "https://example.com/webhooks" });
+
+const secret = z.string().min(16).max(256).superRefine((value, ctx) => {
+  if (!value.startsWith("whsec_")) return;
+  const b64 = value.slice(6);
+  let bytes = -1;
+  try {
+    if (/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) bytes = atob(b64).length;
+  } catch { /* reported below */ }
+  if (bytes < 24 || bytes > 64) {
+    ctx.addIssue({ code: "custom", message: "a whsec_ secret must be base64 of 24 to 64 bytes" });
+  }
+}).openapi({ description: "whsec_<base64> or any string of 16 to 256 characters" });
+
+const metadata = z.record(z.string().max(64), z.string().max(1024))
+  .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
+
+const maxAttempts = z.number().int().min(1).max(100);
+
+export const NewSubscription = z.object({
+  id: id("sub_123").optional(),
+  url,
+  event_types: z.array(eventTypePattern).min(1).max(100).default(["*"]),
+  description: z.string().max(1024).optional(),
+  secret: secret.optional(),
+  active: z.boolean().default(true),
+  max_attempts: maxAttempts.optional(),
+  metadata: metadata.default({}),
+}).strict().openapi("NewSubscription");
+
+export const SubscriptionPatch = z.object({
+  url: url.optional(),
+  event_types: z.array(eventTypePattern).min(1).max(100).optional(),
+  description: z.string().max(1024).nullable().optional(),
+  active: z.boolean().optional(),
+  max_attempts: maxAttempts.nullable().optional(),
+  metadata: metadata.optional(),
+}).strict().openapi("SubscriptionPatch");
+
+export const Subscription = z.object({
+  id: z.string(),
+  url: z.string(),
+  event_types: z.array(z.string()),
+  description: z.string().nullable(),
+  active: z.boolean(),
+  disabled_reason: z.string().nullable(),
+  max_attempts: z.number().int().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  created_at: z.string(),
+  updated_at: z.string(),
+}).openapi("Subscription");
+
+export const SubscriptionWithSecret = Subscription.extend({
+  secret: z.string().openapi({ description: "Shown only in this response" }),
+}).openapi("SubscriptionWithSecret");
+
+export const ErrorBody = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+  }),
+}).openapi("Error");
+
+export const IdParam = z.object({ id: z.string().min(1).max(255) });
+
+export const Page = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  cursor: z.string().max(64).optional(),
+});
+
+export const EventFilter = Page.extend({
+  type: eventType.optional(),
+  status: z.enum(eventStatuses).optional(),
+});
+
+export function paged<T extends z.ZodType>(item: T, name: string) {
+  return z.object({ data: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
+}

@@ -1,0 +1,156 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import {
+  deleteSubscription,
+  getSubscription,
+  insertSubscription,
+  listSubscriptions,
+  rotateSecret,
+  updateSubscription,
+} from "../db/subscriptions.ts";
+import { generateSecret } from "../delivery/signature.ts";
+import { ApiError, notFound } from "../errors.ts";
+import { newId } from "../ids.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { AppDeps } from "./deps.ts";
+import { jsonBody, jsonResponse } from "./openapi.ts";
+import {
+  IdParam,
+  NewSubscription,
+  Page,
+  paged,
+  Subscription,
+  SubscriptionPatch,
+  SubscriptionWithSecret,
+} from "./schemas.ts";
+
+const tags = ["Subscriptions"];
+
+const create = createRoute({
+  method: "post",
+  path: "/subscriptions",
+  tags,
+  summary: "Create a subscription; its secret is returned only here",
+  request: { body: jsonBody(NewSubscription) },
+  responses: { 201: jsonResponse(SubscriptionWithSecret, "Created") },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/subscriptions",
+  tags,
+  summary: "List subscriptions, oldest first",
+  request: { query: Page },
+  responses: { 200: jsonResponse(paged(Subscription, "SubscriptionPage"), "A page") },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/subscriptions/{id}",
+  tags,
+  summary: "One subscription (without its secret)",
+  request: { params: IdParam },
+  responses: { 200: jsonResponse(Subscription, "The subscription") },
+});
+
+const patch = createRoute({
+  method: "patch",
+  path: "/subscriptions/{id}",
+  tags,
+  summary: "Change url, event types, state or overrides",
+  request: { params: IdParam, body: jsonBody(SubscriptionPatch) },
+  responses: { 200: jsonResponse(Subscription, "The updated subscription") },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/subscriptions/{id}",
+  tags,
+  summary: "Delete; its waiting deliveries fail and are not attempted again",
+  request: { params: IdParam },
+  responses: { 204: { description: "Deleted" } },
+});
+
+const rotate = createRoute({
+  method: "post",
+  path: "/subscriptions/{id}/rotate-secret",
+  tags,
+  summary: "New secret; the previous one keeps signing for a grace period",
+  request: { params: IdParam },
+  responses: {
+    200: jsonResponse(
+      z.object({
+        secret: z.string(),
+        previous_secret_expires_at: z.string().openapi({ format: "date-time" }),
+      }).openapi("RotatedSecret"),
+      "The new secret, shown only here",
+    ),
+  },
+});
+
+export function subscriptionsRoutes(deps: AppDeps) {
+  const { sql } = deps;
+  const app = new OpenAPIHono();
+
+  app.openapi(create, async (c) => {
+    const body = c.req.valid("json");
+    const secret = body.secret ?? generateSecret();
+    const id = body.id ?? newId("sub");
+    const row = await insertSubscription(sql, {
+      id,
+      url: body.url,
+      event_types: body.event_types,
+      description: body.description ?? null,
+      secret,
+      active: body.active,
+      max_attempts: body.max_attempts ?? null,
+      metadata: body.metadata,
+    });
+    if (!row) throw new ApiError("conflict", `Subscription "${id}" already exists: use a new id`);
+    return c.json({ ...row, secret }, 201);
+  });
+
+  app.openapi(list, async (c) => {
+    const q = c.req.valid("query");
+    const page = await listSubscriptions(sql, { limit: q.limit, after: decodeCursor(q.cursor) });
+    return c.json({ data: page.subscriptions, next_cursor: encodeCursor(page.next) }, 200);
+  });
+
+  app.openapi(get, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await getSubscription(sql, id);
+    if (!row) throw notFound("subscription", id);
+    return c.json(row, 200);
+  });
+
+  app.openapi(patch, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const row = await updateSubscription(sql, id, dropUndefined(body));
+    if (!row) throw notFound("subscription", id);
+    return c.json(row, 200);
+  });
+
+  app.openapi(remove, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await deleteSubscription(sql, id))) throw notFound("subscription", id);
+    return c.body(null, 204);
+  });
+
+  app.openapi(rotate, async (c) => {
+    const { id } = c.req.valid("param");
+    const rotated = await rotateSecret(sql, id, {
+      secret: generateSecret(),
+      graceMs: deps.config.rotationGraceMs,
+    });
+    if (!rotated) throw notFound("subscription", id);
+    return c.json(rotated, 200);
+  });
+
+  return app;
+}
+
+function dropUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}

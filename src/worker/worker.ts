@@ -1,0 +1,152 @@
+import { claimDeliveries, type ClaimedDelivery, releaseDeliveries } from "../db/queue.ts";
+import type { Sql } from "../db/pool.ts";
+import { decideOutcome, type RetrySettings, skippedOutcome } from "../delivery/outcome.ts";
+import { send } from "../delivery/send.ts";
+import { buildRequest } from "../delivery/webhook_request.ts";
+import type { Logger } from "../observability/log.ts";
+import { Completer, type Outcome } from "./completer.ts";
+import { settlesWithin } from "./deadline.ts";
+import { Wakeup } from "./wakeup.ts";
+
+export interface WorkerOptions extends RetrySettings {
+  workerId: string;
+  /** Deliveries in flight at once. */
+  concurrency: number;
+  deliveryTimeoutMs: number;
+  /** How long a claim stays ours; must outlast the delivery timeout. */
+  leaseMs: number;
+  /** Fallback poll when no notification arrives (retries that come due, lost NOTIFYs). */
+  pollIntervalMs: number;
+}
+
+export interface Worker {
+  /** Claim now: there is new work. */
+  wake(): void;
+  readonly inFlight: number;
+  /**
+   * Stops claiming, lets in-flight deliveries finish within `drainMs`, then
+   * aborts the rest and hands them back to the queue.
+   */
+  stop(options: { drainMs: number }): Promise<void>;
+}
+
+const maxClaim = 100;
+const resultsGraceMs = 5000;
+
+/** The producer: claims due deliveries up to `concurrency` and sends each one. */
+export function startWorker(deps: { sql: Sql; log: Logger }, options: WorkerOptions): Worker {
+  const { sql, log } = deps;
+  const inFlight = new Map<number, Promise<void>>();
+  const handBack: number[] = [];
+  const wakeup = new Wakeup();
+  const abort = new AbortController();
+  const completer = new Completer(sql, options.workerId, log);
+  let stopping = false;
+
+  async function deliver(d: ClaimedDelivery): Promise<Outcome | null> {
+    if (d.url === null || d.active === false) return skippedOutcome(d);
+    const request = await buildRequest({ ...d, url: d.url });
+    const result = await send(request, {
+      timeoutMs: options.deliveryTimeoutMs,
+      signal: abort.signal,
+    });
+    if (result.errorClass === "aborted") return null;
+    const outcome = decideOutcome(d, result, options);
+    log.info("Delivery attempt", {
+      event_id: d.event_id,
+      subscription_id: d.subscription_id,
+      attempt: d.attempt,
+      outcome: outcome.status,
+      status_code: result.statusCode,
+      error_class: result.errorClass,
+      duration_ms: result.durationMs,
+    });
+    return outcome;
+  }
+
+  function start(d: ClaimedDelivery) {
+    const job = deliver(d)
+      .then((outcome) => outcome === null ? void handBack.push(d.id) : completer.push(outcome))
+      .catch((err) => {
+        // Unexpected (a bug, not an endpoint failure): leave it to the lease rescuer.
+        log.error("Delivery crashed", { event_id: d.event_id, error: err });
+      })
+      .finally(() => {
+        inFlight.delete(d.id);
+        wakeup.notify();
+      });
+    inFlight.set(d.id, job);
+  }
+
+  const loop = (async () => {
+    let failures = 0;
+    while (!stopping) {
+      const free = options.concurrency - inFlight.size;
+      if (free <= 0) {
+        await wakeup.wait(options.pollIntervalMs);
+        continue;
+      }
+      const limit = Math.min(free, maxClaim);
+      let claimed: ClaimedDelivery[];
+      try {
+        claimed = await claimDeliveries(sql, {
+          workerId: options.workerId,
+          limit,
+          leaseMs: options.leaseMs,
+        });
+        failures = 0;
+      } catch (err) {
+        failures++;
+        const delay = Math.min(5000, 50 * 2 ** failures);
+        log.warn("Claiming deliveries failed; retrying", { error: err, retry_in_ms: delay });
+        await wakeup.wait(delay);
+        continue;
+      }
+      if (stopping) {
+        handBack.push(...claimed.map((d) => d.id));
+        break;
+      }
+      for (const d of claimed) start(d);
+      if (claimed.length < limit) await wakeup.wait(options.pollIntervalMs);
+    }
+  })();
+
+  return {
+    wake: () => wakeup.notify(),
+    get inFlight() {
+      return inFlight.size;
+    },
+    async stop({ drainMs }) {
+      stopping = true;
+      wakeup.notify();
+      await loop;
+      if (inFlight.size > 0) {
+        log.info("Draining in-flight deliveries", { count: inFlight.size, drain_ms: drainMs });
+        await settlesWithin(Promise.allSettled([...inFlight.values()]), drainMs);
+      }
+      if (inFlight.size > 0) {
+        log.warn("Aborting deliveries still in flight after the drain timeout", {
+          count: inFlight.size,
+        });
+        abort.abort();
+        await Promise.allSettled([...inFlight.values()]);
+      }
+      // Results are worth a few more seconds; past that the rescuer takes over.
+      if (!(await settlesWithin(completer.drain(), resultsGraceMs))) {
+        log.warn("Could not write some delivery results in time; their leases will expire", {
+          count: completer.pending,
+        });
+        completer.close();
+        await completer.drain();
+      }
+      try {
+        const n = await releaseDeliveries(sql, options.workerId, handBack);
+        if (n > 0) log.info("Handed back unsent deliveries", { count: n });
+      } catch (err) {
+        log.warn("Handing back unsent deliveries failed; their leases will expire", {
+          error: err,
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { migrate } from "../../src/db/migrate.ts";
+import { connect, type Sql, useSchema } from "../../src/db/pool.ts";
+
+export interface TestDatabase {
+  url: string;
+  /** A schema of this test's own, so test files run in parallel on one server. */
+  schema: string;
+  channel: string;
+  sql: Sql;
+  close(): Promise<void>;
+}
+
+/** The server every test uses: DATABASE_URL, set by tests/run.ts to an embedded one when absent. */
+export function databaseUrl(): string {
+  const url = Deno.env.get("DATABASE_URL");
+  if (!url) {
+    throw new Error(
+      "DATABASE_URL is unset: run the suite with `deno task test`, which starts an embedded database",
+    );
+  }
+  return url;
+}
+
+/** A fresh, migrated schema; `close()` drops it and ends the pool. */
+export async function testDatabase(options: { max?: number } = {}): Promise<TestDatabase> {
+  const url = databaseUrl();
+  const schema = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  const admin = connect(url, { max: 1 });
+  await admin.unsafe(`CREATE SCHEMA ${schema}`);
+  await admin.end();
+  const sql = connect(url, { schema, max: options.max ?? 4 });
+  await useSchema(sql, schema);
+  await migrate(sql);
+  return {
+    url,
+    schema,
+    channel: `dispatch_${schema}`,
+    sql,
+    async close() {
+      await sql.end({ timeout: 5 });
+      const admin = connect(url, { max: 1 });
+      await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+      await admin.end();
+    },
+  };
+}
+
+/** Rows in a table of the test's schema (table names come from the test, never from input). */
+export async function countRows(sql: Sql, table: string, where = "true"): Promise<number> {
+  const [row] = await sql.unsafe<{ n: number }[]>(
+    `SELECT count(*)::int AS n FROM ${table} WHERE ${where}`,
+  );
+  return row?.n ?? 0;
+}

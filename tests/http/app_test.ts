@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { json, testApp } from "../helpers/app.ts";
+
+Deno.test("an unknown route answers 404 with an error body", async () => {
+  const t = await testApp();
+  try {
+    const res = await t.call("GET", "/nope");
+    assert.equal(res.status, 404);
+    assert.equal((await json(res)).error.code, "not_found");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("/healthz and /readyz answer 200 on a migrated database", async () => {
+  const t = await testApp();
+  try {
+    assert.deepEqual(await json(await t.call("GET", "/healthz")), { status: "ok" });
+    const ready = await t.call("GET", "/readyz");
+    assert.equal(ready.status, 200);
+    await ready.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("/readyz answers 503 when the schema is behind", async () => {
+  const t = await testApp();
+  try {
+    await t.db.sql`DELETE FROM dispatch_migrations`;
+    const res = await t.call("GET", "/readyz");
+    assert.equal(res.status, 503);
+    assert.match((await json(res)).reason, /run migrate/);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("/openapi.json documents every route and /docs serves a page", async () => {
+  const t = await testApp();
+  try {
+    const doc = await json(await t.call("GET", "/openapi.json"));
+    assert.equal(doc.openapi, "3.1.0");
+    for (const path of ["/events", "/events/{id}", "/subscriptions/{id}/rotate-secret"]) {
+      assert.ok(path in doc.paths, path);
+    }
+    assert.ok(doc.paths["/events"].post.responses["413"]);
+    const docs = await t.call("GET", "/docs");
+    assert.equal(docs.status, 200);
+    assert.match(await docs.text(), /openapi\.json/);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("API keys: requests without a valid bearer key answer 401; probes stay open", async () => {
+  const t = await testApp({ apiKeys: ["k1-secret", "k2-secret"] });
+  try {
+    const none = await t.call("GET", "/events");
+    assert.equal(none.status, 401);
+    assert.match((await json(none)).error.message, /Authorization: Bearer/);
+    const wrong = await t.call("GET", "/events", undefined, { authorization: "Bearer nope" });
+    assert.equal(wrong.status, 401);
+    await wrong.body?.cancel();
+    const ok = await t.call("GET", "/events", undefined, { authorization: "Bearer k2-secret" });
+    assert.equal(ok.status, 200);
+    await ok.body?.cancel();
+    const health = await t.call("GET", "/healthz");
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});

@@ -1,0 +1,230 @@
+import assert from "node:assert/strict";
+import { json, testApp } from "../helpers/app.ts";
+import { countRows } from "../helpers/db.ts";
+
+const event = { type: "order.created", source: "billing", data: { order_id: 42 } };
+
+Deno.test("POST /events stores an event and answers 201 with a generated id", async () => {
+  const t = await testApp();
+  try {
+    const res = await t.call("POST", "/events", event);
+    assert.equal(res.status, 201);
+    const body = await json(res);
+    assert.match(body.id, /^evt_[0-9a-z]{25}$/);
+    assert.equal(body.type, "order.created");
+    assert.deepEqual(body.data, { order_id: 42 });
+    assert.equal(body.status, "no_subscribers");
+    const got = await json(await t.call("GET", `/events/${body.id}`));
+    assert.equal(got.id, body.id);
+    assert.equal(got.source, "billing");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("POST /events with the same id and content replays with 200 and creates nothing", async () => {
+  const t = await testApp();
+  try {
+    await t.call("POST", "/subscriptions", { url: "http://127.0.0.1:9/x" });
+    const first = await t.call("POST", "/events", { id: "evt_1", ...event });
+    assert.equal(first.status, 201);
+    await first.body?.cancel();
+    // Same content with keys in another order is the same event.
+    const again = await t.call("POST", "/events", {
+      data: { order_id: 42 },
+      source: "billing",
+      type: "order.created",
+      id: "evt_1",
+    });
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get("idempotent-replayed"), "true");
+    assert.equal((await json(again)).id, "evt_1");
+    assert.equal(await countRows(t.db.sql, "deliveries"), 1);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("POST /events with a reused id and different content answers 409 and keeps the original", async () => {
+  const t = await testApp();
+  try {
+    await (await t.call("POST", "/events", { id: "evt_2", ...event })).body?.cancel();
+    const res = await t.call("POST", "/events", { id: "evt_2", ...event, data: { order_id: 43 } });
+    assert.equal(res.status, 409);
+    const body = await json(res);
+    assert.equal(body.error.code, "conflict");
+    assert.match(body.error.message, /evt_2/);
+    const stored = await json(await t.call("GET", "/events/evt_2"));
+    assert.deepEqual(stored.data, { order_id: 42 });
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("POST /events rejects invalid input with 400 naming the field", async () => {
+  const t = await testApp();
+  try {
+    const cases: [unknown, string][] = [
+      [{ data: {} }, "type"],
+      [{ type: "a b", data: {} }, "type"],
+      [{ type: "x", data: [1] }, "data"],
+      [{ type: "x" }, "data"],
+      [{ type: "x", data: {}, id: "no spaces" }, "id"],
+      [{ type: "x", data: {}, id: "a".repeat(256) }, "id"],
+      [{ type: "x", data: {}, extra: 1 }, "extra"],
+      [{ type: 5, data: {} }, "type"],
+      [[], "body"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await t.call("POST", "/events", body);
+      assert.equal(res.status, 400, JSON.stringify(body));
+      const { error } = await json(res);
+      assert.equal(error.code, "validation_failed");
+      assert.match(error.message, new RegExp(`"${field}"`), error.message);
+      assert.ok(error.details.some((d: { field: string }) => d.field === field), field);
+    }
+    assert.equal(await countRows(t.db.sql, "events"), 0);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("POST /events answers 400 for malformed JSON, 415 for another type, 413 when too large", async () => {
+  const t = await testApp({ maxPayloadBytes: 2048 });
+  try {
+    const bad = await t.call("POST", "/events", '{"type":');
+    assert.equal(bad.status, 400);
+    assert.equal((await json(bad)).error.code, "bad_request");
+
+    const text = await t.call("POST", "/events", "type=x", { "content-type": "text/plain" });
+    assert.equal(text.status, 415);
+    assert.equal((await json(text)).error.code, "unsupported_media_type");
+
+    const big = await t.call("POST", "/events", { type: "x", data: { s: "a".repeat(4096) } });
+    assert.equal(big.status, 413);
+    const { error } = await json(big);
+    assert.equal(error.code, "payload_too_large");
+    assert.match(error.message, /2048 bytes/);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("POST /events answers 400, not 500, for a NUL character that PostgreSQL cannot store", async () => {
+  const t = await testApp();
+  try {
+    const res = await t.call("POST", "/events", { type: "x", data: { s: "a\u0000b" } });
+    assert.equal(res.status, 400);
+    assert.equal((await json(res)).error.code, "validation_failed");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("GET /events/:id answers 404 with an error body for an unknown id", async () => {
+  const t = await testApp();
+  try {
+    for (const path of ["/events/nope", "/events/nope/attempts", "/events/nope/deliveries"]) {
+      const res = await t.call("GET", path);
+      assert.equal(res.status, 404, path);
+      const { error } = await json(res);
+      assert.equal(error.code, "not_found");
+      assert.match(error.message, /"nope"/);
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("events fan out to every subscription whose pattern matches", async () => {
+  const t = await testApp();
+  try {
+    const subs = {
+      all: ["*"],
+      orders: ["order.*"],
+      exact: ["order.created"],
+      other: ["invoice.*", "order.updated"],
+      prefixOnly: ["order"],
+      deep: ["order.created.*"],
+    };
+    for (const [id, event_types] of Object.entries(subs)) {
+      const res = await t.call("POST", "/subscriptions", {
+        id,
+        url: "http://127.0.0.1:9/x",
+        event_types,
+      });
+      assert.equal(res.status, 201);
+      await res.body?.cancel();
+    }
+    const expect: Record<string, string[]> = {
+      "order.created": ["all", "exact", "orders"],
+      "order.created.v2": ["all", "deep", "orders"],
+      "order": ["all", "prefixOnly"],
+      "invoice.paid": ["all", "other"],
+      "orderly.thing": ["all"],
+    };
+    for (const [type, want] of Object.entries(expect)) {
+      const created = await json(await t.call("POST", "/events", { type, data: {} }));
+      assert.equal(created.deliveries.total, want.length, type);
+      const { data } = await json(await t.call("GET", `/events/${created.id}/deliveries`));
+      const got = data.map((d: { subscription_id: string }) => d.subscription_id).sort();
+      assert.deepEqual(got, want, type);
+      assert.ok(data.every((d: { status: string }) => d.status === "pending"));
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("inactive subscriptions get no deliveries", async () => {
+  const t = await testApp();
+  try {
+    await (await t.call("POST", "/subscriptions", {
+      url: "http://127.0.0.1:9/x",
+      active: false,
+    })).body?.cancel();
+    const created = await json(await t.call("POST", "/events", { type: "a", data: {} }));
+    assert.equal(created.status, "no_subscribers");
+    assert.equal(created.deliveries.total, 0);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("GET /events lists newest first, filters by type and status, and pages with a cursor", async () => {
+  const t = await testApp();
+  try {
+    await (await t.call("POST", "/subscriptions", {
+      url: "http://127.0.0.1:9/x",
+      event_types: ["b"],
+    })).body?.cancel();
+    for (let i = 0; i < 5; i++) {
+      const type = i % 2 ? "b" : "a";
+      await (await t.call("POST", "/events", { id: `e${i}`, type, data: { i } })).body?.cancel();
+    }
+    const page1 = await json(await t.call("GET", "/events?limit=2"));
+    assert.deepEqual(page1.data.map((e: { id: string }) => e.id), ["e4", "e3"]);
+    assert.ok(page1.next_cursor);
+    const page2 = await json(await t.call("GET", `/events?limit=2&cursor=${page1.next_cursor}`));
+    assert.deepEqual(page2.data.map((e: { id: string }) => e.id), ["e2", "e1"]);
+    const page3 = await json(await t.call("GET", `/events?limit=2&cursor=${page2.next_cursor}`));
+    assert.deepEqual(page3.data.map((e: { id: string }) => e.id), ["e0"]);
+    assert.equal(page3.next_cursor, null);
+
+    const typed = await json(await t.call("GET", "/events?type=b"));
+    assert.deepEqual(typed.data.map((e: { id: string }) => e.id), ["e3", "e1"]);
+    const pending = await json(await t.call("GET", "/events?status=pending"));
+    assert.deepEqual(pending.data.map((e: { id: string }) => e.id), ["e3", "e1"]);
+    const none = await json(await t.call("GET", "/events?status=no_subscribers"));
+    assert.deepEqual(none.data.map((e: { id: string }) => e.id), ["e4", "e2", "e0"]);
+
+    for (const q of ["limit=0", "limit=abc", "status=nope", "cursor=zzz"]) {
+      const res = await t.call("GET", `/events?${q}`);
+      assert.equal(res.status, 400, q);
+      const { error } = await json(res);
+      assert.match(error.message, new RegExp(`"${q.split("=")[0]}"`), q);
+    }
+  } finally {
+    await t.close();
+  }
+});
