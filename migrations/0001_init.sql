@@ -40,6 +40,8 @@ CREATE TABLE deliveries (
   status text NOT NULL DEFAULT 'pending'
     CHECK (status IN ('pending', 'processing', 'delivered', 'retrying', 'failed')),
   attempts integer NOT NULL DEFAULT 0,
+  -- attempts made before the last manual retry; the budget counts from here
+  attempt_base integer NOT NULL DEFAULT 0,
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
   locked_by text,
   locked_until timestamptz,
@@ -81,4 +83,5 @@ CREATE TABLE delivery_attempts (
 );
 
 CREATE INDEX delivery_attempts_event ON delivery_attempts (event_id, id);
-CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id);
+-- Attempt numbers never repeat, which makes writing results idempotent.
+CREATE UNIQUE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, attempt);

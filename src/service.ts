@@ -45,9 +45,9 @@ export async function startService(
         retryMaxDelayMs: config.retryMaxDelayMs,
       });
       const w = worker;
-      // The embedded database cannot LISTEN; it serves one process, which wakes
-      // its own workers directly, and polling covers retries.
-      if (db.kind === "external") {
+      // PGlite cannot LISTEN: the API wakes this process's workers directly,
+      // and polling covers other processes and retries.
+      if (db.canListen) {
         listener = await listen({ sql: db.sql, log }, db.channel, () => w.wake());
       }
       rescuer = startRescuer({ sql: db.sql, log, channel: db.channel }, {

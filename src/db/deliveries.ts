@@ -50,7 +50,7 @@ export interface RequeueResult {
 
 /**
  * Puts an event's failed deliveries back in the queue with a fresh attempt
- * budget. Deliveries whose subscription is gone or disabled stay failed
+ * budget (attempt numbers keep counting). Deliveries whose subscription is gone or disabled stay failed
  * and are reported, so nothing is re-enabled silently.
  */
 export async function requeueFailed(
@@ -65,7 +65,7 @@ export async function requeueFailed(
       WHERE d.event_id = ${eventId} AND d.status = 'failed'
       FOR UPDATE OF d
     ), done AS (
-      UPDATE deliveries d SET status = 'pending', attempts = 0, next_attempt_at = now(),
+      UPDATE deliveries d SET status = 'retrying', attempt_base = d.attempts, next_attempt_at = now(),
         last_error = NULL, last_status_code = NULL, updated_at = now()
       FROM failed f WHERE d.id = f.id AND f.active
       RETURNING d.id

@@ -32,8 +32,8 @@ export interface StartEmbeddedOptions {
 const HOST = "127.0.0.1";
 
 // pglite-socket accepts one connection by default and answers any extra one
-// with plain text rather than a protocol error, while Dispatch holds a pool
-// plus a LISTEN connection; this matches PostgreSQL's default max_connections.
+// with plain text, on which postgres.js hangs; Dispatch holds a pool plus a
+// LISTEN connection, so allow PostgreSQL's default max_connections.
 const MAX_CONNECTIONS = 100;
 
 /** Starts PGlite persisted at `dataDir` and serves it on a loopback port. */

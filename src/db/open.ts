@@ -9,6 +9,8 @@ export interface Database {
   kind: "external" | "embedded";
   /** NOTIFY channel for this database schema's workers. */
   channel: string;
+  /** False for PGlite, whose socket server cannot LISTEN. */
+  canListen: boolean;
   close(): Promise<void>;
 }
 
@@ -32,15 +34,35 @@ export async function openDatabase(
   }
   const options = { max: Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)) };
   const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
+  const version = await waitForServer(sql, log);
   if (config.schema) await useSchema(sql, config.schema);
   return {
     sql,
     url: redactUrl(url),
     kind: config.databaseUrl === null ? "embedded" : "external",
     channel: `dispatch_${config.schema ?? "public"}`,
+    canListen: !version.includes("PGlite"),
     async close() {
       await sql.end({ timeout: 5 });
       await stopEmbedded();
     },
   };
+}
+
+/** The server's version string; retries for a minute so Dispatch can start before its database. */
+async function waitForServer(sql: Sql, log: Logger): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (let attempt = 1;; attempt++) {
+    try {
+      const [row] = await sql<{ version: string }[]>`SELECT version()`;
+      return row?.version ?? "";
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await sql.end({ timeout: 1 });
+        throw new Error(`Cannot reach the database: ${(err as Error).message}. Check DATABASE_URL`);
+      }
+      log.warn("Waiting for the database", { attempt, error: err });
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+    }
+  }
 }

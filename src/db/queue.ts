@@ -5,8 +5,10 @@ export interface ClaimedDelivery {
   id: number;
   event_id: string;
   subscription_id: string;
-  /** Number of this attempt, 1-based. */
+  /** Number of this attempt, 1-based, counted over the delivery's life. */
   attempt: number;
+  /** Attempts made before the last manual retry: the budget starts after them. */
+  attempt_base: number;
   type: string;
   source: string | null;
   created_at: Date;
@@ -41,9 +43,9 @@ export async function claimDeliveries(
         locked_until = now() + ${options.leaseMs} * interval '1 millisecond',
         updated_at = now()
       FROM due WHERE d.id = due.id
-      RETURNING d.id, d.event_id, d.subscription_id, d.attempts
+      RETURNING d.id, d.event_id, d.subscription_id, d.attempts, d.attempt_base
     )
-    SELECT c.id, c.event_id, c.subscription_id, c.attempts AS attempt,
+    SELECT c.id, c.event_id, c.subscription_id, c.attempts AS attempt, c.attempt_base,
       e.type, e.source, e.created_at, e.data::text AS data,
       s.url, s.active, s.max_attempts,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
@@ -124,10 +126,32 @@ export async function completeDeliveries(
         ${sent.map((c) => c.record!.responseBody)}::text[],
         ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::jsonb[]
       )
+      ON CONFLICT (delivery_id, attempt) DO NOTHING
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM upd)::int AS updated, (SELECT count(*) FROM att) AS recorded`;
   return row?.updated ?? 0;
+}
+
+/**
+ * Hands back deliveries this worker holds but is not sending: after a claim
+ * whose answer was lost with its connection, they would otherwise wait for
+ * their lease to expire.
+ */
+export async function releaseOrphans(
+  sql: Sql,
+  workerId: string,
+  inFlight: readonly number[],
+): Promise<number> {
+  const rows = await sql`
+    UPDATE deliveries SET
+      status = CASE WHEN attempts <= 1 THEN 'pending' ELSE 'retrying' END,
+      attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
+      next_attempt_at = now(), updated_at = now()
+    WHERE status = 'processing' AND locked_by = ${workerId}
+      AND NOT (id = ANY(${inFlight}::bigint[]))
+    RETURNING 1`;
+  return rows.length;
 }
 
 /**
@@ -168,7 +192,7 @@ export async function rescueExpired(
       FOR UPDATE SKIP LOCKED
     ), upd AS (
       UPDATE deliveries d SET
-        status = CASE WHEN d.attempts >= coalesce(
+        status = CASE WHEN d.attempts - d.attempt_base >= coalesce(
             (SELECT s.max_attempts FROM subscriptions s WHERE s.id = d.subscription_id),
             ${options.maxAttempts}) THEN 'failed' ELSE 'retrying' END,
         last_error = 'Lease expired: the worker stopped before recording a result',
@@ -181,6 +205,7 @@ export async function rescueExpired(
         started_at, duration_ms, error_class, error)
       SELECT id, event_id, subscription_id, attempts, now(), 0, 'lease_expired', last_error
       FROM upd
+      ON CONFLICT (delivery_id, attempt) DO NOTHING
       RETURNING 1
     ), wake AS (
       SELECT pg_notify(${options.channel}, '') FROM (SELECT 1 FROM upd LIMIT 1) x

@@ -6,7 +6,8 @@ import type { Logger } from "../observability/log.ts";
 /** Every error becomes `{"error":{code,message,details}}`; this is the only place that decides how. */
 export function errorResponse(err: unknown, c: Context, log: Logger): Response {
   const api = toApiError(err, c);
-  if (api.code === "internal") {
+  if (api.code === "unavailable") c.header("Retry-After", "1");
+  if (api.code === "internal" || api.code === "unavailable") {
     log.error("Request failed", { method: c.req.method, path: c.req.path, error: err });
   }
   const body: { code: ErrorCode; message: string; details?: unknown } = {
@@ -16,6 +17,17 @@ export function errorResponse(err: unknown, c: Context, log: Logger): Response {
   if (api.details !== undefined) body.details = api.details;
   return c.json({ error: body }, api.status);
 }
+
+// postgres.js codes for a lost or refused connection (it reconnects by itself).
+const connectionErrors = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "57P01", // admin_shutdown: the backend was terminated
+]);
 
 function toApiError(err: unknown, c: Context): ApiError {
   if (err instanceof ApiError) return err;
@@ -30,6 +42,9 @@ function toApiError(err: unknown, c: Context): ApiError {
   const pg = err as { code?: unknown; message?: unknown };
   if (typeof pg.code === "string" && pg.code.startsWith("22")) {
     return new ApiError("validation_failed", `Invalid value: ${String(pg.message)}`);
+  }
+  if (typeof pg.code === "string" && connectionErrors.has(pg.code)) {
+    return new ApiError("unavailable", "Database unavailable: retry shortly");
   }
   return new ApiError("internal", "Internal error: the server logged the cause");
 }

@@ -13,6 +13,7 @@ export type Outcome = Completion & { disable: string | null };
  */
 export class Completer {
   #queue: Outcome[] = [];
+  #writing: Outcome[] = [];
   #running: Promise<void> | null = null;
   #backoff = new Wakeup();
   #closed = false;
@@ -41,13 +42,19 @@ export class Completer {
   }
 
   get pending(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#writing.length;
+  }
+
+  /** Deliveries whose result is not written yet: still ours, not orphans. */
+  heldIds(): number[] {
+    return [...this.#writing, ...this.#queue].map((o) => o.deliveryId);
   }
 
   async #run(): Promise<void> {
     let failures = 0;
     while (this.#queue.length > 0 && !this.#closed) {
       const batch = this.#queue.splice(0, this.maxBatch);
+      this.#writing = batch;
       try {
         await completeDeliveries(this.sql, this.workerId, batch);
         const disable = batch.filter((o) => o.disable !== null)
@@ -67,6 +74,8 @@ export class Completer {
           retry_in_ms: delay,
         });
         await this.#backoff.wait(delay);
+      } finally {
+        this.#writing = [];
       }
     }
   }

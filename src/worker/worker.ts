@@ -1,4 +1,9 @@
-import { claimDeliveries, type ClaimedDelivery, releaseDeliveries } from "../db/queue.ts";
+import {
+  claimDeliveries,
+  type ClaimedDelivery,
+  releaseDeliveries,
+  releaseOrphans,
+} from "../db/queue.ts";
 import type { Sql } from "../db/pool.ts";
 import { decideOutcome, type RetrySettings, skippedOutcome } from "../delivery/outcome.ts";
 import { send } from "../delivery/send.ts";
@@ -80,7 +85,16 @@ export function startWorker(deps: { sql: Sql; log: Logger }, options: WorkerOpti
 
   const loop = (async () => {
     let failures = 0;
+    let orphans = false;
     while (!stopping) {
+      if (orphans) {
+        try {
+          const held = [...inFlight.keys(), ...completer.heldIds(), ...handBack];
+          const n = await releaseOrphans(sql, options.workerId, held);
+          if (n > 0) log.info("Handed back deliveries whose claim answer was lost", { count: n });
+          orphans = false;
+        } catch { /* still down: the claim below fails and backs off */ }
+      }
       const free = options.concurrency - inFlight.size;
       if (free <= 0) {
         await wakeup.wait(options.pollIntervalMs);
@@ -96,6 +110,8 @@ export function startWorker(deps: { sql: Sql; log: Logger }, options: WorkerOpti
         });
         failures = 0;
       } catch (err) {
+        // The claim may have committed even though its answer was lost.
+        orphans = true;
         failures++;
         const delay = Math.min(5000, 50 * 2 ** failures);
         log.warn("Claiming deliveries failed; retrying", { error: err, retry_in_ms: delay });

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { startEmbedded } from "../../src/db/embedded.ts";
+
+type Sql = postgres.Sql;
+
+/** Runs `fn` against a pool of four on a fresh embedded database, then tears everything down. */
+async function withDatabase(fn: (sql: Sql) => Promise<void>): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
+  try {
+    const db = await startEmbedded({ dataDir });
+    try {
+      const sql = postgres(db.url, { max: 4, onnotice: () => {} });
+      try {
+        await fn(sql);
+      } finally {
+        await sql.end();
+      }
+    } finally {
+      await db.stop();
+    }
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+Deno.test("startEmbedded() serves postgres.js transactions and concurrent queries from a pool of four", async () => {
+  await withDatabase(async (sql) => {
+    await sql`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)`;
+    await sql.begin(async (tx) => {
+      await tx`INSERT INTO items VALUES (1, 'one')`;
+      await tx`INSERT INTO items VALUES (2, 'two')`;
+    });
+    await assert.rejects(
+      sql.begin(async (tx) => {
+        await tx`INSERT INTO items VALUES (3, 'three')`;
+        await tx`INSERT INTO items VALUES (1, 'duplicate')`;
+      }),
+      { code: "23505" },
+    );
+
+    // Reserving four connections at once proves the server takes more than one.
+    const connections = await Promise.all([1, 2, 3, 4].map(() => sql.reserve()));
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => {
+          const connection = connections[i % connections.length]!;
+          return connection`SELECT ${i}::int AS i, count(*)::int AS n FROM items`;
+        }),
+      );
+      assert.deepEqual(
+        results.map((rows) => rows[0]),
+        Array.from({ length: 20 }, (_, i) => ({ i, n: 2 })),
+      );
+    } finally {
+      for (const connection of connections) connection.release();
+    }
+  });
+});
+
+Deno.test("startEmbedded() keeps data across a stop and a start on the same directory", async () => {
+  const root = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
+  // A missing parent shows that startEmbedded() creates the whole path.
+  const dataDir = `${root}/nested/data`;
+  try {
+    const first = await startEmbedded({ dataDir });
+    const before = postgres(first.url, { max: 4, onnotice: () => {} });
+    await before`CREATE TABLE notes (body text NOT NULL)`;
+    await before`INSERT INTO notes VALUES ('kept')`;
+    await before.end();
+    await first.stop();
+
+    const second = await startEmbedded({ dataDir });
+    const after = postgres(second.url, { max: 4, onnotice: () => {} });
+    try {
+      assert.deepEqual([...await after`SELECT body FROM notes`], [{ body: "kept" }]);
+    } finally {
+      await after.end();
+      await second.stop();
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("startEmbedded() rejects a port that is already taken", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await assert.rejects(startEmbedded({ dataDir, port: taken.addr.port }), {
+      message: `Cannot serve the embedded database on "127.0.0.1:${taken.addr.port}"`,
+    });
+  } finally {
+    taken.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("startEmbedded() supports session and transaction advisory locks", async () => {
+  await withDatabase(async (sql) => {
+    await sql`SELECT pg_advisory_lock(1)`;
+    const [unlocked] = await sql`SELECT pg_advisory_unlock(1) AS ok`;
+    assert.equal(unlocked?.ok, true);
+    await sql.begin(async (tx) => {
+      const [locked] = await tx`SELECT pg_try_advisory_xact_lock(2) AS ok`;
+      assert.equal(locked?.ok, true);
+    });
+  });
+});
+
+Deno.test("startEmbedded() runs prepared statements with parameters and array parameters", async () => {
+  await withDatabase(async (sql) => {
+    // The second round reuses the statements the first one prepared.
+    for (const offset of [0, 10]) {
+      const [row] = await sql`SELECT ${
+        offset + 1
+      }::int + ${2}::int AS sum, ${"text"}::text AS label`;
+      assert.deepEqual(row, { sum: offset + 3, label: "text" });
+      const [totals] = await sql`
+        SELECT count(*)::int AS n, sum(x)::int AS total
+        FROM unnest(${[offset + 1, offset + 2, offset + 3]}::bigint[]) AS x
+      `;
+      assert.deepEqual(totals, { n: 3, total: 3 * offset + 6 });
+    }
+  });
+});
+
+Deno.test("startEmbedded() lets concurrent workers claim disjoint rows with FOR UPDATE SKIP LOCKED", async () => {
+  await withDatabase(async (sql) => {
+    await sql`CREATE TABLE jobs (id int PRIMARY KEY, claimed_by int)`;
+    await sql`INSERT INTO jobs SELECT g, NULL FROM generate_series(1, 8) AS g`;
+
+    const claims = await Promise.all([1, 2, 3, 4].map((worker) =>
+      sql.begin(async (tx) => {
+        const rows = await tx`
+          UPDATE jobs SET claimed_by = ${worker}
+          WHERE id IN (
+            SELECT id FROM jobs WHERE claimed_by IS NULL ORDER BY id LIMIT 2
+            FOR UPDATE SKIP LOCKED
+          )
+          RETURNING id
+        `;
+        return rows.map((row) => row.id as number);
+      })
+    ));
+
+    assert.deepEqual(claims.flat().sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const claim of claims) assert.equal(claim.length, 2);
+  });
+});

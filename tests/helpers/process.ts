@@ -1,0 +1,49 @@
+import type { TestDatabase } from "./db.ts";
+import { serviceEnv } from "./service.ts";
+
+const main = new URL("../../main.ts", import.meta.url).pathname;
+
+export interface DispatchProcess {
+  url: string;
+  child: Deno.ChildProcess;
+  /** Every log line the process printed so far, parsed. */
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code once stdout is drained. */
+  exited: Promise<number>;
+}
+
+/** Runs `main.ts <role>` as a real process in the test's schema and waits until it listens. */
+export async function spawnDispatch(
+  db: TestDatabase,
+  options: { env?: Record<string, string>; role?: string } = {},
+): Promise<DispatchProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", main, options.role ?? "serve"],
+    env: { ...serviceEnv(db, options.env), LOG_LEVEL: "info" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const logs: Record<string, unknown>[] = [];
+  const started = Promise.withResolvers<string>();
+  const reading = (async () => {
+    let buffer = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let i;
+      while ((i = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        const entry = JSON.parse(line);
+        logs.push(entry);
+        if (entry.msg === "Dispatch started") started.resolve(String(entry.url));
+      }
+    }
+  })();
+  const exited = Promise.all([child.status, reading]).then(([status]) => {
+    started.reject(new Error(`Dispatch exited with ${status.code} before it started`));
+    return status.code;
+  });
+  const url = await started.promise;
+  return { url, child, logs, exited };
+}

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { countRows, testDatabase } from "../helpers/db.ts";
+import { spawnDispatch } from "../helpers/process.ts";
+import { startReceiver } from "../helpers/receiver.ts";
+
+async function post(url: string, path: string, body: unknown) {
+  const res = await fetch(url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.ok(res.ok, `${path} answered ${res.status}`);
+  return await res.json();
+}
+
+Deno.test("SIGTERM mid-delivery lets the delivery finish, then the process exits 0", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver(async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    return new Response("ok");
+  });
+  try {
+    const p = await spawnDispatch(db, { env: { SHUTDOWN_TIMEOUT_MS: "5000" } });
+    await post(p.url, "/subscriptions", { url: receiver.url });
+    await post(p.url, "/events", { id: "evt_drain", type: "a", data: {} });
+    await receiver.waitFor(1);
+    p.child.kill("SIGTERM");
+    assert.equal(await p.exited, 0);
+    const [d] = await db.sql`SELECT status, attempts FROM deliveries`;
+    assert.equal(d!.status, "delivered");
+    assert.equal(d!.attempts, 1);
+    assert.ok(p.logs.some((l) => l.msg === "Draining in-flight deliveries"));
+    assert.ok(p.logs.some((l) => l.msg === "Stopped"));
+  } finally {
+    await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("SIGTERM hands back a delivery that cannot finish within the drain timeout", async () => {
+  const db = await testDatabase();
+  const release = Promise.withResolvers<void>();
+  const receiver = startReceiver(async () => {
+    await release.promise;
+    return new Response("ok");
+  });
+  try {
+    const p = await spawnDispatch(db, { env: { SHUTDOWN_TIMEOUT_MS: "300" } });
+    await post(p.url, "/subscriptions", { url: receiver.url });
+    await post(p.url, "/events", { id: "evt_handback", type: "a", data: {} });
+    await receiver.waitFor(1);
+    p.child.kill("SIGTERM");
+    assert.equal(await p.exited, 0);
+    const [d] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
+    // Back in the queue at once, not after a lease expiry, and the attempt not counted.
+    assert.equal(d!.status, "pending");
+    assert.equal(d!.attempts, 0);
+    assert.equal(d!.locked_by, null);
+    assert.equal(await countRows(db.sql, "delivery_attempts"), 0);
+  } finally {
+    release.resolve();
+    await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("a process killed with SIGKILL mid-delivery loses nothing: after a restart the delivery ends delivered", async () => {
+  const db = await testDatabase();
+  const release = Promise.withResolvers<void>();
+  const receiver = startReceiver(async (_r, i) => {
+    if (i === 0) await release.promise;
+    return new Response("ok");
+  });
+  try {
+    const env = { DELIVERY_TIMEOUT_MS: "1000" };
+    const first = await spawnDispatch(db, { env });
+    await post(first.url, "/subscriptions", { url: receiver.url });
+    await post(first.url, "/events", { id: "evt_crash", type: "a", data: {} });
+    await receiver.waitFor(1);
+    first.child.kill("SIGKILL");
+    await first.exited;
+    release.resolve();
+    const [stuck] = await db.sql`SELECT status FROM deliveries`;
+    assert.equal(stuck!.status, "processing");
+
+    const second = await spawnDispatch(db, { env });
+    await receiver.waitFor(2, 20_000);
+    let d;
+    for (let i = 0; i < 100; i++) {
+      [d] = await db.sql`SELECT status, attempts FROM deliveries`;
+      if (d!.status === "delivered") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(d!.status, "delivered");
+    const attempts = await db.sql`
+      SELECT attempt, error_class FROM delivery_attempts ORDER BY id`;
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.error_class]), [
+      [1, "lease_expired"],
+      [2, null],
+    ]);
+    second.child.kill("SIGTERM");
+    assert.equal(await second.exited, 0);
+  } finally {
+    release.resolve();
+    await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("a bad configuration stops start-up with one line naming the variable", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("../../main.ts", import.meta.url).pathname],
+    env: { WORKER_CONCURRENCY: "lots" },
+    stdin: "null",
+  }).output();
+  assert.equal(out.code, 2);
+  const err = new TextDecoder().decode(out.stderr).trim();
+  assert.match(err, /^Invalid WORKER_CONCURRENCY "lots": expected a whole number/);
+});

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { loadConfig } from "../../src/config.ts";
+import { silentLogger } from "../../src/observability/log.ts";
+import { startService } from "../../src/service.ts";
+import { testDatabase } from "../helpers/db.ts";
+import { startReceiver } from "../helpers/receiver.ts";
+import { eventually, serviceEnv } from "../helpers/service.ts";
+import { startTcpProxy } from "../helpers/tcp_proxy.ts";
+
+/** Posts until the API accepts: a producer's retry, safe because ingest is idempotent. */
+async function postEvent(url: string, id: string) {
+  for (let attempt = 0;; attempt++) {
+    const res = await fetch(`${url}/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id, type: "a", data: {} }),
+    });
+    await res.body?.cancel();
+    if (res.status === 201 || res.status === 200) return;
+    if (attempt > 50) throw new Error(`POST /events kept answering ${res.status}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+Deno.test("when every database connection is cut mid-flight, the service recovers by itself and loses nothing", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver(async () => {
+    await new Promise((r) => setTimeout(r, 50));
+    return new Response("ok");
+  });
+  const target = new URL(db.url);
+  const proxy = startTcpProxy({ hostname: target.hostname, port: Number(target.port || 5432) });
+  target.host = `127.0.0.1:${proxy.port}`;
+  const config = loadConfig(serviceEnv({ ...db, url: target.toString() }));
+  const svc = await startService(config, { role: "serve", log: silentLogger });
+  try {
+    const res = await fetch(`${svc.url}/subscriptions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ url: receiver.url }),
+    });
+    await res.body?.cancel();
+    for (let i = 0; i < 20; i++) await postEvent(svc.url!, `before_${i}`);
+    await receiver.waitFor(1);
+    proxy.cut(); // deliveries are in flight; claims, completions and LISTEN all lose their connection
+    for (let i = 0; i < 20; i++) await postEvent(svc.url!, `after_${i}`);
+    proxy.cut();
+    await eventually(async () => {
+      const [r] = await db.sql`
+        SELECT count(*) FILTER (WHERE status = 'delivered')::int AS n FROM deliveries`;
+      return r!.n === 40 ? true : undefined;
+    }, { timeoutMs: 30_000, what: "all 40 deliveries to be delivered" });
+    const ids = new Set(receiver.received.map((r) => r.headers.get("webhook-id")));
+    assert.equal(ids.size, 40);
+  } finally {
+    await svc.stop();
+    await proxy.close();
+    await receiver.close();
+    await db.close();
+  }
+});
