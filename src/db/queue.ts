@@ -113,7 +113,9 @@ export async function completeDeliveries(
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, attempt,
         started_at, duration_ms, status_code, error_class, error, response_body,
         response_headers)
-      SELECT * FROM unnest(
+      SELECT delivery_id, event_id, subscription_id, attempt, started_at, duration_ms,
+        status_code, error_class, error, response_body, response_headers::jsonb
+      FROM unnest(
         ${sent.map((c) => c.deliveryId)}::bigint[],
         ${sent.map((c) => c.eventId)}::text[],
         ${sent.map((c) => c.subscriptionId)}::text[],
@@ -124,8 +126,9 @@ export async function completeDeliveries(
         ${sent.map((c) => c.record!.errorClass)}::text[],
         ${sent.map((c) => c.record!.error)}::text[],
         ${sent.map((c) => c.record!.responseBody)}::text[],
-        ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::jsonb[]
-      )
+        ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::text[]
+      ) AS a(delivery_id, event_id, subscription_id, attempt, started_at, duration_ms,
+        status_code, error_class, error, response_body, response_headers)
       ON CONFLICT (delivery_id, attempt) DO NOTHING
       RETURNING 1
     )

@@ -115,6 +115,7 @@ Deno.test("DELETE /subscriptions/:id removes it and fails its waiting deliveries
     const sub = await json(await t.call("POST", "/subscriptions", { url: "https://e.com/a" }));
     const evt = await json(await t.call("POST", "/events", { type: "a", data: {} }));
     assert.equal(evt.status, "pending");
+    // No body and no Content-Type, as `curl -X DELETE` sends it.
     const del = await t.call("DELETE", `/subscriptions/${sub.id}`);
     assert.equal(del.status, 204);
     assert.equal((await t.call("GET", `/subscriptions/${sub.id}`)).status, 404);

@@ -126,6 +126,7 @@ Deno.test("fan-out delivers to each subscription; one failing does not affect th
       ],
     );
     assert.equal(failed[0].response_body, "down");
+    assert.deepEqual(failed[0].response_headers, { "content-type": "text/plain;charset=UTF-8" });
   } finally {
     await failing.close();
     await t.close();
