@@ -1,4 +1,3 @@
-import type postgres from "postgres";
 import type { Sql } from "./pool.ts";
 
 export const eventStatuses = [
@@ -37,11 +36,6 @@ export interface EventRow {
   deliveries: DeliveryCounts;
 }
 
-export type InsertOutcome =
-  | { kind: "created"; event: EventRow }
-  | { kind: "replayed"; event: EventRow }
-  | { kind: "conflict"; event: EventRow };
-
 // Derived status and counts of one event's deliveries, for `FROM events e`.
 const summary = `
   (SELECT CASE
@@ -61,42 +55,81 @@ const summary = `
      'failed', count(*) FILTER (WHERE d.status = 'failed'))
    FROM deliveries d WHERE d.event_id = e.id) AS deliveries`;
 
+export type BatchOutcome =
+  | { kind: "created"; created_at: Date; fanned: number }
+  | { kind: "replayed" | "conflict" };
+
 /**
- * Inserts an event and, in the same statement, one delivery per matching
- * active subscription, then notifies workers. An existing id is compared
- * with the new content: same content replays, different content conflicts.
+ * Inserts events and, in the same statement, one delivery per matching
+ * active subscription, then notifies workers once. An id that exists (or
+ * repeats within the batch) is compared with the new content: the same
+ * content replays, different content conflicts. Outcomes are in input order.
  */
-export async function insertEvent(
+export async function insertEvents(
   sql: Sql,
-  event: NewEvent,
+  events: readonly NewEvent[],
   options: { channel: string },
-): Promise<InsertOutcome> {
-  const data = event.data as postgres.JSONValue;
-  const [row] = await sql<{ created_at: Date; fanned: number }[]>`
-    WITH ins AS (
+): Promise<BatchOutcome[]> {
+  const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
+    WITH input AS (
+      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data
+      FROM unnest(
+        ${events.map((e) => e.id)}::text[],
+        ${events.map((e) => e.type)}::text[],
+        ${events.map((e) => e.source)}::text[],
+        ${events.map((e) => JSON.stringify(e.data))}::text[]
+      ) WITH ORDINALITY AS i(id, type, source, data, ord)
+      ORDER BY id, ord
+    ), ins AS (
       INSERT INTO events (id, type, source, data)
-      VALUES (${event.id}, ${event.type}, ${event.source}, ${sql.json(data)})
+      SELECT id, type, source, data FROM input
       ON CONFLICT (id) DO NOTHING
       RETURNING id, type, created_at
     ), fan AS (
       INSERT INTO deliveries (event_id, subscription_id)
       SELECT ins.id, s.id FROM ins JOIN subscriptions s ON s.active AND ${matches(sql)}
-      RETURNING 1
+      RETURNING event_id
+    ), fanned AS (
+      SELECT event_id, count(*)::int AS n FROM fan GROUP BY event_id
     ), wake AS (
       SELECT pg_notify(${options.channel}, '') FROM (SELECT 1 FROM fan LIMIT 1) f
     )
-    SELECT ins.created_at, (SELECT count(*) FROM fan)::int AS fanned,
+    SELECT ins.id, ins.created_at, coalesce(fanned.n, 0) AS fanned,
       (SELECT count(*) FROM wake) AS woke
-    FROM ins`;
-  if (row) {
-    const n = row.fanned;
-    const deliveries = { ...noDeliveries, total: n, pending: n };
-    const status = n === 0 ? "no_subscribers" : "pending";
-    return { kind: "created", event: { ...event, created_at: row.created_at, status, deliveries } };
+    FROM ins LEFT JOIN fanned ON fanned.event_id = ins.id`;
+  const created = new Map(rows.map((r) => [r.id, r]));
+  const others = events.filter((e) => !created.has(e.id)).map((e) => e.id);
+  const existing = new Map<string, NewEvent>();
+  if (others.length > 0) {
+    const stored = await sql<NewEvent[]>`
+      SELECT id, type, source, data FROM events WHERE id = ANY(${others}::text[])`;
+    for (const e of stored) existing.set(e.id, e);
   }
-  const stored = await getEvent(sql, event.id);
-  if (!stored) throw new Error(`Event "${event.id}" conflicted on insert but cannot be read`);
-  return { kind: sameContent(stored, event) ? "replayed" : "conflict", event: stored };
+  const seen = new Set<string>();
+  return events.map((e) => {
+    const row = created.get(e.id);
+    const first = !seen.has(e.id);
+    seen.add(e.id);
+    if (row && first) return { kind: "created", created_at: row.created_at, fanned: row.fanned };
+    // A repeat within the batch compares with the batch's first copy.
+    const before = row ? events.find((x) => x.id === e.id)! : existing.get(e.id);
+    if (!before) throw new Error(`Event "${e.id}" conflicted on insert but cannot be read`);
+    return { kind: sameContent(before, e) ? "replayed" : "conflict" };
+  });
+}
+
+/** The stored form of a just-created event, without reading it back. */
+export function createdEvent(
+  event: NewEvent,
+  outcome: { created_at: Date; fanned: number },
+): EventRow {
+  const n = outcome.fanned;
+  return {
+    ...event,
+    created_at: outcome.created_at,
+    status: n === 0 ? "no_subscribers" : "pending",
+    deliveries: { ...noDeliveries, total: n, pending: n },
+  };
 }
 
 const noDeliveries: DeliveryCounts = {
@@ -116,7 +149,7 @@ function matches(sql: Sql) {
        OR (right(p, 2) = '.*' AND starts_with(ins.type, left(p, -1))))`;
 }
 
-function sameContent(stored: EventRow, event: NewEvent): boolean {
+function sameContent(stored: NewEvent, event: NewEvent): boolean {
   return stored.type === event.type && stored.source === event.source &&
     canonical(stored.data) === canonical(event.data);
 }

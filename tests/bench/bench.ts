@@ -1,0 +1,297 @@
+/**
+ * `deno task bench`: end-to-end throughput and latency of a real Dispatch
+ * process on PostgreSQL (REST ingest → PostgreSQL → signed delivery → 2xx),
+ * with a counting receiver and a keep-alive load generator in this process.
+ * Prints one JSON line per run. Bounded: every run has a deadline.
+ *
+ * Modes: `--mode burst --events E --subs S --producers K [--batch N]`,
+ * `--mode rate --rate R --seconds T --subs S`, `--mode single`; no mode runs
+ * the whole target set.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { connect } from "../../src/db/pool.ts";
+
+const url = Deno.env.get("DATABASE_URL");
+if (!url) {
+  console.error(
+    "DATABASE_URL is unset: the benchmark needs a real PostgreSQL server, not the embedded one",
+  );
+  Deno.exit(2);
+}
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    mode: { type: "string" },
+    events: { type: "string", default: "20000" },
+    subs: { type: "string", default: "1" },
+    producers: { type: "string", default: "32" },
+    batch: { type: "string", default: "1" },
+    rate: { type: "string", default: "200" },
+    seconds: { type: "string", default: "20" },
+    concurrency: { type: "string", default: "128" },
+  },
+});
+
+interface Run {
+  name: string;
+  mode: "burst" | "rate" | "single";
+  events: number;
+  subs: number;
+  producers?: number;
+  batch?: number;
+  rate?: number;
+}
+
+const runs: Run[] = args.mode
+  ? [{
+    name: "custom",
+    mode: args.mode as Run["mode"],
+    events: args.mode === "rate" ? Number(args.rate) * Number(args.seconds) : Number(args.events),
+    subs: Number(args.subs),
+    producers: Number(args.producers),
+    batch: Number(args.batch),
+    rate: Number(args.rate),
+  }]
+  : [
+    { name: "single-idle", mode: "single", events: 20, subs: 1 },
+    { name: "burst-s1", mode: "burst", events: 20000, subs: 1, producers: 32, batch: 1 },
+    { name: "burst-s4", mode: "burst", events: 5000, subs: 4, producers: 32, batch: 1 },
+    { name: "burst-batch100", mode: "burst", events: 20000, subs: 1, producers: 4, batch: 100 },
+    { name: "rate-200", mode: "rate", events: 200 * 20, subs: 1, rate: 200 },
+    { name: "rate-1000", mode: "rate", events: 1000 * 20, subs: 1, rate: 1000 },
+  ];
+
+// --- receiver: counts and timestamps arrivals, verifies nothing ---
+const arrivals = new Map<string, number[]>();
+let received = 0;
+let onArrival = () => {};
+const receiver = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+  const key = `${req.headers.get("webhook-id")} ${req.headers.get("x-dispatch-subscription-id")}`;
+  const list = arrivals.get(key);
+  if (list) list.push(performance.now());
+  else arrivals.set(key, [performance.now()]);
+  received++;
+  onArrival();
+  return new Response(null, { status: 204 });
+});
+
+// --- Dispatch under test, in a schema of its own ---
+const schema = `bench_${Date.now()}`;
+const admin = connect(url, { max: 1 });
+await admin.unsafe(`CREATE SCHEMA ${schema}`);
+const [pg] = await admin<{ version: string; sync: string }[]>`
+  SELECT current_setting('server_version') AS version,
+    current_setting('synchronous_commit') AS sync`;
+const port = freePort();
+const base = `http://127.0.0.1:${port}`;
+const dispatch = new Deno.Command(Deno.execPath(), {
+  args: ["run", "--allow-all", new URL("../../main.ts", import.meta.url).pathname, "serve"],
+  env: {
+    DATABASE_URL: url,
+    DATABASE_SCHEMA: schema,
+    ADDR: `127.0.0.1:${port}`,
+    LOG_LEVEL: "warn",
+    WORKER_CONCURRENCY: args.concurrency!,
+  },
+  stdin: "null",
+}).spawn();
+
+try {
+  await waitForHealth();
+  for (const run of runs) {
+    const result = await execute(run);
+    console.log(JSON.stringify({
+      ...result,
+      machine: { cores: navigator.hardwareConcurrency },
+      deno: Deno.version.deno,
+      postgres: pg!.version,
+      synchronous_commit: pg!.sync,
+      dispatch_rss_mb: rssMb("VmRSS"),
+      dispatch_peak_rss_mb: rssMb("VmHWM"),
+    }));
+  }
+} finally {
+  dispatch.kill("SIGTERM");
+  await dispatch.status;
+  await receiver.shutdown();
+  await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.end();
+}
+
+async function execute(run: Run) {
+  arrivals.clear();
+  received = 0;
+  await resetSubscriptions(run.subs);
+  const sent = new Map<string, number>();
+  const prefix = `${run.name}_${Date.now()}_`;
+  const expected = run.events * run.subs;
+  const done = arrivalCount(expected, 120_000);
+  const t0 = performance.now();
+  let ingestEnd = t0;
+  let rejected = 0;
+
+  const post = async (ids: string[]) => {
+    const now = performance.now();
+    for (const id of ids) sent.set(id, now);
+    const one = ids.length === 1 && run.batch !== undefined && run.batch <= 1;
+    const body = one || run.mode !== "burst"
+      ? JSON.stringify({ id: ids[0], type: "bench.event", data: { n: 1 } })
+      : JSON.stringify({ events: ids.map((id) => ({ id, type: "bench.event", data: { n: 1 } })) });
+    const res = await fetch(`${base}/events${one || run.mode !== "burst" ? "" : "/batch"}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    await res.body?.cancel();
+    if (res.status !== 201 && res.status !== 200) rejected += ids.length;
+  };
+
+  if (run.mode === "single") {
+    for (let i = 0; i < run.events; i++) {
+      const before = received;
+      await post([`${prefix}${i}`]);
+      await arrivalCount(before + run.subs, 5000);
+      await sleep(50);
+    }
+    ingestEnd = performance.now();
+  } else if (run.mode === "burst") {
+    const per = run.batch ?? 1;
+    let next = 0;
+    await Promise.all(Array.from({ length: run.producers ?? 32 }, async () => {
+      while (next < run.events) {
+        const start = next;
+        next = Math.min(run.events, next + per);
+        const ids = [];
+        for (let i = start; i < next; i++) ids.push(`${prefix}${i}`);
+        await post(ids);
+      }
+    }));
+    ingestEnd = performance.now();
+  } else {
+    const interval = 1000 / run.rate!;
+    const inflight = new Set<Promise<void>>();
+    for (let i = 0; i < run.events; i++) {
+      const due = t0 + i * interval;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      if (inflight.size >= 512) await Promise.race(inflight);
+      const p = post([`${prefix}${i}`]).finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+    ingestEnd = performance.now();
+  }
+  const complete = await done.then(() => true, () => false);
+  const end = performance.now();
+
+  const latencies: number[] = [];
+  let duplicates = 0;
+  let last = t0;
+  for (const [key, times] of arrivals) {
+    const at = sent.get(key.split(" ")[0]!);
+    if (at !== undefined) latencies.push(times[0]! - at);
+    if (times.length > 1) duplicates += times.length - 1;
+    last = Math.max(last, times[0]!);
+  }
+  latencies.sort((a, b) => a - b);
+  const deliveries = arrivals.size;
+  return {
+    run: run.name,
+    mode: run.mode,
+    events: run.events,
+    subscriptions: run.subs,
+    ...(run.producers ? { producers: run.producers } : {}),
+    ...(run.batch && run.batch > 1 ? { events_per_request: run.batch } : {}),
+    ...(run.rate ? { target_rate: run.rate } : {}),
+    complete,
+    deliveries,
+    lost: expected - deliveries,
+    duplicates,
+    rejected,
+    ingest_events_per_s: round(run.events / ((ingestEnd - t0) / 1000)),
+    deliveries_per_s: round(deliveries / ((last - t0) / 1000)),
+    elapsed_s: round((end - t0) / 1000, 2),
+    latency_ms: {
+      p50: round(pct(latencies, 0.5), 1),
+      p90: round(pct(latencies, 0.9), 1),
+      p99: round(pct(latencies, 0.99), 1),
+      max: round(latencies.at(-1) ?? NaN, 1),
+    },
+  };
+}
+
+async function resetSubscriptions(n: number) {
+  const list = await (await fetch(`${base}/subscriptions?limit=1000`)).json();
+  for (const s of list.data) {
+    await (await fetch(`${base}/subscriptions/${s.id}`, { method: "DELETE" })).body?.cancel();
+  }
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(`${base}/subscriptions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ url: `http://127.0.0.1:${receiver.addr.port}/hook/${i}` }),
+    });
+    if (res.status !== 201) throw new Error(`Creating a subscription answered ${res.status}`);
+    await res.body?.cancel();
+  }
+}
+
+function arrivalCount(n: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (received >= n) return resolve();
+    const timer = setTimeout(() => {
+      onArrival = () => {};
+      reject(new Error(`Only ${received} of ${n} deliveries arrived in ${timeoutMs} ms`));
+    }, timeoutMs);
+    onArrival = () => {
+      if (received >= n) {
+        clearTimeout(timer);
+        onArrival = () => {};
+        resolve();
+      }
+    };
+  });
+}
+
+async function waitForHealth() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`${base}/readyz`);
+      await res.body?.cancel();
+      if (res.ok) return;
+    } catch { /* not up yet */ }
+    await sleep(100);
+  }
+  throw new Error("Dispatch did not become ready in 30 s");
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
+function rssMb(field: "VmRSS" | "VmHWM"): number {
+  const status = Deno.readTextFileSync(`/proc/${dispatch.pid}/status`);
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  return round(kb / 1024, 1);
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
