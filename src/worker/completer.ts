@@ -27,7 +27,7 @@ export class Completer {
 
   push(outcome: Outcome): void {
     this.#queue.push(outcome);
-    this.#running ??= this.#run().finally(() => (this.#running = null));
+    if (!this.#running && !this.#closed) this.#running = this.#run();
   }
 
   /** Resolves when everything pushed so far is written (or `close` gave up on it). */
@@ -52,31 +52,41 @@ export class Completer {
 
   async #run(): Promise<void> {
     let failures = 0;
-    while (this.#queue.length > 0 && !this.#closed) {
-      const batch = this.#queue.splice(0, this.maxBatch);
-      this.#writing = batch;
-      try {
-        await completeDeliveries(this.sql, this.workerId, batch);
-        const disable = batch.filter((o) => o.disable !== null)
-          .map((o) => ({ id: o.subscriptionId, reason: o.disable! }));
-        await disableSubscriptions(this.sql, disable);
-        for (const d of disable) {
-          this.log.warn("Subscription disabled", { subscription_id: d.id, reason: d.reason });
+    // No await between the last emptiness check and clearing `#running`, so a
+    // push that comes after the check always starts a new run.
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const batch = this.#queue.splice(0, this.maxBatch);
+        this.#writing = batch;
+        try {
+          await this.#write(batch);
+          failures = 0;
+        } catch (err) {
+          this.#queue.unshift(...batch);
+          failures++;
+          const delay = Math.min(5000, 50 * 2 ** failures);
+          this.log.warn("Writing delivery results failed; retrying", {
+            error: err,
+            pending: this.#queue.length,
+            retry_in_ms: delay,
+          });
+          await this.#backoff.wait(delay);
+        } finally {
+          this.#writing = [];
         }
-        failures = 0;
-      } catch (err) {
-        this.#queue.unshift(...batch);
-        failures++;
-        const delay = Math.min(5000, 50 * 2 ** failures);
-        this.log.warn("Writing delivery results failed; retrying", {
-          error: err,
-          pending: this.#queue.length,
-          retry_in_ms: delay,
-        });
-        await this.#backoff.wait(delay);
-      } finally {
-        this.#writing = [];
       }
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  async #write(batch: Outcome[]): Promise<void> {
+    await completeDeliveries(this.sql, this.workerId, batch);
+    const disable = batch.filter((o) => o.disable !== null)
+      .map((o) => ({ id: o.subscriptionId, reason: o.disable! }));
+    await disableSubscriptions(this.sql, disable);
+    for (const d of disable) {
+      this.log.warn("Subscription disabled", { subscription_id: d.id, reason: d.reason });
     }
   }
 }
