@@ -88,7 +88,13 @@ const [pg] = await admin<{ version: string; sync: string }[]>`
 const port = freePort();
 const base = `http://127.0.0.1:${port}`;
 const dispatch = new Deno.Command(Deno.execPath(), {
-  args: ["run", "--allow-all", new URL("../../main.ts", import.meta.url).pathname, "serve"],
+  args: [
+    "run",
+    "--allow-all",
+    ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
+    new URL("../../main.ts", import.meta.url).pathname,
+    "serve",
+  ],
   env: {
     DATABASE_URL: url,
     DATABASE_SCHEMA: schema,
@@ -128,7 +134,6 @@ async function execute(run: Run) {
   const sent = new Map<string, number>();
   const prefix = `${run.name}_${Date.now()}_`;
   const expected = run.events * run.subs;
-  const done = arrivalCount(expected, 120_000);
   const t0 = performance.now();
   let ingestEnd = t0;
   let rejected = 0;
@@ -184,7 +189,7 @@ async function execute(run: Run) {
     await Promise.all(inflight);
     ingestEnd = performance.now();
   }
-  const complete = await done.then(() => true, () => false);
+  const complete = await arrivalCount(expected, 60_000).then(() => true, () => false);
   const end = performance.now();
 
   const latencies: number[] = [];
