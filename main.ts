@@ -43,7 +43,14 @@ async function main(args: string[]): Promise<number> {
     return 0;
   }
 
-  const service = await startService(config, { role: command.kind, log });
+  let service;
+  try {
+    service = await startService(config, { role: command.kind, log });
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error(err.message);
+    return 2;
+  }
   const { promise: stopped, resolve } = Promise.withResolvers<void>();
   let stopping = false;
   const onSignal = () => {

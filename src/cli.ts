@@ -6,7 +6,7 @@ export type Command =
 const commands = {
   serve: "Run the API and the delivery workers in one process (default)",
   api: "Run only the HTTP API; scale it apart from the workers",
-  worker: "Run only the delivery workers",
+  worker: "Run only the delivery workers; ADDR serves /healthz, /readyz and /metrics",
   migrate: "Apply pending database migrations and exit",
 } as const;
 

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { type Cidr, parseCidr } from "./security/ip.ts";
+import { parseSecretsKey } from "./security/secret_cipher.ts";
 
 /** Effective settings, parsed once from the environment at start-up. */
 export interface Config {
@@ -19,8 +21,16 @@ export interface Config {
   shutdownTimeoutMs: number;
   maxPayloadBytes: number;
   allowPrivateTargets: boolean;
+  /** Allowed even when private targets are not. */
+  allowedTargetCidrs: Cidr[];
+  /** AES-256 key that encrypts subscription secrets at rest; null stores them as they are. */
+  secretsKey: Uint8Array<ArrayBuffer> | null;
   pollIntervalMs: number;
   rotationGraceMs: number;
+  /** False puts /metrics behind the API keys. */
+  metricsPublic: boolean;
+  /** Finished events older than this many days are deleted; null keeps everything. */
+  retentionDays: number | null;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -41,6 +51,39 @@ const addr = z.string().trim().regex(
   'expected "host:port" or ":port", e.g. ":8080"',
 );
 
+// Spaces around a key are ignored; inside one they could never match a Bearer header.
+const keyList = z.string()
+  .transform((text) => text.split(",").map((k) => k.trim()).filter(Boolean))
+  .refine(
+    (keys) => keys.every((k) => /^[\x21-\x7e]+$/.test(k)),
+    "expected comma-separated keys of printable ASCII without spaces",
+  );
+
+const cidrList = z.string().transform((text, ctx) => {
+  const ranges: Cidr[] = [];
+  for (const entry of text.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const cidr = parseCidr(entry);
+    if (typeof cidr === "string") {
+      ctx.addIssue({ code: "custom", message: cidr });
+      return z.NEVER;
+    }
+    ranges.push(cidr);
+  }
+  return ranges;
+});
+
+const secretsKey = z.string().transform((text, ctx) => {
+  const key = parseSecretsKey(text);
+  if (typeof key === "string") {
+    ctx.addIssue({ code: "custom", message: key });
+    return z.NEVER;
+  }
+  return key;
+});
+
+// Values that may hold credentials, never repeated in an error message.
+const secretVariables = new Set(["DATABASE_URL", "DISPATCH_API_KEYS", "DISPATCH_SECRETS_KEY"]);
+
 // Each variable: its schema and default (string, parsed like user input).
 const variables = {
   DISPATCH_ENV: [z.enum(["development", "production"]), "development"],
@@ -50,7 +93,8 @@ const variables = {
   ],
   DISPATCH_DATA_DIR: [z.string().min(1), ".dispatch-data"],
   ADDR: [addr, ":8080"],
-  DISPATCH_API_KEYS: [z.string()],
+  DISPATCH_API_KEYS: [keyList],
+  DISPATCH_SECRETS_KEY: [secretsKey],
   LOG_LEVEL: [z.enum(["debug", "info", "warn", "error"]), "info"],
   WORKER_CONCURRENCY: [int(1, 10_000), "64"],
   MAX_ATTEMPTS: [int(1, 100), "8"],
@@ -60,8 +104,11 @@ const variables = {
   SHUTDOWN_TIMEOUT_MS: [int(0, 600_000), "10000"],
   MAX_PAYLOAD_BYTES: [int(1024, 64 * 1024 * 1024), String(256 * 1024)],
   ALLOW_PRIVATE_TARGETS: [bool],
+  ALLOWED_TARGET_CIDRS: [cidrList],
   POLL_INTERVAL_MS: [int(10, 60_000), "1000"],
   SECRET_ROTATION_GRACE_MS: [int(0, 30 * 86_400_000), String(86_400_000)],
+  METRICS_PUBLIC: [bool, "true"],
+  RETENTION_DAYS: [int(1, 36_500)],
 } as const satisfies Record<string, readonly [z.ZodType, string?]>;
 
 type Vars = typeof variables;
@@ -79,13 +126,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const result = (schema as z.ZodType).safeParse(raw);
     if (!result.success) {
       const why = result.error.issues[0]?.message ?? "invalid value";
-      throw new ConfigError(`Invalid ${name} "${raw}": ${why}`);
+      const shown = secretVariables.has(name) ? "" : ` "${raw}"`;
+      throw new ConfigError(`Invalid ${name}${shown}: ${why}`);
     }
     v[name] = result.data;
   }
   const p = v as Parsed;
   const production = p.DISPATCH_ENV === "production";
-  const apiKeys = (p.DISPATCH_API_KEYS ?? "").split(",").map((k) => k.trim()).filter(Boolean);
+  const apiKeys = p.DISPATCH_API_KEYS ?? [];
   if (production && apiKeys.length === 0) {
     throw new ConfigError(
       "Missing DISPATCH_API_KEYS: it is required when DISPATCH_ENV=production (comma-separated bearer tokens)",
@@ -114,8 +162,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
     maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
     allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
+    allowedTargetCidrs: p.ALLOWED_TARGET_CIDRS ?? [],
+    secretsKey: p.DISPATCH_SECRETS_KEY ?? null,
     pollIntervalMs: p.POLL_INTERVAL_MS!,
     rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
+    metricsPublic: p.METRICS_PUBLIC!,
+    retentionDays: p.RETENTION_DAYS ?? null,
   };
 }
 

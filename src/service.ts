@@ -1,17 +1,25 @@
-import type { Config } from "./config.ts";
+import { type Config, ConfigError } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
 import { type Database, openDatabase } from "./db/open.ts";
-import { createApp } from "./http/app.ts";
+import { queueStats } from "./db/stats.ts";
+import { findSecretWithPrefix } from "./db/subscriptions.ts";
+import { createApp, createOpsApp } from "./http/app.ts";
 import type { Logger } from "./observability/log.ts";
+import { createMetrics } from "./observability/metrics.ts";
+import { loggableSettings } from "./observability/settings.ts";
+import { resolveWithDeno } from "./security/dns.ts";
+import { createSecretCipher, SEALED_PREFIX } from "./security/secret_cipher.ts";
 import { listen, type Listener } from "./worker/notifier.ts";
+import type { Periodic } from "./worker/periodic.ts";
 import { type Rescuer, startRescuer } from "./worker/rescuer.ts";
+import { startRetention } from "./worker/retention.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
 export type Role = "serve" | "api" | "worker";
 
 export interface Service {
-  /** Base URL of the API, when this process serves it. */
-  url: string | null;
+  /** Base URL of this process's listener: the API, or in the worker role probes and metrics. */
+  url: string;
   db: Database;
   worker: Worker | null;
   /** Graceful stop: no new requests or claims, drain, hand back, close. */
@@ -28,13 +36,29 @@ export async function startService(
   try {
     const status = await migrate(db.sql);
     if (status.applied.length > 0) log.info("Applied migrations", { applied: status.applied });
+    const secrets = createSecretCipher(config.secretsKey);
+    // A key that cannot open the stored secrets would fail every delivery: refuse to start instead.
+    const sealed = await findSecretWithPrefix(db.sql, SEALED_PREFIX);
+    if (sealed !== undefined) {
+      try {
+        await secrets.open(sealed);
+      } catch (err) {
+        throw new ConfigError((err as Error).message);
+      }
+    }
 
     let worker: Worker | null = null;
     let listener: Listener | null = null;
     let rescuer: Rescuer | null = null;
+    let retention: Periodic | null = null;
+    const metrics = createMetrics({
+      inFlight: () => worker?.inFlight ?? 0,
+      queueStats: () => queueStats(db.sql),
+      log,
+    });
     if (role !== "api") {
       const leaseMs = config.deliveryTimeoutMs * 2 + 5000;
-      worker = startWorker({ sql: db.sql, log }, {
+      worker = startWorker({ sql: db.sql, log, metrics, secrets, resolve: resolveWithDeno }, {
         workerId: `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
         concurrency: config.workerConcurrency,
         deliveryTimeoutMs: config.deliveryTimeoutMs,
@@ -43,6 +67,8 @@ export async function startService(
         maxAttempts: config.maxAttempts,
         retryBaseDelayMs: config.retryBaseDelayMs,
         retryMaxDelayMs: config.retryMaxDelayMs,
+        allowPrivateTargets: config.allowPrivateTargets,
+        allowedTargetCidrs: config.allowedTargetCidrs,
       });
       const w = worker;
       // PGlite cannot LISTEN: the API wakes this process's workers directly,
@@ -54,36 +80,41 @@ export async function startService(
         intervalMs: Math.max(1000, Math.min(leaseMs / 4, 30_000)),
         maxAttempts: config.maxAttempts,
       });
+      if (config.retentionDays !== null) {
+        retention = startRetention({ sql: db.sql, log }, { days: config.retentionDays });
+      }
     }
 
-    let server: Deno.HttpServer<Deno.NetAddr> | null = null;
-    if (role !== "worker") {
-      const app = createApp({
-        sql: db.sql,
-        log,
-        config,
-        channel: db.channel,
-        ...(worker ? { wake: worker.wake } : {}),
-      });
-      server = Deno.serve({
-        hostname: config.hostname,
-        port: config.port,
-        onListen: () => {},
-      }, app.fetch);
-    }
-    const addr = server?.addr;
-    const url = addr
-      ? `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`
-      : null;
+    const deps = {
+      sql: db.sql,
+      log,
+      config,
+      channel: db.channel,
+      metrics,
+      secrets,
+      ...(worker ? { wake: worker.wake } : {}),
+    };
+    // The worker role serves only probes and metrics, so it can be watched like the API.
+    const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
+    const server = Deno.serve({
+      hostname: config.hostname,
+      port: config.port,
+      onListen: () => {},
+    }, app.fetch);
+    const { hostname, port } = server.addr;
+    const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     log.info("Dispatch started", {
       role,
       url,
       database: db.kind,
       database_url: db.url,
-      worker_concurrency: worker ? config.workerConcurrency : 0,
+      settings: loggableSettings(config),
     });
     if (config.apiKeys.length === 0 && role !== "worker") {
       log.warn("DISPATCH_API_KEYS is unset: the API is open to anyone who can reach it");
+    }
+    if (config.allowPrivateTargets && config.env === "production") {
+      log.warn("ALLOW_PRIVATE_TARGETS=true: deliveries may reach loopback and internal addresses");
     }
 
     return {
@@ -92,8 +123,9 @@ export async function startService(
       worker,
       async stop() {
         log.info("Shutting down", { drain_ms: config.shutdownTimeoutMs });
-        await server?.shutdown();
+        await server.shutdown();
         await rescuer?.stop();
+        await retention?.stop();
         await worker?.stop({ drainMs: config.shutdownTimeoutMs });
         await listener?.close();
         await db.close();

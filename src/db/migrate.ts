@@ -1,9 +1,11 @@
 import type { Sql } from "./pool.ts";
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
+import m0002 from "../../migrations/0002_retention.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
   { version: 1, name: "0001_init", sql: m0001 },
+  { version: 2, name: "0002_retention", sql: m0002 },
 ];
 
 export interface MigrationStatus {

@@ -116,7 +116,7 @@ export async function rotateSecret(
   sql: Sql,
   id: string,
   options: { secret: string; graceMs: number },
-): Promise<{ secret: string; previous_secret_expires_at: Date } | undefined> {
+): Promise<{ previous_secret_expires_at: Date } | undefined> {
   const [row] = await sql<{ previous_secret_expires_at: Date }[]>`
     UPDATE subscriptions SET
       previous_secret = secret,
@@ -125,7 +125,14 @@ export async function rotateSecret(
       updated_at = now()
     WHERE id = ${id}
     RETURNING previous_secret_expires_at`;
-  return row && { secret: options.secret, ...row };
+  return row;
+}
+
+/** One stored secret that starts with `prefix` (an encrypted one), to check the key at start-up. */
+export async function findSecretWithPrefix(sql: Sql, prefix: string): Promise<string | undefined> {
+  const [row] = await sql<{ secret: string }[]>`
+    SELECT secret FROM subscriptions WHERE starts_with(secret, ${prefix}) LIMIT 1`;
+  return row?.secret;
 }
 
 /** Marks a subscription disabled (e.g. after 410 Gone) with the reason. */

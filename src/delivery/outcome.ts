@@ -38,7 +38,8 @@ export function decideOutcome(
     return { ...base, status: "failed", retryInMs: 0, lastError: reason, disable: reason };
   }
   const max = delivery.max_attempts ?? settings.maxAttempts;
-  if (delivery.attempt - delivery.attempt_base >= max) {
+  // A refused target stays refused until the operator changes the settings: retrying cannot help.
+  if (result.errorClass === "blocked" || delivery.attempt - delivery.attempt_base >= max) {
     return { ...base, status: "failed", retryInMs: 0, lastError: result.error, disable: null };
   }
   const retryInMs = retryDelayMs(delivery.attempt, {

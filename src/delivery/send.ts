@@ -20,7 +20,9 @@ export type AttemptErrorClass =
   | "connection"
   | "http_status"
   | "redirect"
-  | "aborted";
+  | "aborted"
+  /** Refused by the SSRF guard before connecting: nothing was sent. */
+  | "blocked";
 
 /** The outcome of one attempt. Failures are values, not exceptions. */
 export interface AttemptResult {
@@ -47,6 +49,11 @@ export interface SendOptions {
   signal?: AbortSignal;
   /** Clock in epoch milliseconds, for `startedAt` and Retry-After dates. */
   now?: () => number;
+  /**
+   * Runs before connecting, within the timeout; a failure it returns is the
+   * attempt's result and nothing is sent (the SSRF guard).
+   */
+  checkTarget?: ((url: string, signal: AbortSignal) => Promise<AttemptFailure | null>) | undefined;
 }
 
 /** Enough of the response body to debug an endpoint, without storing whatever it sends. */
@@ -73,9 +80,21 @@ export async function send(request: WebhookRequest, options: SendOptions): Promi
   const signal = options.signal === undefined
     ? timeout
     : AbortSignal.any([timeout, options.signal]);
+  const failed = (failure: AttemptFailure): AttemptResult => ({
+    startedAt,
+    durationMs: elapsedMs(start),
+    statusCode: null,
+    ok: false,
+    ...failure,
+    responseBody: null,
+    responseHeaders: {},
+    retryAfterMs: null,
+  });
 
   let response: Response;
   try {
+    const refused = await options.checkTarget?.(request.url, signal) ?? null;
+    if (refused !== null) return failed(refused);
     response = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
@@ -84,19 +103,11 @@ export async function send(request: WebhookRequest, options: SendOptions): Promi
       signal,
     });
   } catch (error) {
-    const failure = signal.aborted
-      ? abortFailure(signal.reason === timeout.reason, options.timeoutMs)
-      : networkFailure(error, request.url);
-    return {
-      startedAt,
-      durationMs: elapsedMs(start),
-      statusCode: null,
-      ok: false,
-      ...failure,
-      responseBody: null,
-      responseHeaders: {},
-      retryAfterMs: null,
-    };
+    return failed(
+      signal.aborted
+        ? abortFailure(signal.reason === timeout.reason, options.timeoutMs)
+        : networkFailure(error, request.url),
+    );
   }
 
   const responseBody = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES);
@@ -128,11 +139,15 @@ export async function send(request: WebhookRequest, options: SendOptions): Promi
   };
 }
 
-type Failure =
-  | { errorClass: null; error: null }
-  | { errorClass: AttemptErrorClass; error: string };
+/** Why an attempt failed before any response arrived. */
+export interface AttemptFailure {
+  errorClass: AttemptErrorClass;
+  error: string;
+}
 
-function abortFailure(timedOut: boolean, timeoutMs: number): Failure {
+type Failure = { errorClass: null; error: null } | AttemptFailure;
+
+function abortFailure(timedOut: boolean, timeoutMs: number): AttemptFailure {
   return timedOut
     ? { errorClass: "timeout", error: `Timed out after ${timeoutMs} ms` }
     : { errorClass: "aborted", error: "Aborted before the endpoint answered" };
@@ -142,7 +157,7 @@ function abortFailure(timedOut: boolean, timeoutMs: number): Failure {
 // `error sending request for url (…): client error (Connect): tcp connect error: …`.
 // Only the part after "client error (…): " is matched, so a host name such as
 // "tls.example.com" in the URL cannot change the class.
-function networkFailure(error: unknown, url: string): Failure {
+function networkFailure(error: unknown, url: string): AttemptFailure {
   const detail = errorDetail(error);
   const host = URL.parse(url)?.host ?? url;
   if (/connection refused/i.test(detail)) {

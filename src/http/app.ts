@@ -7,17 +7,23 @@ import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventsRoutes } from "./events_routes.ts";
+import { metricsRoutes } from "./metrics_routes.ts";
 import { errorResponses } from "./openapi.ts";
-import { opsRoutes } from "./ops_routes.ts";
+import { docsRoutes, opsRoutes } from "./ops_routes.ts";
+import { requestLog } from "./request_log.ts";
 import { subscriptionsRoutes } from "./subscriptions_routes.ts";
 
-/** The whole HTTP API as a web-standard fetch handler. */
-export function createApp(deps: AppDeps) {
+/**
+ * What every listener serves, the worker role's included: probes and
+ * metrics, with request ids, access log lines and JSON errors.
+ */
+export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "metrics">) {
   const app = new OpenAPIHono({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
+  app.use("*", requestLog(deps.log));
   app.onError((err, c) => errorResponse(err, c, deps.log));
   app.notFound((c) =>
     errorResponse(
@@ -28,6 +34,14 @@ export function createApp(deps: AppDeps) {
   );
 
   app.route("/", opsRoutes(deps));
+  app.route("/", metricsRoutes(deps));
+  return app;
+}
+
+/** The whole HTTP API as a web-standard fetch handler. */
+export function createApp(deps: AppDeps) {
+  const app = createOpsApp(deps);
+  app.route("/", docsRoutes());
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: { title: "Dispatch", version: VERSION, description: "Webhook dispatcher" },

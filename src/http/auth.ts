@@ -11,12 +11,20 @@ const digest = (s: string) => createHash("sha256").update(s).digest();
 export function apiKeyAuth(keys: readonly string[]): MiddlewareHandler {
   const digests = keys.map(digest);
   return async (c, next) => {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match) {
+    const header = c.req.header("authorization");
+    if (header === undefined) {
       throw new ApiError(
         "unauthorized",
         'Missing API key: send "Authorization: Bearer <key>" with a key from DISPATCH_API_KEYS',
+      );
+    }
+    // Keys are printable ASCII (DISPATCH_API_KEYS is checked for it); HTTP spaces are space and tab.
+    const match = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i.exec(header);
+    if (!match) {
+      // The header is not quoted back: it may hold a credential meant for something else.
+      throw new ApiError(
+        "unauthorized",
+        'Malformed Authorization header: send "Authorization: Bearer <key>" with a key from DISPATCH_API_KEYS',
       );
     }
     const given = digest(match[1]!);

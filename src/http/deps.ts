@@ -1,12 +1,25 @@
 import type { Config } from "../config.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { SecretCipher } from "../security/secret_cipher.ts";
 
 /** What route handlers need; built once by the composition root. */
 export interface AppDeps {
   sql: Sql;
   log: Logger;
-  config: Pick<Config, "maxPayloadBytes" | "apiKeys" | "rotationGraceMs">;
+  config: Pick<
+    Config,
+    | "maxPayloadBytes"
+    | "apiKeys"
+    | "rotationGraceMs"
+    | "metricsPublic"
+    | "allowPrivateTargets"
+    | "allowedTargetCidrs"
+  >;
+  /** Encrypts subscription secrets before they are stored. */
+  secrets: SecretCipher;
+  metrics: Metrics;
   /** NOTIFY channel that wakes workers of this database schema. */
   channel: string;
   /** Wakes this process's own workers without a round trip, if it runs any. */

@@ -7,8 +7,14 @@ import type { Logger } from "../observability/log.ts";
 export function errorResponse(err: unknown, c: Context, log: Logger): Response {
   const api = toApiError(err, c);
   if (api.code === "unavailable") c.header("Retry-After", "1");
+  if (api.code === "unauthorized") c.header("WWW-Authenticate", 'Bearer realm="dispatch"');
   if (api.code === "internal" || api.code === "unavailable") {
-    log.error("Request failed", { method: c.req.method, path: c.req.path, error: err });
+    log.error("Request failed", {
+      method: c.req.method,
+      path: c.req.path,
+      request_id: c.get("requestId"),
+      error: err,
+    });
   }
   const body: { code: ErrorCode; message: string; details?: unknown } = {
     code: api.code,
@@ -62,6 +68,7 @@ interface Issue {
   message: string;
   code?: string;
   keys?: readonly string[];
+  issues?: readonly { message: string }[];
 }
 
 /** zod issues → one message naming the first bad field, all fields in details. */
@@ -70,6 +77,12 @@ export function validationError(issues: readonly Issue[], target: string): ApiEr
     // An unknown key is itself the bad field.
     i.code === "unrecognized_keys" && i.keys
       ? i.keys.map((k) => ({ field: fieldName([...i.path, k], target), message: "unknown field" }))
+      // A bad key of a record names the record: the key itself may be unprintable.
+      : i.code === "invalid_key"
+      ? [{
+        field: fieldName(i.path.slice(0, -1), target),
+        message: `has a key that ${i.issues?.[0]?.message ?? "is invalid"}`,
+      }]
       : [{ field: fieldName(i.path, target), message: i.message }]
   );
   const first = details[0] ?? { field: target, message: "invalid" };

@@ -135,6 +135,7 @@ export function eventsRoutes(deps: AppDeps) {
       c.header("Idempotent-Replayed", "true");
       return c.json(wire(await mustGet(deps, event.id)), 200);
     }
+    deps.metrics.eventIngested(event.type);
     if (outcome.fanned > 0) deps.wake?.();
     return c.json(wire(createdEvent(event, outcome)), 201);
   });
@@ -166,6 +167,7 @@ export function eventsRoutes(deps: AppDeps) {
         return { index: item.index, id: item.id, status: 400 as const, error: item.error };
       }
       const outcome = outcomes[next++]!;
+      if (outcome.kind === "created") deps.metrics.eventIngested(item.event.type);
       const status = outcome.kind === "created"
         ? 201 as const
         : outcome.kind === "replayed"

@@ -8,8 +8,8 @@ const docsPage = `<!doctype html>
 <body><script id="api-reference" data-url="/openapi.json"></script>
 <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script></body></html>`;
 
-/** Probes and the docs page; never behind authentication. */
-export function opsRoutes(deps: AppDeps) {
+/** Liveness and readiness probes; never behind authentication. */
+export function opsRoutes(deps: Pick<AppDeps, "sql" | "log">) {
   const app = new Hono();
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
@@ -28,6 +28,12 @@ export function opsRoutes(deps: AppDeps) {
       return c.json({ status: "unavailable", reason: "Database unreachable" }, 503);
     }
   });
+  return app;
+}
+
+/** The API reference page, reading `/openapi.json`; never behind authentication. */
+export function docsRoutes() {
+  const app = new Hono();
   app.get("/docs", (c) => c.html(docsPage));
   return app;
 }

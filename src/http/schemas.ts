@@ -1,8 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import { eventStatuses } from "../db/events.ts";
+import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "./storable.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
+
+/** Free text of `min` to `max` characters that PostgreSQL stores as sent. */
+const text = (min: number, max: number) =>
+  z.string().min(min).max(max).refine(isStorable, unstorableText);
 
 const id = (example: string) =>
   z.string().min(1).max(255).regex(idPattern, `must use only ${idRules}`)
@@ -20,12 +25,23 @@ export const eventTypePattern = z.string().min(1).max(255)
   )
   .openapi({ example: "order.*" });
 
+// z.record would copy the object and drop a "__proto__" key; z.custom keeps the value as parsed.
+const jsonObject = z.custom<Record<string, unknown>>(
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+  "must be a JSON object",
+).superRefine((value, ctx) => {
+  const problem = jsonProblem(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: problem.path });
+});
+
 export const NewEvent = z.object({
   id: id("evt_123").optional().openapi({ description: "Idempotency key; generated when absent" }),
   type: eventType,
-  source: z.string().min(1).max(255).optional().openapi({ example: "billing-service" }),
-  data: z.record(z.string(), z.unknown()).openapi({
-    description: "Any JSON object",
+  source: text(1, 255).optional().openapi({ example: "billing-service" }),
+  data: jsonObject.openapi({
+    type: "object",
+    additionalProperties: {},
+    description: `Any JSON object, nested at most ${MAX_JSON_DEPTH} deep`,
     example: { order_id: 42 },
   }),
 }).strict().openapi("NewEvent");
@@ -75,6 +91,15 @@ export const Attempt = z.object({
 }).openapi("Attempt");
 
 const url = z.string().max(2048).superRefine((value, ctx) => {
+  // Checked first: such a value is not worth quoting back.
+  // deno-lint-ignore no-control-regex -- control characters are what it looks for
+  if (/[\0-\x1f\x7f]/.test(value) || !value.isWellFormed()) {
+    ctx.addIssue({
+      code: "custom",
+      message: "must not contain control characters or unpaired UTF-16 surrogates",
+    });
+    return;
+  }
   let u: URL;
   try {
     u = new URL(value);
@@ -90,7 +115,13 @@ const url = z.string().max(2048).superRefine((value, ctx) => {
   }
 }).openapi({ example: "https://example.com/webhooks" });
 
-const secret = z.string().min(16).max(256).superRefine((value, ctx) => {
+const secret = text(16, 256).superRefine((value, ctx) => {
+  if (value.startsWith("enc:")) {
+    ctx.addIssue({
+      code: "custom",
+      message: 'must not start with "enc:", which marks stored encrypted secrets',
+    });
+  }
   if (!value.startsWith("whsec_")) return;
   const b64 = value.slice(6);
   let bytes = -1;
@@ -102,7 +133,7 @@ const secret = z.string().min(16).max(256).superRefine((value, ctx) => {
   }
 }).openapi({ description: "whsec_<base64> or any string of 16 to 256 characters" });
 
-const metadata = z.record(z.string().max(64), z.string().max(1024))
+const metadata = z.record(text(0, 64), text(0, 1024))
   .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
 
 const maxAttempts = z.number().int().min(1).max(100);
@@ -111,7 +142,7 @@ export const NewSubscription = z.object({
   id: id("sub_123").optional(),
   url,
   event_types: z.array(eventTypePattern).min(1).max(100).default(["*"]),
-  description: z.string().max(1024).optional(),
+  description: text(0, 1024).optional(),
   secret: secret.optional(),
   active: z.boolean().default(true),
   max_attempts: maxAttempts.optional(),
@@ -121,7 +152,7 @@ export const NewSubscription = z.object({
 export const SubscriptionPatch = z.object({
   url: url.optional(),
   event_types: z.array(eventTypePattern).min(1).max(100).optional(),
-  description: z.string().max(1024).nullable().optional(),
+  description: text(0, 1024).nullable().optional(),
   active: z.boolean().optional(),
   max_attempts: maxAttempts.nullable().optional(),
   metadata: metadata.optional(),
@@ -152,7 +183,7 @@ export const ErrorBody = z.object({
   }),
 }).openapi("Error");
 
-export const IdParam = z.object({ id: z.string().min(1).max(255) });
+export const IdParam = z.object({ id: text(1, 255) });
 
 export const Page = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),

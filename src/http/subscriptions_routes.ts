@@ -10,6 +10,7 @@ import {
 import { generateSecret } from "../delivery/signature.ts";
 import { ApiError, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
+import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
@@ -93,6 +94,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(create, async (c) => {
     const body = c.req.valid("json");
+    assertAllowedTarget(body.url, deps.config);
     const secret = body.secret ?? generateSecret();
     const id = body.id ?? newId("sub");
     const row = await insertSubscription(sql, {
@@ -100,12 +102,13 @@ export function subscriptionsRoutes(deps: AppDeps) {
       url: body.url,
       event_types: body.event_types,
       description: body.description ?? null,
-      secret,
+      secret: await deps.secrets.seal(secret),
       active: body.active,
       max_attempts: body.max_attempts ?? null,
       metadata: body.metadata,
     });
     if (!row) throw new ApiError("conflict", `Subscription "${id}" already exists: use a new id`);
+    c.header("Cache-Control", "no-store");
     return c.json({ ...row, secret }, 201);
   });
 
@@ -125,6 +128,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
   app.openapi(patch, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
+    if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
     const row = await updateSubscription(sql, id, dropUndefined(body));
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
@@ -138,15 +142,28 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(rotate, async (c) => {
     const { id } = c.req.valid("param");
+    const secret = generateSecret();
     const rotated = await rotateSecret(sql, id, {
-      secret: generateSecret(),
+      secret: await deps.secrets.seal(secret),
       graceMs: deps.config.rotationGraceMs,
     });
     if (!rotated) throw notFound("subscription", id);
-    return c.json(rotated, 200);
+    c.header("Cache-Control", "no-store");
+    return c.json({ secret, ...rotated }, 200);
   });
 
   return app;
+}
+
+/** The SSRF guard's check of what a URL's host is known to be without DNS. */
+function assertAllowedTarget(url: string, policy: TargetPolicy): void {
+  const why = urlRefusal(url, policy);
+  if (why !== null) {
+    const message = `points to ${why}`;
+    throw new ApiError("validation_failed", `Invalid field "url": ${message}`, [
+      { field: "url", message },
+    ]);
+  }
 }
 
 function dropUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -9,11 +9,15 @@ import { decideOutcome, type RetrySettings, skippedOutcome } from "../delivery/o
 import { send } from "../delivery/send.ts";
 import { buildRequest } from "../delivery/webhook_request.ts";
 import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { traceDelivery } from "../observability/tracing.ts";
+import type { SecretCipher } from "../security/secret_cipher.ts";
+import { type Resolver, targetCheck, type TargetPolicy } from "../security/ssrf.ts";
 import { Completer, type Outcome } from "./completer.ts";
 import { settlesWithin } from "./deadline.ts";
 import { Wakeup } from "./wakeup.ts";
 
-export interface WorkerOptions extends RetrySettings {
+export interface WorkerOptions extends RetrySettings, TargetPolicy {
   workerId: string;
   /** Deliveries in flight at once. */
   concurrency: number;
@@ -39,8 +43,12 @@ const maxClaim = 100;
 const resultsGraceMs = 5000;
 
 /** The producer: claims due deliveries up to `concurrency` and sends each one. */
-export function startWorker(deps: { sql: Sql; log: Logger }, options: WorkerOptions): Worker {
-  const { sql, log } = deps;
+export function startWorker(
+  deps: { sql: Sql; log: Logger; metrics: Metrics; secrets: SecretCipher; resolve: Resolver },
+  options: WorkerOptions,
+): Worker {
+  const { sql, log, metrics } = deps;
+  const checkTarget = targetCheck(options, deps.resolve);
   const inFlight = new Map<number, Promise<void>>();
   const handBack: number[] = [];
   const wakeup = new Wakeup();
@@ -50,14 +58,19 @@ export function startWorker(deps: { sql: Sql; log: Logger }, options: WorkerOpti
 
   async function deliver(d: ClaimedDelivery): Promise<Outcome | null> {
     if (d.url === null || d.active === false) return skippedOutcome(d);
-    const request = await buildRequest({ ...d, url: d.url });
-    const result = await send(request, {
-      timeoutMs: options.deliveryTimeoutMs,
-      signal: abort.signal,
-    });
+    const secrets = await Promise.all(d.secrets.map(deps.secrets.open));
+    const request = await buildRequest({ ...d, url: d.url, secrets });
+    const result = await traceDelivery(d, () =>
+      send(request, {
+        timeoutMs: options.deliveryTimeoutMs,
+        signal: abort.signal,
+        checkTarget,
+      }));
     if (result.errorClass === "aborted") return null;
     const outcome = decideOutcome(d, result, options);
+    metrics.attemptFinished(result);
     log.info("Delivery attempt", {
+      delivery_id: d.id,
       event_id: d.event_id,
       subscription_id: d.subscription_id,
       attempt: d.attempt,
@@ -65,13 +78,19 @@ export function startWorker(deps: { sql: Sql; log: Logger }, options: WorkerOpti
       status_code: result.statusCode,
       error_class: result.errorClass,
       duration_ms: result.durationMs,
+      error: result.error,
+      retry_in_ms: outcome.status === "retrying" ? outcome.retryInMs : null,
     });
     return outcome;
   }
 
   function start(d: ClaimedDelivery) {
     const job = deliver(d)
-      .then((outcome) => outcome === null ? void handBack.push(d.id) : completer.push(outcome))
+      .then((outcome) => {
+        if (outcome === null) return void handBack.push(d.id);
+        if (outcome.status !== "retrying") metrics.deliveryFinished(outcome.status);
+        completer.push(outcome);
+      })
       .catch((err) => {
         // Unexpected (a bug, not an endpoint failure): leave it to the lease rescuer.
         log.error("Delivery crashed", { event_id: d.event_id, error: err });

@@ -1,25 +1,45 @@
+import { queueStats } from "../../src/db/stats.ts";
 import { createApp } from "../../src/http/app.ts";
 import type { AppDeps } from "../../src/http/deps.ts";
-import { silentLogger } from "../../src/observability/log.ts";
+import { type Logger, silentLogger } from "../../src/observability/log.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
+import { createSecretCipher } from "../../src/security/secret_cipher.ts";
 import { type TestDatabase, testDatabase } from "./db.ts";
 
 export interface TestApp {
   db: TestDatabase;
   /** Sends a request to the real app, without a socket. JSON bodies are encoded. */
   call(method: string, path: string, body?: unknown, headers?: HeadersInit): Promise<Response>;
+  /** The app's fetch handler, e.g. to serve it on a real socket. */
+  fetch(request: Request): Response | Promise<Response>;
   close(): Promise<void>;
 }
 
-export async function testApp(config: Partial<AppDeps["config"]> = {}): Promise<TestApp> {
+export async function testApp(
+  config: Partial<AppDeps["config"]> = {},
+  options: { log?: Logger } = {},
+): Promise<TestApp> {
   const db = await testDatabase();
+  const log = options.log ?? silentLogger;
   const app = createApp({
     sql: db.sql,
-    log: silentLogger,
+    log,
     channel: db.channel,
-    config: { maxPayloadBytes: 256 * 1024, apiKeys: [], rotationGraceMs: 86_400_000, ...config },
+    config: {
+      maxPayloadBytes: 256 * 1024,
+      apiKeys: [],
+      rotationGraceMs: 86_400_000,
+      metricsPublic: true,
+      allowPrivateTargets: true,
+      allowedTargetCidrs: [],
+      ...config,
+    },
+    secrets: createSecretCipher(null),
+    metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log }),
   });
   return {
     db,
+    fetch: (request) => app.fetch(request),
     call(method, path, body, headers) {
       const h = new Headers(headers);
       let payload: string | undefined;

@@ -1,5 +1,5 @@
 import { loadConfig } from "../../src/config.ts";
-import { silentLogger } from "../../src/observability/log.ts";
+import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { type Role, type Service, startService } from "../../src/service.ts";
 import type { TestDatabase } from "./db.ts";
 
@@ -28,11 +28,14 @@ export function serviceEnv(db: TestDatabase, env: Record<string, string> = {}) {
 /** The real service (API on a real socket, workers, rescuer) in this process. */
 export async function startTestService(
   db: TestDatabase,
-  options: { env?: Record<string, string>; role?: Role } = {},
+  options: { env?: Record<string, string>; role?: Role; log?: Logger } = {},
   // deno-lint-ignore no-explicit-any -- tests inspect arbitrary JSON
 ): Promise<Service & { api: (method: string, path: string, body?: unknown) => Promise<any> }> {
   const config = loadConfig(serviceEnv(db, options.env));
-  const service = await startService(config, { role: options.role ?? "serve", log: silentLogger });
+  const service = await startService(config, {
+    role: options.role ?? "serve",
+    log: options.log ?? silentLogger,
+  });
   return {
     ...service,
     async api(method, path, body) {

@@ -1,0 +1,41 @@
+export interface Periodic {
+  /** Interrupts any pause, waits for the running pass to finish, and runs no more. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `task` now and then every `intervalMs` until stopped. The task
+ * handles its own errors and should check `signal` between steps of a long pass.
+ */
+export function runEvery(
+  intervalMs: number,
+  task: (signal: AbortSignal) => Promise<void>,
+): Periodic {
+  const stopping = new AbortController();
+  const loop = (async () => {
+    while (!stopping.signal.aborted) {
+      await task(stopping.signal);
+      await pause(intervalMs, stopping.signal);
+    }
+  })();
+  return {
+    async stop() {
+      stopping.abort();
+      await loop;
+    },
+  };
+}
+
+/** Waits `ms`, or less if `signal` aborts first. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

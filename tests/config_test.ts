@@ -1,0 +1,110 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+const configError = (pattern: RegExp) => (err: unknown) => {
+  assert.ok(err instanceof ConfigError, String(err));
+  assert.match(err.message, pattern);
+  return true;
+};
+
+Deno.test("production refuses to start without API keys", () => {
+  assert.throws(
+    () => loadConfig({ DISPATCH_ENV: "production" }),
+    configError(/^Missing DISPATCH_API_KEYS: it is required when DISPATCH_ENV=production/),
+  );
+  assert.throws(
+    () => loadConfig({ DISPATCH_ENV: "production", DISPATCH_API_KEYS: " , ," }),
+    configError(/Missing DISPATCH_API_KEYS/),
+  );
+});
+
+Deno.test("production refuses private targets unless told otherwise; development allows them", () => {
+  const prod = { DISPATCH_ENV: "production", DISPATCH_API_KEYS: "k" };
+  assert.equal(loadConfig(prod).allowPrivateTargets, false);
+  assert.equal(loadConfig({ ...prod, ALLOW_PRIVATE_TARGETS: "true" }).allowPrivateTargets, true);
+  assert.equal(loadConfig({}).allowPrivateTargets, true);
+  assert.equal(loadConfig({ ALLOW_PRIVATE_TARGETS: "0" }).allowPrivateTargets, false);
+});
+
+Deno.test("API keys are split on commas with whitespace trimmed and empty entries dropped", () => {
+  const config = loadConfig({ DISPATCH_API_KEYS: " key-one ,\tkey-two\n,, " });
+  assert.deepEqual(config.apiKeys, ["key-one", "key-two"]);
+});
+
+Deno.test("an API key with a space inside is refused without quoting the keys", () => {
+  assert.throws(
+    () => loadConfig({ DISPATCH_API_KEYS: "good-key,bad key" }),
+    (err: unknown) => {
+      configError(/^Invalid DISPATCH_API_KEYS: expected comma-separated keys/)(err);
+      assert.ok(!(err as Error).message.includes("good-key"));
+      return true;
+    },
+  );
+});
+
+Deno.test("ALLOWED_TARGET_CIDRS takes comma-separated ranges and names a bad one", () => {
+  const config = loadConfig({ ALLOWED_TARGET_CIDRS: "10.0.0.0/8, fd00::/8,192.168.1.5" });
+  assert.deepEqual(config.allowedTargetCidrs.map(String), [
+    "10.0.0.0/8",
+    "fd00::/8",
+    "192.168.1.5/32",
+  ]);
+  assert.deepEqual(loadConfig({}).allowedTargetCidrs, []);
+  assert.throws(
+    () => loadConfig({ ALLOWED_TARGET_CIDRS: "10.0.0.0/8,10.0.0.0/33" }),
+    configError(/^Invalid ALLOWED_TARGET_CIDRS ".*": "10\.0\.0\.0\/33" has a prefix length/),
+  );
+  assert.throws(
+    () => loadConfig({ ALLOWED_TARGET_CIDRS: "intranet" }),
+    configError(/"intranet" is not a CIDR range: expected e\.g\. "10\.0\.0\.0\/8"/),
+  );
+  assert.throws(
+    () => loadConfig({ ALLOWED_TARGET_CIDRS: "10.1.0.0/8" }),
+    configError(/did you mean "10\.0\.0\.0\/8"/),
+  );
+});
+
+Deno.test("DISPATCH_SECRETS_KEY must be base64 of 32 bytes and is never quoted back", () => {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  assert.deepEqual(loadConfig({ DISPATCH_SECRETS_KEY: key.toBase64() }).secretsKey, key);
+  assert.equal(loadConfig({}).secretsKey, null);
+  const short = key.slice(0, 31).toBase64();
+  for (const bad of [short, "correct-horse-battery-staple!"]) {
+    assert.throws(
+      () => loadConfig({ DISPATCH_SECRETS_KEY: bad }),
+      (err: unknown) => {
+        configError(/^Invalid DISPATCH_SECRETS_KEY: expected base64 of 32/)(err);
+        assert.ok(!(err as Error).message.includes(bad));
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("a bad DATABASE_URL is named without repeating it, since it may hold a password", () => {
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: "mysql://app:hunter2@db/app" }),
+    (err: unknown) => {
+      configError(/^Invalid DATABASE_URL: expected a postgres:\/\/ URL$/)(err);
+      assert.ok(!(err as Error).message.includes("hunter2"));
+      return true;
+    },
+  );
+});
+
+Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values are named", () => {
+  const defaults = loadConfig({});
+  assert.equal(defaults.metricsPublic, true);
+  assert.equal(defaults.retentionDays, null);
+  const set = loadConfig({ METRICS_PUBLIC: "false", RETENTION_DAYS: "30" });
+  assert.equal(set.metricsPublic, false);
+  assert.equal(set.retentionDays, 30);
+  assert.throws(
+    () => loadConfig({ RETENTION_DAYS: "0" }),
+    configError(/^Invalid RETENTION_DAYS "0"/),
+  );
+  assert.throws(
+    () => loadConfig({ METRICS_PUBLIC: "no" }),
+    configError(/^Invalid METRICS_PUBLIC "no": expected true or false/),
+  );
+});

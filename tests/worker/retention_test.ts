@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { deleteFinishedEvents } from "../../src/db/retention.ts";
+import { createLogger } from "../../src/observability/log.ts";
+import { purgeExpiredEvents } from "../../src/worker/retention.ts";
+import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+
+/** An event created `ageDays` ago with one delivery (and one attempt) per status. */
+async function seed(db: TestDatabase, id: string, ageDays: number, statuses: string[]) {
+  await db.sql`
+    INSERT INTO events (id, type, data, created_at)
+    VALUES (${id}, 't', '{}', now() - ${ageDays} * interval '1 day')`;
+  for (const [i, status] of statuses.entries()) {
+    const [d] = await db.sql`
+      INSERT INTO deliveries (event_id, subscription_id, status, attempts)
+      VALUES (${id}, ${`sub_${i}`}, ${status}, 1) RETURNING id`;
+    await db.sql`
+      INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, attempt,
+        started_at, duration_ms)
+      VALUES (${d!.id}, ${id}, ${`sub_${i}`}, 1, now(), 5)`;
+  }
+}
+
+/** Every case retention must tell apart: [id, age in days, delivery statuses, deleted?] */
+const cases: [string, number, string[], boolean][] = [
+  ["old_delivered", 40, ["delivered"], true],
+  ["old_failed", 40, ["failed"], true],
+  ["old_mixed_final", 40, ["delivered", "failed"], true],
+  ["old_no_subscribers", 40, [], true],
+  ["old_pending", 40, ["pending"], false],
+  ["old_retrying", 40, ["delivered", "retrying"], false],
+  ["old_processing", 40, ["failed", "processing"], false],
+  ["recent_delivered", 29, ["delivered"], false],
+  ["recent_pending", 1, ["pending"], false],
+];
+
+async function seedCases(db: TestDatabase) {
+  for (const [id, age, statuses] of cases) await seed(db, id, age, statuses);
+}
+
+async function remainingEvents(db: TestDatabase): Promise<string[]> {
+  return (await db.sql<{ id: string }[]>`SELECT id FROM events ORDER BY id`).map((r) => r.id);
+}
+
+const kept = cases.filter(([, , , deleted]) => !deleted).map(([id]) => id).sort();
+
+Deno.test("retention deletes old finished events with their deliveries and attempts, and keeps the rest", async () => {
+  const db = await testDatabase();
+  try {
+    await seedCases(db);
+    const n = await deleteFinishedEvents(db.sql, { olderThanDays: 30, limit: 500 });
+    assert.equal(n, 4);
+    assert.deepEqual(await remainingEvents(db), kept);
+    const orphans = `event_id NOT IN (SELECT id FROM events)`;
+    assert.equal(await countRows(db.sql, "deliveries", orphans), 0);
+    assert.equal(await countRows(db.sql, "delivery_attempts", orphans), 0);
+    // Every kept event still has all its deliveries and attempts.
+    const keptDeliveries = cases.filter(([, , , deleted]) => !deleted)
+      .reduce((n, [, , statuses]) => n + statuses.length, 0);
+    assert.equal(await countRows(db.sql, "deliveries"), keptDeliveries);
+    assert.equal(await countRows(db.sql, "delivery_attempts"), keptDeliveries);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("retention works in batches of the given size until nothing eligible is left", async () => {
+  const db = await testDatabase();
+  const lines: string[] = [];
+  try {
+    await seedCases(db);
+    assert.equal(await deleteFinishedEvents(db.sql, { olderThanDays: 30, limit: 3 }), 3);
+    await seed(db, "old_delivered_2", 31, ["delivered"]);
+    await seed(db, "old_failed_2", 60, ["failed"]);
+    const log = createLogger({ write: (l) => lines.push(l) });
+    const n = await purgeExpiredEvents({ sql: db.sql, log }, {
+      days: 30,
+      batchSize: 1,
+      pauseMs: 1,
+    });
+    assert.equal(n, 3);
+    assert.deepEqual(await remainingEvents(db), kept);
+    const line = JSON.parse(lines.at(-1)!);
+    assert.equal(line.msg, "Deleted expired events");
+    assert.equal(line.count, 3);
+  } finally {
+    await db.close();
+  }
+});
