@@ -1,6 +1,5 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
-import { startEmbedded } from "./embedded.ts";
 import { connect, redactUrl, type Sql, useSchema } from "./pool.ts";
 
 export interface Database {
@@ -28,6 +27,8 @@ export async function openDatabase(
       "DATABASE_URL is unset: using the embedded database, which is for trying Dispatch out, not for production",
       { data_dir: config.dataDir },
     );
+    // Loaded only when used: PGlite is tens of MB that a real server never needs.
+    const { startEmbedded } = await import("./embedded.ts");
     const embedded = await startEmbedded({ dataDir: config.dataDir });
     url = embedded.url;
     stopEmbedded = () => embedded.stop();

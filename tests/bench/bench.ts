@@ -31,7 +31,7 @@ const { values: args } = parseArgs({
     batch: { type: "string", default: "1" },
     rate: { type: "string", default: "200" },
     seconds: { type: "string", default: "20" },
-    concurrency: { type: "string", default: "128" },
+    concurrency: { type: "string", default: "64" },
   },
 });
 
@@ -87,27 +87,13 @@ const [pg] = await admin<{ version: string; sync: string }[]>`
     current_setting('synchronous_commit') AS sync`;
 const port = freePort();
 const base = `http://127.0.0.1:${port}`;
-const dispatch = new Deno.Command(Deno.execPath(), {
-  args: [
-    "run",
-    "--allow-all",
-    ...(Deno.env.get("BENCH_DENO_FLAGS")?.split(" ").filter(Boolean) ?? []),
-    new URL("../../main.ts", import.meta.url).pathname,
-    "serve",
-  ],
-  env: {
-    DATABASE_URL: url,
-    DATABASE_SCHEMA: schema,
-    ADDR: `127.0.0.1:${port}`,
-    LOG_LEVEL: "warn",
-    WORKER_CONCURRENCY: args.concurrency!,
-  },
-  stdin: "null",
-}).spawn();
+let dispatch: Deno.ChildProcess | null = null;
 
 try {
-  await waitForHealth();
   for (const run of runs) {
+    // A fresh process per run, so each run's peak RSS is its own.
+    dispatch = startDispatch();
+    await waitForHealth();
     const result = await execute(run);
     console.log(JSON.stringify({
       ...result,
@@ -115,16 +101,45 @@ try {
       deno: Deno.version.deno,
       postgres: pg!.version,
       synchronous_commit: pg!.sync,
-      dispatch_rss_mb: rssMb("VmRSS"),
-      dispatch_peak_rss_mb: rssMb("VmHWM"),
+      worker_concurrency: Number(args.concurrency),
+      dispatch_rss_mb: rssMb(dispatch, "VmRSS"),
+      dispatch_peak_rss_mb: rssMb(dispatch, "VmHWM"),
     }));
+    await stop(dispatch);
+    dispatch = null;
   }
 } finally {
-  dispatch.kill("SIGTERM");
-  await dispatch.status;
+  if (dispatch) await stop(dispatch);
   await receiver.shutdown();
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
+}
+
+function startDispatch(): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      // The V8 flags of `deno task start` (a 4 MB young generation keeps RSS low).
+      ...(Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
+        .filter(Boolean),
+      new URL("../../main.ts", import.meta.url).pathname,
+      "serve",
+    ],
+    env: {
+      DATABASE_URL: url!,
+      DATABASE_SCHEMA: schema,
+      ADDR: `127.0.0.1:${port}`,
+      LOG_LEVEL: "warn",
+      WORKER_CONCURRENCY: args.concurrency!,
+    },
+    stdin: "null",
+  }).spawn();
+}
+
+async function stop(child: Deno.ChildProcess) {
+  child.kill("SIGTERM");
+  await child.status;
 }
 
 async function execute(run: Run) {
@@ -280,8 +295,8 @@ function freePort(): number {
   return p;
 }
 
-function rssMb(field: "VmRSS" | "VmHWM"): number {
-  const status = Deno.readTextFileSync(`/proc/${dispatch.pid}/status`);
+function rssMb(child: Deno.ChildProcess, field: "VmRSS" | "VmHWM"): number {
+  const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
   const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
   return round(kb / 1024, 1);
 }
