@@ -50,6 +50,17 @@ try {
       locked_by = 'explain', locked_until = now() + interval '1 minute'
     FROM due WHERE d.id = due.id RETURNING d.id`);
   console.log(plan.map((r) => r["QUERY PLAN"]).join("\n"));
+  // The completion's shape: one UPDATE joined to the batch's arrays.
+  const ids = (await sql`SELECT id FROM deliveries WHERE locked_by = 'explain'`).map((r) => r.id);
+  const completion = await sql.unsafe(
+    `EXPLAIN (ANALYZE, BUFFERS)
+    WITH r AS (SELECT * FROM unnest($1::bigint[], $2::text[]) AS r(id, status))
+    UPDATE deliveries d SET status = r.status, delivered_at = now(), locked_by = NULL,
+      locked_until = NULL, updated_at = now()
+    FROM r WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = 'explain'`,
+    [ids, ids.map(() => "delivered")],
+  );
+  console.log(completion.map((r) => r["QUERY PLAN"]).join("\n"));
   const [dead] = await sql`
     SELECT n_live_tup::int AS live, n_dead_tup::int AS dead FROM pg_stat_user_tables
     WHERE relname = 'deliveries' AND schemaname = ${schema}`;
