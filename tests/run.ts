@@ -11,6 +11,8 @@ if (!Deno.env.get("DATABASE_URL")) {
   dataDir = await Deno.makeTempDir({ prefix: "dispatch-test-" });
   embedded = await startEmbedded({ dataDir });
   env.DATABASE_URL = embedded.url;
+  // For the few tests that need a real server's features (pg_terminate_backend).
+  env.DISPATCH_TEST_EMBEDDED = "1";
   console.log(`DATABASE_URL is unset: testing against an embedded database (${embedded.url})`);
 }
 // PGlite is one session shared by every connection (search_path included), so

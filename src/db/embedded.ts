@@ -40,7 +40,21 @@ const MAX_CONNECTIONS = 100;
 export async function startEmbedded(options: StartEmbeddedOptions): Promise<EmbeddedDatabase> {
   // PGlite creates only the last path segment itself.
   await mkdir(options.dataDir, { recursive: true });
-  const db = await PGlite.create({ dataDir: options.dataDir });
+  // Two processes writing one PGlite directory corrupt it, and PGlite does not stop them.
+  const lock = await Deno.open(`${options.dataDir}/dispatch.lock`, { create: true, write: true });
+  if (!(await lock.tryLock(true))) {
+    lock.close();
+    throw new Error(
+      `Another process is using the embedded database in "${options.dataDir}": stop it, or set DISPATCH_DATA_DIR to another folder`,
+    );
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create({ dataDir: options.dataDir });
+  } catch (error) {
+    lock.close();
+    throw error;
+  }
   const server = new PGLiteSocketServer({
     db,
     host: HOST,
@@ -51,6 +65,7 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     await server.start();
   } catch (error) {
     await db.close();
+    lock.close();
     throw new Error(`Cannot serve the embedded database on "${server.getServerConn()}"`, {
       cause: error,
     });
@@ -61,7 +76,7 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     // After start() this is "host:port" with the port the OS picked.
     url: `postgres://postgres@${server.getServerConn()}/postgres`,
     stop() {
-      stopped ??= server.stop().then(() => db.close());
+      stopped ??= server.stop().then(() => db.close()).finally(() => lock.close());
       return stopped;
     },
   };

@@ -33,7 +33,11 @@ export async function openDatabase(
     url = embedded.url;
     stopEmbedded = () => embedded.stop();
   }
-  const options = { max: Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)) };
+  const options = {
+    max: Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)),
+    // Names the installation in pg_stat_activity when several share a server.
+    applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
+  };
   const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
   const version = await waitForServer(sql, log);
   if (config.schema) await useSchema(sql, config.schema);
@@ -44,7 +48,8 @@ export async function openDatabase(
     channel: `dispatch_${config.schema ?? "public"}`,
     canListen: !version.includes("PGlite"),
     async close() {
-      await sql.end({ timeout: 5 });
+      // Every role has drained by now: a query still open here is stuck on a dead connection.
+      await sql.end({ timeout: 2 });
       await stopEmbedded();
     },
   };

@@ -83,6 +83,26 @@ Deno.test("startEmbedded() keeps data across a stop and a start on the same dire
   }
 });
 
+Deno.test("startEmbedded() refuses a directory that another instance is using", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
+  try {
+    const first = await startEmbedded({ dataDir });
+    try {
+      await assert.rejects(startEmbedded({ dataDir }), {
+        message:
+          `Another process is using the embedded database in "${dataDir}": stop it, or set DISPATCH_DATA_DIR to another folder`,
+      });
+    } finally {
+      await first.stop();
+    }
+    // Released on stop: the directory can be opened again.
+    const again = await startEmbedded({ dataDir });
+    await again.stop();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("startEmbedded() rejects a port that is already taken", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });

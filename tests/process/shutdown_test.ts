@@ -107,6 +107,30 @@ Deno.test("a process killed with SIGKILL mid-delivery loses nothing: after a res
   }
 });
 
+Deno.test("a second signal during a long drain exits at once with code 1", async () => {
+  const db = await testDatabase();
+  const release = Promise.withResolvers<void>();
+  const receiver = startReceiver(async () => {
+    await release.promise;
+    return new Response("ok");
+  });
+  try {
+    const p = await spawnDispatch(db, { env: { SHUTDOWN_TIMEOUT_MS: "60000" } });
+    await post(p.url, "/subscriptions", { url: receiver.url });
+    await post(p.url, "/events", { id: "evt_forced", type: "a", data: {} });
+    await receiver.waitFor(1);
+    p.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 300));
+    p.child.kill("SIGINT");
+    assert.equal(await p.exited, 1);
+    assert.ok(p.logs.some((l) => l.msg === "Second signal: exiting now"));
+  } finally {
+    release.resolve();
+    await receiver.close();
+    await db.close();
+  }
+});
+
 Deno.test("a bad configuration stops start-up with one line naming the variable", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", new URL("../../main.ts", import.meta.url).pathname],

@@ -59,3 +59,48 @@ Deno.test("when every database connection is cut mid-flight, the service recover
     await db.close();
   }
 });
+
+Deno.test({
+  name: "when PostgreSQL terminates the service's backends, it reconnects and loses nothing",
+  // PGlite has one backend for every connection: terminating it ends the test's own session.
+  ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
+  async fn() {
+    const db = await testDatabase();
+    const receiver = startReceiver(async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      return new Response("ok");
+    });
+    const config = loadConfig(serviceEnv(db));
+    const svc = await startService(config, { role: "serve", log: silentLogger });
+    const terminate = async () => {
+      const killed = await db.sql`
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE application_name = ${`dispatch:${db.schema}`}`;
+      return killed.length;
+    };
+    try {
+      const res = await fetch(`${svc.url}/subscriptions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ url: receiver.url }),
+      });
+      await res.body?.cancel();
+      for (let i = 0; i < 20; i++) await postEvent(svc.url!, `before_${i}`);
+      await receiver.waitFor(1);
+      assert.ok((await terminate()) > 0, "the service had no backend to terminate");
+      for (let i = 0; i < 20; i++) await postEvent(svc.url!, `after_${i}`);
+      await terminate();
+      await eventually(async () => {
+        const [r] = await db.sql`
+          SELECT count(*) FILTER (WHERE status = 'delivered')::int AS n FROM deliveries`;
+        return r!.n === 40 ? true : undefined;
+      }, { timeoutMs: 30_000, what: "all 40 deliveries to be delivered" });
+      const ids = new Set(receiver.received.map((r) => r.headers.get("webhook-id")));
+      assert.equal(ids.size, 40);
+    } finally {
+      await svc.stop();
+      await receiver.close();
+      await db.close();
+    }
+  },
+});
