@@ -130,10 +130,12 @@ function startDispatch(): Deno.ChildProcess {
       DATABASE_URL: url!,
       DATABASE_SCHEMA: schema,
       ADDR: `127.0.0.1:${port}`,
-      LOG_LEVEL: "warn",
+      // At info every attempt is a log line; LOG_LEVEL=info measures that cost too.
+      LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "warn",
       WORKER_CONCURRENCY: args.concurrency!,
     },
     stdin: "null",
+    stdout: "null",
   }).spawn();
 }
 
