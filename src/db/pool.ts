@@ -1,7 +1,6 @@
 import postgres from "postgres";
 
 export type Sql = postgres.Sql;
-export type TransactionSql = postgres.TransactionSql;
 
 export interface PoolOptions {
   /** Connections in the pool. */
