@@ -51,9 +51,10 @@ const runs: Run[] = args.mode
     mode: args.mode as Run["mode"],
     events: args.mode === "rate" ? Number(args.rate) * Number(args.seconds) : Number(args.events),
     subs: Number(args.subs),
-    producers: Number(args.producers),
-    batch: Number(args.batch),
-    rate: Number(args.rate),
+    ...(args.mode === "burst"
+      ? { producers: Number(args.producers), batch: Number(args.batch) }
+      : {}),
+    ...(args.mode === "rate" ? { rate: Number(args.rate) } : {}),
   }]
   : [
     { name: "single-idle", mode: "single", events: 20, subs: 1 },
@@ -218,6 +219,9 @@ async function execute(run: Run) {
     if (times.length > 1) duplicates += times.length - 1;
     last = Math.max(last, times[0]!);
   }
+  // The first event also pays for the first connection to the receiver.
+  const firstKey = [...arrivals.keys()].find((k) => k.startsWith(`${prefix}0 `));
+  const first = firstKey && arrivals.get(firstKey)![0]! - sent.get(`${prefix}0`)!;
   latencies.sort((a, b) => a - b);
   const deliveries = arrivals.size;
   return {
@@ -241,6 +245,7 @@ async function execute(run: Run) {
       p90: round(pct(latencies, 0.9), 1),
       p99: round(pct(latencies, 0.99), 1),
       max: round(latencies.at(-1) ?? NaN, 1),
+      ...(run.mode === "single" && first ? { first: round(first, 1) } : {}),
     },
   };
 }
