@@ -7,7 +7,7 @@ import { ConfigError, loadConfig } from "./src/config.ts";
 import { helpText, parseCommand } from "./src/cli.ts";
 import { migrate } from "./src/db/migrate.ts";
 import { openDatabase } from "./src/db/open.ts";
-import { createLogger } from "./src/observability/log.ts";
+import { createLogger, type Logger } from "./src/observability/log.ts";
 import { startService } from "./src/service.ts";
 
 async function main(args: string[]): Promise<number> {
@@ -33,23 +33,25 @@ async function main(args: string[]): Promise<number> {
   const log = createLogger({ level: config.logLevel });
 
   if (command.kind === "migrate") {
-    const db = await openDatabase(config, log);
     try {
-      const status = await migrate(db.sql);
-      log.info("Migrations applied", { ...status, database_url: db.url });
-    } finally {
-      await db.close();
+      const db = await openDatabase(config, log);
+      try {
+        const status = await migrate(db.sql);
+        log.info("Migrations applied", { ...status, database_url: db.url });
+      } finally {
+        await db.close();
+      }
+      return 0;
+    } catch (err) {
+      return startupFailed(log, err);
     }
-    return 0;
   }
 
   let service;
   try {
     service = await startService(config, { role: command.kind, log });
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    log.error(err.message);
-    return 2;
+    return startupFailed(log, err);
   }
   const { promise: stopped, resolve } = Promise.withResolvers<void>();
   let stopping = false;
@@ -67,6 +69,16 @@ async function main(args: string[]): Promise<number> {
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
   await stopped;
   return 0;
+}
+
+/** One log line that says what went wrong, instead of a stack trace. */
+function startupFailed(log: Logger, err: unknown): number {
+  if (err instanceof ConfigError) {
+    log.error(err.message);
+    return 2;
+  }
+  log.error("Start-up failed", { error: err });
+  return 1;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
