@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { countRows, testDatabase } from "../helpers/db.ts";
-import { spawnDispatch } from "../helpers/process.ts";
+import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 
 async function post(url: string, path: string, body: unknown) {
@@ -13,42 +13,53 @@ async function post(url: string, path: string, body: unknown) {
   return await res.json();
 }
 
-Deno.test("SIGTERM mid-delivery lets the delivery finish, then the process exits 0", async () => {
+/**
+ * A Dispatch process with one delivery in flight: the receiver holds its
+ * first request until `release()`, and answers later ones at once.
+ */
+async function withDeliveryInFlight(
+  env: Record<string, string>,
+  test: (
+    t: { db: TestDatabase; p: DispatchProcess; release: () => void },
+  ) => Promise<void>,
+) {
   const db = await testDatabase();
-  const receiver = startReceiver(async () => {
-    await new Promise((r) => setTimeout(r, 1000));
+  const held = Promise.withResolvers<void>();
+  const receiver = startReceiver(async (_r, i) => {
+    if (i === 0) await held.promise;
     return new Response("ok");
   });
   try {
-    const p = await spawnDispatch(db, { env: { SHUTDOWN_TIMEOUT_MS: "5000" } });
+    const p = await spawnDispatch(db, { env });
     await post(p.url, "/subscriptions", { url: receiver.url });
-    await post(p.url, "/events", { id: "evt_drain", type: "a", data: {} });
+    await post(p.url, "/events", { id: "evt_in_flight", type: "a", data: {} });
     await receiver.waitFor(1);
+    await test({ db, p, release: () => held.resolve() });
+  } finally {
+    held.resolve();
+    await receiver.close();
+    await db.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("SIGTERM mid-delivery lets the delivery finish, then the process exits 0", async () => {
+  await withDeliveryInFlight({ SHUTDOWN_TIMEOUT_MS: "5000" }, async ({ db, p, release }) => {
     p.child.kill("SIGTERM");
+    await sleep(300);
+    release();
     assert.equal(await p.exited, 0);
     const [d] = await db.sql`SELECT status, attempts FROM deliveries`;
     assert.equal(d!.status, "delivered");
     assert.equal(d!.attempts, 1);
     assert.ok(p.logs.some((l) => l.msg === "Draining in-flight deliveries"));
     assert.ok(p.logs.some((l) => l.msg === "Stopped"));
-  } finally {
-    await receiver.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("SIGTERM hands back a delivery that cannot finish within the drain timeout", async () => {
-  const db = await testDatabase();
-  const release = Promise.withResolvers<void>();
-  const receiver = startReceiver(async () => {
-    await release.promise;
-    return new Response("ok");
-  });
-  try {
-    const p = await spawnDispatch(db, { env: { SHUTDOWN_TIMEOUT_MS: "300" } });
-    await post(p.url, "/subscriptions", { url: receiver.url });
-    await post(p.url, "/events", { id: "evt_handback", type: "a", data: {} });
-    await receiver.waitFor(1);
+  await withDeliveryInFlight({ SHUTDOWN_TIMEOUT_MS: "300" }, async ({ db, p }) => {
     p.child.kill("SIGTERM");
     assert.equal(await p.exited, 0);
     const [d] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
@@ -57,39 +68,24 @@ Deno.test("SIGTERM hands back a delivery that cannot finish within the drain tim
     assert.equal(d!.attempts, 0);
     assert.equal(d!.locked_by, null);
     assert.equal(await countRows(db.sql, "delivery_attempts"), 0);
-  } finally {
-    release.resolve();
-    await receiver.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("a process killed with SIGKILL mid-delivery loses nothing: after a restart the delivery ends delivered", async () => {
-  const db = await testDatabase();
-  const release = Promise.withResolvers<void>();
-  const receiver = startReceiver(async (_r, i) => {
-    if (i === 0) await release.promise;
-    return new Response("ok");
-  });
-  try {
-    const env = { DELIVERY_TIMEOUT_MS: "1000" };
-    const first = await spawnDispatch(db, { env });
-    await post(first.url, "/subscriptions", { url: receiver.url });
-    await post(first.url, "/events", { id: "evt_crash", type: "a", data: {} });
-    await receiver.waitFor(1);
-    first.child.kill("SIGKILL");
-    await first.exited;
-    release.resolve();
+  const env = { DELIVERY_TIMEOUT_MS: "1000" };
+  await withDeliveryInFlight(env, async ({ db, p, release }) => {
+    p.child.kill("SIGKILL");
+    await p.exited;
+    release();
     const [stuck] = await db.sql`SELECT status FROM deliveries`;
     assert.equal(stuck!.status, "processing");
 
     const second = await spawnDispatch(db, { env });
-    await receiver.waitFor(2, 20_000);
     let d;
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 400; i++) {
       [d] = await db.sql`SELECT status, attempts FROM deliveries`;
       if (d!.status === "delivered") break;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     assert.equal(d!.status, "delivered");
     const attempts = await db.sql`
@@ -100,35 +96,17 @@ Deno.test("a process killed with SIGKILL mid-delivery loses nothing: after a res
     ]);
     second.child.kill("SIGTERM");
     assert.equal(await second.exited, 0);
-  } finally {
-    release.resolve();
-    await receiver.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("a second signal during a long drain exits at once with code 1", async () => {
-  const db = await testDatabase();
-  const release = Promise.withResolvers<void>();
-  const receiver = startReceiver(async () => {
-    await release.promise;
-    return new Response("ok");
-  });
-  try {
-    const p = await spawnDispatch(db, { env: { SHUTDOWN_TIMEOUT_MS: "60000" } });
-    await post(p.url, "/subscriptions", { url: receiver.url });
-    await post(p.url, "/events", { id: "evt_forced", type: "a", data: {} });
-    await receiver.waitFor(1);
+  await withDeliveryInFlight({ SHUTDOWN_TIMEOUT_MS: "60000" }, async ({ p }) => {
     p.child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     p.child.kill("SIGINT");
     assert.equal(await p.exited, 1);
     assert.ok(p.logs.some((l) => l.msg === "Second signal: exiting now"));
-  } finally {
-    release.resolve();
-    await receiver.close();
-    await db.close();
-  }
+  });
 });
 
 Deno.test("a bad configuration stops start-up with one line naming the variable", async () => {

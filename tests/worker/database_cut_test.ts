@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { startService } from "../../src/service.ts";
-import { testDatabase } from "../helpers/db.ts";
+import { type TestDatabase, testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, serviceEnv } from "../helpers/service.ts";
 import { startTcpProxy } from "../helpers/tcp_proxy.ts";
@@ -22,16 +22,20 @@ async function postEvent(url: string, id: string) {
   }
 }
 
-Deno.test("when every database connection is cut mid-flight, the service recovers by itself and loses nothing", async () => {
-  const db = await testDatabase();
+/**
+ * Runs the service against `databaseUrl`, cuts its connections while
+ * deliveries are in flight and again after more events, and checks that all
+ * 40 events end delivered without anyone stepping in.
+ */
+async function survivesCuts(
+  db: TestDatabase,
+  options: { databaseUrl: string; cut: () => unknown },
+) {
   const receiver = startReceiver(async () => {
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 30));
     return new Response("ok");
   });
-  const target = new URL(db.url);
-  const proxy = startTcpProxy({ hostname: target.hostname, port: Number(target.port || 5432) });
-  target.host = `127.0.0.1:${proxy.port}`;
-  const config = loadConfig(serviceEnv({ ...db, url: target.toString() }));
+  const config = loadConfig(serviceEnv({ ...db, url: options.databaseUrl }));
   const svc = await startService(config, { role: "serve", log: silentLogger });
   try {
     const res = await fetch(`${svc.url}/subscriptions`, {
@@ -42,9 +46,10 @@ Deno.test("when every database connection is cut mid-flight, the service recover
     await res.body?.cancel();
     for (let i = 0; i < 20; i++) await postEvent(svc.url!, `before_${i}`);
     await receiver.waitFor(1);
-    proxy.cut(); // deliveries are in flight; claims, completions and LISTEN all lose their connection
+    // Deliveries are in flight: claims, completions and LISTEN all lose their connection.
+    await options.cut();
     for (let i = 0; i < 20; i++) await postEvent(svc.url!, `after_${i}`);
-    proxy.cut();
+    await options.cut();
     await eventually(async () => {
       const [r] = await db.sql`
         SELECT count(*) FILTER (WHERE status = 'delivered')::int AS n FROM deliveries`;
@@ -54,8 +59,19 @@ Deno.test("when every database connection is cut mid-flight, the service recover
     assert.equal(ids.size, 40);
   } finally {
     await svc.stop();
-    await proxy.close();
     await receiver.close();
+  }
+}
+
+Deno.test("when every database connection is cut mid-flight, the service recovers by itself and loses nothing", async () => {
+  const db = await testDatabase();
+  const target = new URL(db.url);
+  const proxy = startTcpProxy({ hostname: target.hostname, port: Number(target.port || 5432) });
+  target.host = `127.0.0.1:${proxy.port}`;
+  try {
+    await survivesCuts(db, { databaseUrl: target.toString(), cut: () => proxy.cut() });
+  } finally {
+    await proxy.close();
     await db.close();
   }
 });
@@ -66,40 +82,17 @@ Deno.test({
   ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
   async fn() {
     const db = await testDatabase();
-    const receiver = startReceiver(async () => {
-      await new Promise((r) => setTimeout(r, 20));
-      return new Response("ok");
-    });
-    const config = loadConfig(serviceEnv(db));
-    const svc = await startService(config, { role: "serve", log: silentLogger });
-    const terminate = async () => {
-      const killed = await db.sql`
-        SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-        WHERE application_name = ${`dispatch:${db.schema}`}`;
-      return killed.length;
-    };
     try {
-      const res = await fetch(`${svc.url}/subscriptions`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ url: receiver.url }),
+      await survivesCuts(db, {
+        databaseUrl: db.url,
+        async cut() {
+          const killed = await db.sql`
+            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            WHERE application_name = ${`dispatch:${db.schema}`}`;
+          assert.ok(killed.length > 0, "the service had no backend to terminate");
+        },
       });
-      await res.body?.cancel();
-      for (let i = 0; i < 20; i++) await postEvent(svc.url!, `before_${i}`);
-      await receiver.waitFor(1);
-      assert.ok((await terminate()) > 0, "the service had no backend to terminate");
-      for (let i = 0; i < 20; i++) await postEvent(svc.url!, `after_${i}`);
-      await terminate();
-      await eventually(async () => {
-        const [r] = await db.sql`
-          SELECT count(*) FILTER (WHERE status = 'delivered')::int AS n FROM deliveries`;
-        return r!.n === 40 ? true : undefined;
-      }, { timeoutMs: 30_000, what: "all 40 deliveries to be delivered" });
-      const ids = new Set(receiver.received.map((r) => r.headers.get("webhook-id")));
-      assert.equal(ids.size, 40);
     } finally {
-      await svc.stop();
-      await receiver.close();
       await db.close();
     }
   },
