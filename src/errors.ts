@@ -44,3 +44,10 @@ export function notFound(kind: "event" | "subscription", id: string): ApiError {
   const label = kind === "event" ? "Event" : "Subscription";
   return new ApiError("not_found", `${label} "${id}" does not exist`);
 }
+
+export function eventConflict(id: string): ApiError {
+  return new ApiError(
+    "conflict",
+    `Event "${id}" already exists with different content: use a new id`,
+  );
+}

@@ -6,6 +6,7 @@ import { VERSION } from "../version.ts";
 import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
+import { eventBatchRoutes } from "./event_batch_routes.ts";
 import { eventsRoutes } from "./events_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { errorResponses } from "./openapi.ts";
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps) {
       },
     }),
   );
+  api.route("/", eventBatchRoutes(deps));
   api.route("/", eventsRoutes(deps));
   api.route("/", subscriptionsRoutes(deps));
   app.route("/", api);

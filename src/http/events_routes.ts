@@ -1,23 +1,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { listAttempts, listDeliveries, requeueFailed } from "../db/deliveries.ts";
 import { EventWriter } from "../db/event_writer.ts";
-import { createdEvent, type EventRow, getEvent, insertEvents, listEvents } from "../db/events.ts";
-import { ApiError, type FieldIssue, notFound } from "../errors.ts";
+import { createdEvent, type EventRow, getEvent, listEvents } from "../db/events.ts";
+import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
-import { validationError } from "./error_handler.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
-import {
-  Attempt,
-  Delivery,
-  ErrorBody,
-  Event,
-  EventFilter,
-  IdParam,
-  NewEvent,
-  paged,
-} from "./schemas.ts";
+import { Attempt, Delivery, Event, EventFilter, IdParam, NewEvent, paged } from "./schemas.ts";
 
 const tags = ["Events"];
 
@@ -30,32 +20,6 @@ const create = createRoute({
   responses: {
     201: jsonResponse(Event, "Created"),
     200: jsonResponse(Event, "Same id and content seen before (Idempotent-Replayed: true)"),
-  },
-});
-
-const BatchRequest = z.object({
-  events: z.array(z.unknown().openapi({ description: "An event as in POST /events" }))
-    .min(1).max(1000),
-}).strict().openapi("EventBatch");
-
-const BatchItem = z.object({
-  index: z.number().int(),
-  id: z.string().nullable(),
-  status: z.union([z.literal(201), z.literal(200), z.literal(409), z.literal(400)]),
-  error: ErrorBody.shape.error.optional(),
-}).openapi("EventBatchItem");
-
-const batch = createRoute({
-  method: "post",
-  path: "/events/batch",
-  tags,
-  summary: "Ingest up to 1,000 events in one transaction, each validated and idempotent",
-  request: { body: jsonBody(BatchRequest) },
-  responses: {
-    200: jsonResponse(
-      z.object({ results: z.array(BatchItem) }).openapi("EventBatchResult"),
-      "One result per event, in order: the status POST /events would have answered",
-    ),
   },
 });
 
@@ -128,56 +92,13 @@ export function eventsRoutes(deps: AppDeps) {
     };
     const outcome = await writer.insert(event);
     if (outcome.kind !== "created") {
-      if (outcome.kind === "conflict") {
-        const { code, message } = conflictError(event.id);
-        throw new ApiError(code, message);
-      }
+      if (outcome.kind === "conflict") throw eventConflict(event.id);
       c.header("Idempotent-Replayed", "true");
       return c.json(wire(await mustGet(deps, event.id)), 200);
     }
     deps.metrics.eventIngested(event.type);
     if (outcome.fanned > 0) deps.wake?.();
     return c.json(wire(createdEvent(event, outcome)), 201);
-  });
-
-  app.openapi(batch, async (c) => {
-    const items = c.req.valid("json").events.map((raw, index) => {
-      const parsed = NewEvent.safeParse(raw);
-      if (!parsed.success) {
-        const err = validationError(parsed.error.issues, "json");
-        const id = (raw as { id?: unknown } | null)?.id;
-        return {
-          index,
-          id: typeof id === "string" ? id : null,
-          error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
-        };
-      }
-      const e = parsed.data;
-      return {
-        index,
-        event: { id: e.id ?? newId("evt"), type: e.type, source: e.source ?? null, data: e.data },
-      };
-    });
-    const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
-    const outcomes = valid.length > 0 ? await insertEvents(sql, valid, { channel }) : [];
-    if (outcomes.some((o) => o.kind === "created" && o.fanned > 0)) deps.wake?.();
-    let next = 0;
-    const results = items.map((item) => {
-      if (!("event" in item)) {
-        return { index: item.index, id: item.id, status: 400 as const, error: item.error };
-      }
-      const outcome = outcomes[next++]!;
-      if (outcome.kind === "created") deps.metrics.eventIngested(item.event.type);
-      const status = outcome.kind === "created"
-        ? 201 as const
-        : outcome.kind === "replayed"
-        ? 200 as const
-        : 409 as const;
-      return outcome.kind === "conflict"
-        ? { index: item.index, id: item.event.id, status, error: conflictError(item.event.id) }
-        : { index: item.index, id: item.event.id, status };
-    });
-    return c.json({ results }, 200);
   });
 
   app.openapi(list, async (c) => {
@@ -217,13 +138,6 @@ export function eventsRoutes(deps: AppDeps) {
   });
 
   return app;
-}
-
-function conflictError(id: string) {
-  return {
-    code: "conflict" as const,
-    message: `Event "${id}" already exists with different content: use a new id`,
-  };
 }
 
 async function mustGet(deps: AppDeps, id: string): Promise<EventRow> {

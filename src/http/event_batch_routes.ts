@@ -1,0 +1,87 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { insertEvents } from "../db/events.ts";
+import { eventConflict, type FieldIssue } from "../errors.ts";
+import { newId } from "../ids.ts";
+import type { AppDeps } from "./deps.ts";
+import { validationError } from "./error_handler.ts";
+import { jsonBody, jsonResponse } from "./openapi.ts";
+import { ErrorBody, NewEvent } from "./schemas.ts";
+
+const BatchRequest = z.object({
+  events: z.array(z.unknown().openapi({ description: "An event as in POST /events" }))
+    .min(1).max(1000),
+}).strict().openapi("EventBatch");
+
+const BatchItem = z.object({
+  index: z.number().int(),
+  id: z.string().nullable(),
+  status: z.union([z.literal(201), z.literal(200), z.literal(409), z.literal(400)]),
+  error: ErrorBody.shape.error.optional(),
+}).openapi("EventBatchItem");
+
+const batch = createRoute({
+  method: "post",
+  path: "/events/batch",
+  tags: ["Events"],
+  summary: "Ingest up to 1,000 events in one transaction, each validated and idempotent",
+  request: { body: jsonBody(BatchRequest) },
+  responses: {
+    200: jsonResponse(
+      z.object({ results: z.array(BatchItem) }).openapi("EventBatchResult"),
+      "One result per event, in order: the status POST /events would have answered",
+    ),
+  },
+});
+
+/** `POST /events/batch`: each item validated and idempotent as in `POST /events`, one statement. */
+export function eventBatchRoutes(deps: AppDeps) {
+  const { sql, channel } = deps;
+  const app = new OpenAPIHono();
+
+  app.openapi(batch, async (c) => {
+    const items = c.req.valid("json").events.map((raw, index) => {
+      const parsed = NewEvent.safeParse(raw);
+      if (!parsed.success) {
+        const err = validationError(parsed.error.issues, "json");
+        const id = (raw as { id?: unknown } | null)?.id;
+        return {
+          index,
+          id: typeof id === "string" ? id : null,
+          error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
+        };
+      }
+      const e = parsed.data;
+      return {
+        index,
+        event: { id: e.id ?? newId("evt"), type: e.type, source: e.source ?? null, data: e.data },
+      };
+    });
+    const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
+    const outcomes = valid.length > 0 ? await insertEvents(sql, valid, { channel }) : [];
+    if (outcomes.some((o) => o.kind === "created" && o.fanned > 0)) deps.wake?.();
+    let next = 0;
+    const results = items.map((item) => {
+      if (!("event" in item)) {
+        return { index: item.index, id: item.id, status: 400 as const, error: item.error };
+      }
+      const outcome = outcomes[next++]!;
+      if (outcome.kind === "created") deps.metrics.eventIngested(item.event.type);
+      const status = outcome.kind === "created"
+        ? 201 as const
+        : outcome.kind === "replayed"
+        ? 200 as const
+        : 409 as const;
+      return outcome.kind === "conflict"
+        ? { index: item.index, id: item.event.id, status, error: conflictBody(item.event.id) }
+        : { index: item.index, id: item.event.id, status };
+    });
+    return c.json({ results }, 200);
+  });
+
+  return app;
+}
+
+function conflictBody(id: string) {
+  const { code, message } = eventConflict(id);
+  return { code, message };
+}
