@@ -81,6 +81,8 @@ const secretsKey = z.string().transform((text, ctx) => {
   return key;
 });
 
+const minProductionKeyLength = 16;
+
 // Values that may hold credentials, never repeated in an error message.
 const secretVariables = new Set(["DATABASE_URL", "DISPATCH_API_KEYS", "DISPATCH_SECRETS_KEY"]);
 
@@ -137,6 +139,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   if (production && apiKeys.length === 0) {
     throw new ConfigError(
       "Missing DISPATCH_API_KEYS: it is required when DISPATCH_ENV=production (comma-separated bearer tokens)",
+    );
+  }
+  // A short key can be guessed; the value itself is never repeated.
+  const short = apiKeys.findIndex((k) => k.length < minProductionKeyLength);
+  if (production && short >= 0) {
+    throw new ConfigError(
+      `Invalid DISPATCH_API_KEYS: key ${
+        short + 1
+      } is shorter than ${minProductionKeyLength} characters, too short for production (make one with "openssl rand -hex 32")`,
     );
   }
   if (p.RETRY_BASE_DELAY_MS! > p.RETRY_MAX_DELAY_MS!) {

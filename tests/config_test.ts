@@ -18,8 +18,28 @@ Deno.test("production refuses to start without API keys", () => {
   );
 });
 
+Deno.test("production refuses a short API key without quoting it", () => {
+  const env = {
+    DISPATCH_ENV: "production",
+    DISPATCH_API_KEYS: "long-enough-production-key,short1",
+  };
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => {
+      configError(/^Invalid DISPATCH_API_KEYS: key 2 is shorter than 16 characters/)(err);
+      assert.ok(!(err as Error).message.includes("short1"));
+      return true;
+    },
+  );
+  // Development takes any key: tests and local runs use short ones.
+  assert.deepEqual(loadConfig({ DISPATCH_API_KEYS: "short1" }).apiKeys, ["short1"]);
+});
+
 Deno.test("production refuses private targets unless told otherwise; development allows them", () => {
-  const prod = { DISPATCH_ENV: "production", DISPATCH_API_KEYS: "k" };
+  const prod = {
+    DISPATCH_ENV: "production",
+    DISPATCH_API_KEYS: "a-production-key-of-32-characters",
+  };
   assert.equal(loadConfig(prod).allowPrivateTargets, false);
   assert.equal(loadConfig({ ...prod, ALLOW_PRIVATE_TARGETS: "true" }).allowPrivateTargets, true);
   assert.equal(loadConfig({}).allowPrivateTargets, true);
