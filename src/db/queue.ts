@@ -137,42 +137,26 @@ export async function completeDeliveries(
 }
 
 /**
- * Hands back deliveries this worker holds but is not sending: after a claim
- * whose answer was lost with its connection, they would otherwise wait for
- * their lease to expire.
- */
-export async function releaseOrphans(
-  sql: Sql,
-  workerId: string,
-  inFlight: readonly number[],
-): Promise<number> {
-  const rows = await sql`
-    UPDATE deliveries SET
-      status = CASE WHEN attempts <= 1 THEN 'pending' ELSE 'retrying' END,
-      attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
-      next_attempt_at = now(), updated_at = now()
-    WHERE status = 'processing' AND locked_by = ${workerId}
-      AND NOT (id = ANY(${inFlight}::bigint[]))
-    RETURNING 1`;
-  return rows.length;
-}
-
-/**
- * Hands claimed deliveries back without counting an attempt (shutdown
- * before they were sent), so another worker takes them at once.
+ * Hands deliveries this worker claimed back to the queue without counting
+ * an attempt, so another worker takes them at once: `only` those it did not
+ * send (shutdown), or all it holds `except` those still being sent or
+ * written (after a claim whose answer was lost with its connection).
  */
 export async function releaseDeliveries(
   sql: Sql,
   workerId: string,
-  ids: readonly number[],
+  which: { only: readonly number[] } | { except: readonly number[] },
 ): Promise<number> {
-  if (ids.length === 0) return 0;
+  if ("only" in which && which.only.length === 0) return 0;
+  const picked = "only" in which
+    ? sql`id = ANY(${which.only}::bigint[])`
+    : sql`NOT (id = ANY(${which.except}::bigint[]))`;
   const rows = await sql`
     UPDATE deliveries SET
       status = CASE WHEN attempts <= 1 THEN 'pending' ELSE 'retrying' END,
       attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
       next_attempt_at = now(), updated_at = now()
-    WHERE id = ANY(${ids}::bigint[]) AND status = 'processing' AND locked_by = ${workerId}
+    WHERE status = 'processing' AND locked_by = ${workerId} AND ${picked}
     RETURNING 1`;
   return rows.length;
 }

@@ -1,9 +1,4 @@
-import {
-  claimDeliveries,
-  type ClaimedDelivery,
-  releaseDeliveries,
-  releaseOrphans,
-} from "../db/queue.ts";
+import { claimDeliveries, type ClaimedDelivery, releaseDeliveries } from "../db/queue.ts";
 import type { Sql } from "../db/pool.ts";
 import { decideOutcome, type RetrySettings, skippedOutcome } from "../delivery/outcome.ts";
 import { send } from "../delivery/send.ts";
@@ -109,7 +104,7 @@ export function startWorker(
       if (orphans) {
         try {
           const held = [...inFlight.keys(), ...completer.heldIds(), ...handBack];
-          const n = await releaseOrphans(sql, options.workerId, held);
+          const n = await releaseDeliveries(sql, options.workerId, { except: held });
           if (n > 0) log.info("Handed back deliveries whose claim answer was lost", { count: n });
           orphans = false;
         } catch { /* still down: the claim below fails and backs off */ }
@@ -175,7 +170,7 @@ export function startWorker(
         await completer.drain();
       }
       try {
-        const n = await releaseDeliveries(sql, options.workerId, handBack);
+        const n = await releaseDeliveries(sql, options.workerId, { only: handBack });
         if (n > 0) log.info("Handed back unsent deliveries", { count: n });
       } catch (err) {
         log.warn("Handing back unsent deliveries failed; their leases will expire", {
