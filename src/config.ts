@@ -51,35 +51,34 @@ const addr = z.string().trim().regex(
   'expected "host:port" or ":port", e.g. ":8080"',
 );
 
-// Spaces around a key are ignored; inside one they could never match a Bearer header.
-const keyList = z.string()
-  .transform((text) => text.split(",").map((k) => k.trim()).filter(Boolean))
-  .refine(
-    (keys) => keys.every((k) => /^[\x21-\x7e]+$/.test(k)),
-    "expected comma-separated keys of printable ASCII without spaces",
-  );
+const commaList = (text: string) => text.split(",").map((e) => e.trim()).filter(Boolean);
 
-const cidrList = z.string().transform((text, ctx) => {
+/** A zod schema from a parser that answers a value, or an error message. */
+const parsedBy = <T>(parse: (text: string) => T | string) =>
+  z.string().transform((text, ctx) => {
+    const value = parse(text);
+    if (typeof value !== "string") return value;
+    ctx.addIssue({ code: "custom", message: value });
+    return z.NEVER;
+  });
+
+// Spaces around a key are ignored; inside one they could never match a Bearer header.
+const keyList = z.string().transform(commaList).refine(
+  (keys) => keys.every((k) => /^[\x21-\x7e]+$/.test(k)),
+  "expected comma-separated keys of printable ASCII without spaces",
+);
+
+const cidrList = parsedBy((text) => {
   const ranges: Cidr[] = [];
-  for (const entry of text.split(",").map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of commaList(text)) {
     const cidr = parseCidr(entry);
-    if (typeof cidr === "string") {
-      ctx.addIssue({ code: "custom", message: cidr });
-      return z.NEVER;
-    }
+    if (typeof cidr === "string") return cidr;
     ranges.push(cidr);
   }
   return ranges;
 });
 
-const secretsKey = z.string().transform((text, ctx) => {
-  const key = parseSecretsKey(text);
-  if (typeof key === "string") {
-    ctx.addIssue({ code: "custom", message: key });
-    return z.NEVER;
-  }
-  return key;
-});
+const secretsKey = parsedBy(parseSecretsKey);
 
 const minProductionKeyLength = 16;
 
