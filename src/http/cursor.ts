@@ -1,4 +1,4 @@
-import { ApiError } from "../errors.ts";
+import { validationError } from "./error_handler.ts";
 
 /** Opaque page cursors wrap a sequence number. */
 export function encodeCursor(seq: number | null): string | null {
@@ -13,9 +13,8 @@ export function decodeCursor(cursor: string | undefined): number | undefined {
   } catch { /* reported below */ }
   const match = /^c(\d{1,15})$/.exec(text);
   if (!match) {
-    throw new ApiError("validation_failed", `Invalid field "cursor": "${cursor}" is not a cursor`, [
-      { field: "cursor", message: "use next_cursor from a previous page" },
-    ]);
+    const message = `"${cursor}" is not a cursor: use next_cursor from a previous page`;
+    throw validationError([{ path: ["cursor"], message }], "query");
   }
   return Number(match[1]);
 }

@@ -13,6 +13,7 @@ import { newId } from "../ids.ts";
 import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
+import { validationError } from "./error_handler.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
 import {
   IdParam,
@@ -158,12 +159,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
 /** The SSRF guard's check of what a URL's host is known to be without DNS. */
 function assertAllowedTarget(url: string, policy: TargetPolicy): void {
   const why = urlRefusal(url, policy);
-  if (why !== null) {
-    const message = `points to ${why}`;
-    throw new ApiError("validation_failed", `Invalid field "url": ${message}`, [
-      { field: "url", message },
-    ]);
-  }
+  if (why !== null) throw validationError([{ path: ["url"], message: `points to ${why}` }], "json");
 }
 
 function dropUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
