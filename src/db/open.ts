@@ -39,8 +39,16 @@ export async function openDatabase(
     applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
   };
   const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
-  const version = await waitForServer(sql, log);
-  if (config.schema) await useSchema(sql, config.schema);
+  let version: string;
+  try {
+    version = await waitForServer(sql, log);
+    if (config.schema) await useSchema(sql, config.schema);
+  } catch (err) {
+    // Nothing may outlive a failed start, the embedded database's lock included.
+    await sql.end({ timeout: 1 });
+    await stopEmbedded();
+    throw err;
+  }
   return {
     sql,
     url: redactUrl(url),
@@ -64,7 +72,6 @@ async function waitForServer(sql: Sql, log: Logger): Promise<string> {
       return row?.version ?? "";
     } catch (err) {
       if (Date.now() > deadline) {
-        await sql.end({ timeout: 1 });
         throw new Error(`Cannot reach the database: ${(err as Error).message}. Check DATABASE_URL`);
       }
       log.warn("Waiting for the database", { attempt, error: err });
