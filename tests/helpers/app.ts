@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { queueStats } from "../../src/db/stats.ts";
 import { createApp } from "../../src/http/app.ts";
 import type { AppDeps } from "../../src/http/deps.ts";
@@ -57,4 +58,16 @@ export async function testApp(
 // deno-lint-ignore no-explicit-any -- tests inspect arbitrary JSON
 export async function json(res: Response): Promise<any> {
   return await res.json();
+}
+
+/**
+ * Asserts a validation failure that names `field`: 400, code
+ * `validation_failed`, a message that starts with it, and `field` in details.
+ */
+export async function assertInvalidField(res: Response, field: string, what = field) {
+  assert.equal(res.status, 400, what);
+  const { error } = await json(res);
+  assert.equal(error.code, "validation_failed", what);
+  assert.ok(error.message.startsWith(`Invalid field "${field}": `), `${what}: ${error.message}`);
+  assert.ok(error.details.some((d: { field: string }) => d.field === field), `${what}: details`);
 }
