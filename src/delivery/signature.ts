@@ -4,14 +4,23 @@
  * @module
  */
 
+import { boundedMemo } from "../bounded_memo.ts";
+
 const SECRET_PREFIX = "whsec_";
 const KEY_CACHE_LIMIT = 1_000;
 
 const encoder = new TextEncoder();
 
 // Importing a key costs more than the HMAC itself, and the same endpoint secrets sign every
-// delivery. Promises are cached so concurrent first uses share one import.
-const keyCache = new Map<string, Promise<CryptoKey>>();
+// delivery.
+const hmacKey = boundedMemo(KEY_CACHE_LIMIT, (secret) =>
+  crypto.subtle.importKey(
+    "raw",
+    secretBytes(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  ));
 
 /** The content of a webhook message that the signature covers. */
 export interface SignedMessage {
@@ -46,26 +55,6 @@ export async function sign(secrets: readonly string[], message: SignedMessage): 
 /** Generates a random secret in the Standard Webhooks `whsec_<base64>` format. */
 export function generateSecret(): string {
   return SECRET_PREFIX + crypto.getRandomValues(new Uint8Array(32)).toBase64();
-}
-
-function hmacKey(secret: string): Promise<CryptoKey> {
-  const cached = keyCache.get(secret);
-  if (cached !== undefined) return cached;
-
-  if (keyCache.size >= KEY_CACHE_LIMIT) {
-    // Maps iterate in insertion order, so the first key is the oldest.
-    const oldest = keyCache.keys().next();
-    if (!oldest.done) keyCache.delete(oldest.value);
-  }
-  const key = crypto.subtle.importKey(
-    "raw",
-    secretBytes(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  keyCache.set(secret, key);
-  return key;
 }
 
 function secretBytes(secret: string): Uint8Array<ArrayBuffer> {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { boundedMemo } from "../bounded_memo.ts";
+
 /** How every encrypted secret starts. */
 export const SEALED_PREFIX = "enc:v1:";
 const CACHE_LIMIT = 1_000;
@@ -47,8 +49,6 @@ export function createSecretCipher(key: Uint8Array<ArrayBuffer> | null): SecretC
     "encrypt",
     "decrypt",
   ]);
-  // Workers open the same few secrets for every delivery; decrypting each time would be waste.
-  const opened = new Map<string, Promise<string>>();
 
   async function decrypt(stored: string): Promise<string> {
     if (aes === null) {
@@ -71,6 +71,9 @@ export function createSecretCipher(key: Uint8Array<ArrayBuffer> | null): SecretC
     }
   }
 
+  // Workers open the same few secrets for every delivery; decrypting each time would be waste.
+  const opened = boundedMemo(CACHE_LIMIT, decrypt);
+
   return {
     async seal(secret) {
       if (aes === null) return secret;
@@ -83,14 +86,7 @@ export function createSecretCipher(key: Uint8Array<ArrayBuffer> | null): SecretC
       return `${SEALED_PREFIX}${iv.toBase64()}:${new Uint8Array(data).toBase64()}`;
     },
     open(stored) {
-      if (!isSealed(stored)) return Promise.resolve(stored);
-      const cached = opened.get(stored);
-      if (cached !== undefined) return cached;
-      if (opened.size >= CACHE_LIMIT) opened.delete(opened.keys().next().value!);
-      const secret = decrypt(stored);
-      opened.set(stored, secret);
-      secret.catch(() => opened.delete(stored));
-      return secret;
+      return isSealed(stored) ? opened(stored) : Promise.resolve(stored);
     },
   };
 }
