@@ -8,7 +8,7 @@ import { helpText, parseCommand } from "./src/cli.ts";
 import { migrate } from "./src/db/migrate.ts";
 import { openDatabase } from "./src/db/open.ts";
 import { createLogger, type Logger } from "./src/observability/log.ts";
-import { startService } from "./src/service.ts";
+import { SHUTDOWN_GRACE_MS, startService } from "./src/service.ts";
 
 async function main(args: string[]): Promise<number> {
   const command = parseCommand(args);
@@ -61,6 +61,13 @@ async function main(args: string[]): Promise<number> {
       Deno.exit(1);
     }
     stopping = true;
+    // Whatever the database does, shutdown ends within the drain time and a fixed grace.
+    setTimeout(() => {
+      log.error("Shutdown did not finish in time: exiting now", {
+        waited_ms: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS,
+      });
+      Deno.exit(1);
+    }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
     service.stop().then(resolve, (err) => {
       log.error("Shutdown failed", { error: err });
       Deno.exit(1);

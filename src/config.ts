@@ -19,6 +19,10 @@ export interface Config {
   retryMaxDelayMs: number;
   deliveryTimeoutMs: number;
   shutdownTimeoutMs: number;
+  /** The server cancels any statement that runs longer; 0 never does. */
+  statementTimeoutMs: number;
+  /** An API request not answered by then (the database is away) answers 503. */
+  requestTimeoutMs: number;
   maxPayloadBytes: number;
   allowPrivateTargets: boolean;
   /** Allowed even when private targets are not. */
@@ -103,6 +107,8 @@ const variables = {
   RETRY_MAX_DELAY_MS: [int(1, 604_800_000), "3600000"],
   DELIVERY_TIMEOUT_MS: [int(100, 600_000), "30000"],
   SHUTDOWN_TIMEOUT_MS: [int(0, 600_000), "10000"],
+  STATEMENT_TIMEOUT_MS: [int(0, 3_600_000), "30000"],
+  REQUEST_TIMEOUT_MS: [int(100, 600_000), "5000"],
   MAX_PAYLOAD_BYTES: [int(1024, 64 * 1024 * 1024), String(256 * 1024)],
   ALLOW_PRIVATE_TARGETS: [bool],
   ALLOWED_TARGET_CIDRS: [cidrList],
@@ -170,6 +176,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     retryMaxDelayMs: p.RETRY_MAX_DELAY_MS!,
     deliveryTimeoutMs: p.DELIVERY_TIMEOUT_MS!,
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
+    statementTimeoutMs: p.STATEMENT_TIMEOUT_MS!,
+    requestTimeoutMs: p.REQUEST_TIMEOUT_MS!,
     maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
     allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
     allowedTargetCidrs: p.ALLOWED_TARGET_CIDRS ?? [],

@@ -1,17 +1,18 @@
+import { settlesWithin } from "./async.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
 import { type Database, openDatabase } from "./db/open.ts";
+import type { Sql } from "./db/pool.ts";
 import { queueStats } from "./db/stats.ts";
-import { findSecretWithPrefix } from "./db/subscriptions.ts";
+import { listSecretsWithPrefix } from "./db/subscriptions.ts";
 import { createApp, createOpsApp } from "./http/app.ts";
 import type { Logger } from "./observability/log.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { loggableSettings } from "./observability/settings.ts";
 import { resolveWithDeno } from "./security/dns.ts";
-import { createSecretCipher, SEALED_PREFIX } from "./security/secret_cipher.ts";
-import { listen, type Listener } from "./worker/notifier.ts";
-import type { Periodic } from "./worker/periodic.ts";
-import { type Rescuer, startRescuer } from "./worker/rescuer.ts";
+import { createSecretCipher, SEALED_PREFIX, type SecretCipher } from "./security/secret_cipher.ts";
+import { listen } from "./worker/notifier.ts";
+import { startRescuer } from "./worker/rescuer.ts";
 import { startRetention } from "./worker/retention.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
@@ -26,39 +27,66 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-/** Starts the API and/or the delivery workers against one database. */
+/**
+ * What shutdown may take beyond SHUTDOWN_TIMEOUT_MS: writing the drained
+ * deliveries' results and handing back what was not sent. `main.ts` exits
+ * by force once this has passed too.
+ */
+export const SHUTDOWN_GRACE_MS = 5000;
+
+/**
+ * Starts the API and/or the delivery workers against one database. The
+ * listener is bound before any worker starts, and whatever has started is
+ * stopped again if a later step fails.
+ */
 export async function startService(
   config: Config,
   options: { role: Role; log: Logger },
 ): Promise<Service> {
   const { log, role } = options;
   const db = await openDatabase(config, log);
+  // Stop functions of what has started, in start order.
+  const started: (() => Promise<unknown>)[] = [];
   try {
     const status = await migrate(db.sql);
     if (status.applied.length > 0) log.info("Applied migrations", { applied: status.applied });
     const secrets = createSecretCipher(config.secretsKey);
-    // A key that cannot open the stored secrets would fail every delivery: refuse to start instead.
-    const sealed = await findSecretWithPrefix(db.sql, SEALED_PREFIX);
-    if (sealed !== undefined) {
-      try {
-        await secrets.open(sealed);
-      } catch (err) {
-        throw new ConfigError((err as Error).message);
-      }
-    }
+    await checkSecretsKey(db.sql, secrets);
 
     let worker: Worker | null = null;
-    let listener: Listener | null = null;
-    let rescuer: Rescuer | null = null;
-    let retention: Periodic | null = null;
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,
       queueStats: () => queueStats(db.sql),
       log,
     });
+    const deps = {
+      sql: db.sql,
+      log,
+      config,
+      channel: db.channel,
+      metrics,
+      secrets,
+      // The API wakes this process's own workers without a round trip.
+      ...(role === "serve" ? { wake: () => worker?.wake() } : {}),
+    };
+    // The worker role serves only probes and metrics, so it can be watched like the API.
+    const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
+    const server = Deno.serve({
+      hostname: config.hostname,
+      port: config.port,
+      onListen: () => {},
+    }, app.fetch);
+    started.push(() => server.shutdown());
+
     if (role !== "api") {
       const leaseMs = config.deliveryTimeoutMs * 2 + 5000;
-      worker = startWorker({ sql: db.sql, log, metrics, secrets, resolve: resolveWithDeno }, {
+      const w = worker = startWorker({
+        sql: db.sql,
+        log,
+        metrics,
+        secrets,
+        resolve: resolveWithDeno,
+      }, {
         workerId: `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
         concurrency: config.workerConcurrency,
         deliveryTimeoutMs: config.deliveryTimeoutMs,
@@ -70,37 +98,27 @@ export async function startService(
         allowPrivateTargets: config.allowPrivateTargets,
         allowedTargetCidrs: config.allowedTargetCidrs,
       });
-      const w = worker;
+      started.push(() =>
+        w.stop({ drainMs: config.shutdownTimeoutMs, resultsMs: SHUTDOWN_GRACE_MS / 2 })
+      );
       // PGlite cannot LISTEN: the API wakes this process's workers directly,
       // and polling covers other processes and retries.
       if (db.canListen) {
-        listener = await listen({ sql: db.sql, log }, db.channel, () => w.wake());
+        const listener = await listen({ sql: db.sql, log }, db.channel, () => w.wake());
+        // UNLISTEN is a courtesy: ending the pool drops the subscription anyway.
+        started.push(() => settlesWithin(listener.close(), 1000));
       }
-      rescuer = startRescuer({ sql: db.sql, log, channel: db.channel }, {
+      const rescuer = startRescuer({ sql: db.sql, log, channel: db.channel }, {
         intervalMs: Math.max(1000, Math.min(leaseMs / 4, 30_000)),
         maxAttempts: config.maxAttempts,
       });
+      started.push(() => rescuer.stop());
       if (config.retentionDays !== null) {
-        retention = startRetention({ sql: db.sql, log }, { days: config.retentionDays });
+        const retention = startRetention({ sql: db.sql, log }, { days: config.retentionDays });
+        started.push(() => retention.stop());
       }
     }
 
-    const deps = {
-      sql: db.sql,
-      log,
-      config,
-      channel: db.channel,
-      metrics,
-      secrets,
-      ...(worker ? { wake: worker.wake } : {}),
-    };
-    // The worker role serves only probes and metrics, so it can be watched like the API.
-    const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = Deno.serve({
-      hostname: config.hostname,
-      port: config.port,
-      onListen: () => {},
-    }, app.fetch);
     const { hostname, port } = server.addr;
     const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     log.info("Dispatch started", {
@@ -123,17 +141,49 @@ export async function startService(
       worker,
       async stop() {
         log.info("Shutting down", { drain_ms: config.shutdownTimeoutMs });
-        await server.shutdown();
-        await rescuer?.stop();
-        await retention?.stop();
-        await worker?.stop({ drainMs: config.shutdownTimeoutMs });
-        await listener?.close();
+        await stopAll(started);
         await db.close();
         log.info("Stopped");
       },
     };
   } catch (err) {
+    await stopAll(started);
     await db.close();
     throw err;
+  }
+}
+
+/**
+ * Stops everything at once: the listener stops accepting while the workers
+ * drain, so neither waits for the other.
+ */
+async function stopAll(started: (() => Promise<unknown>)[]): Promise<void> {
+  await Promise.allSettled(started.map((stop) => stop()));
+}
+
+/**
+ * A key that cannot open the stored secrets would fail every delivery of
+ * theirs: every encrypted secret in use is opened once, and start-up is
+ * refused if any cannot be.
+ */
+async function checkSecretsKey(sql: Sql, secrets: SecretCipher): Promise<void> {
+  const sealed = await listSecretsWithPrefix(sql, SEALED_PREFIX);
+  const failures: { subscription_id: string; error: Error }[] = [];
+  for (let i = 0; i < sealed.length; i += 100) {
+    await Promise.all(
+      sealed.slice(i, i + 100).map(async (s) => {
+        try {
+          await secrets.open(s.secret);
+        } catch (error) {
+          failures.push({ subscription_id: s.subscription_id, error: error as Error });
+        }
+      }),
+    );
+  }
+  const [first] = failures;
+  if (first !== undefined) {
+    throw new ConfigError(
+      `${first.error.message} (${failures.length} of ${sealed.length} encrypted secrets cannot be opened, e.g. that of subscription "${first.subscription_id}")`,
+    );
   }
 }

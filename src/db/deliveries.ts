@@ -1,6 +1,5 @@
+import type { DeliveryStatus } from "../delivery/lifecycle.ts";
 import type { Sql } from "./pool.ts";
-
-export type DeliveryStatus = "pending" | "processing" | "delivered" | "retrying" | "failed";
 
 export interface DeliveryRow {
   subscription_id: string;
@@ -49,9 +48,11 @@ export interface RequeueResult {
 }
 
 /**
- * Puts an event's failed deliveries back in the queue with a fresh attempt
- * budget (attempt numbers keep counting). Deliveries whose subscription is gone or disabled stay failed
- * and are reported, so nothing is re-enabled silently.
+ * **requeue**: puts an event's failed deliveries back in the queue with a
+ * fresh attempt budget (attempt numbers keep counting). Deliveries whose
+ * subscription is gone or disabled stay failed and are reported, so nothing
+ * is re-enabled silently. The event row is share-locked first, so retention
+ * (which locks it for update) can never delete a delivery this puts back.
  */
 export async function requeueFailed(
   sql: Sql,
@@ -59,10 +60,12 @@ export async function requeueFailed(
   options: { channel: string },
 ): Promise<RequeueResult> {
   const rows = await sql<{ subscription_id: string; active: boolean | null; done: boolean }[]>`
-    WITH failed AS (
+    WITH event AS (
+      SELECT id FROM events WHERE id = ${eventId} FOR KEY SHARE
+    ), failed AS (
       SELECT d.id, d.subscription_id, s.active
-      FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id
-      WHERE d.event_id = ${eventId} AND d.status = 'failed'
+      FROM deliveries d LEFT JOIN subscriptions s ON s.seq = d.subscription_seq
+      WHERE d.event_id = (SELECT id FROM event) AND d.status = 'failed'
       FOR UPDATE OF d
     ), done AS (
       UPDATE deliveries d SET status = 'retrying', attempt_base = d.attempts, next_attempt_at = now(),

@@ -80,23 +80,25 @@ export async function insertEvents(
         ${events.map((e) => JSON.stringify(e.data))}::text[]
       ) WITH ORDINALITY AS i(id, type, source, data, ord)
       ORDER BY id, ord
+    ), matched AS (
+      SELECT i.id, s.id AS subscription_id, s.seq
+      FROM input i JOIN subscriptions s ON s.active AND ${matches(sql)}
     ), ins AS (
-      INSERT INTO events (id, type, source, data)
-      SELECT id, type, source, data FROM input
+      INSERT INTO events (id, type, source, data, fanned_out)
+      SELECT i.id, i.type, i.source, i.data,
+        (SELECT count(*) FROM matched m WHERE m.id = i.id)
+      FROM input i
       ON CONFLICT (id) DO NOTHING
-      RETURNING id, type, created_at
+      RETURNING id, created_at, fanned_out
     ), fan AS (
-      INSERT INTO deliveries (event_id, subscription_id)
-      SELECT ins.id, s.id FROM ins JOIN subscriptions s ON s.active AND ${matches(sql)}
-      RETURNING event_id
-    ), fanned AS (
-      SELECT event_id, count(*)::int AS n FROM fan GROUP BY event_id
+      INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+      SELECT m.id, m.subscription_id, m.seq FROM matched m JOIN ins ON ins.id = m.id
+      RETURNING 1
     ), wake AS (
       SELECT pg_notify(${options.channel}, '') FROM (SELECT 1 FROM fan LIMIT 1) f
     )
-    SELECT ins.id, ins.created_at, coalesce(fanned.n, 0) AS fanned,
-      (SELECT count(*) FROM wake) AS woke
-    FROM ins LEFT JOIN fanned ON fanned.event_id = ins.id`;
+    SELECT ins.id, ins.created_at, ins.fanned_out AS fanned, (SELECT count(*) FROM wake) AS woke
+    FROM ins`;
   const created = new Map(rows.map((r) => [r.id, r]));
   const others = events.filter((e) => !created.has(e.id)).map((e) => e.id);
   const existing = new Map<string, NewEvent>();
@@ -141,12 +143,12 @@ const noDeliveries: DeliveryCounts = {
   failed: 0,
 };
 
-/** `s.event_types` has `*`, the exact `ins.type`, or a `prefix.*` that covers it. */
+/** `s.event_types` has `*`, the exact `i.type`, or a `prefix.*` that covers it. */
 function matches(sql: Sql) {
   return sql`EXISTS (
     SELECT 1 FROM unnest(s.event_types) p
-    WHERE p = '*' OR p = ins.type
-       OR (right(p, 2) = '.*' AND starts_with(ins.type, left(p, -1))))`;
+    WHERE p = '*' OR p = i.type
+       OR (right(p, 2) = '.*' AND starts_with(i.type, left(p, -1))))`;
 }
 
 function sameContent(stored: NewEvent, event: NewEvent): boolean {
@@ -180,20 +182,35 @@ export interface ListEventsOptions {
   status?: EventStatus | undefined;
 }
 
-/** Newest first; `next` is the sequence number to continue from, if more remain. */
+/**
+ * Newest first; `next` is the sequence number to continue from, if more
+ * remain. A status filter starts from the deliveries in that status (an
+ * index over those not delivered) rather than from every event, so a rare
+ * status costs what it matches; `no_subscribers` reads an index of its own.
+ */
 export async function listEvents(
   sql: Sql,
   options: ListEventsOptions,
 ): Promise<{ events: EventRow[]; next: number | null }> {
+  const { status } = options;
+  // Statuses that some delivery of the event has; deliveries_unfinished indexes them.
+  const viaDeliveries = status !== undefined && status !== "delivered" &&
+    status !== "no_subscribers";
+  const source = viaDeliveries
+    ? sql`(SELECT DISTINCT event_id FROM deliveries WHERE status = ${status}) c
+      JOIN events e ON e.id = c.event_id`
+    : sql`events e`;
   const rows = await sql<(EventRow & { seq: number })[]>`
     SELECT * FROM (
       SELECT e.seq, e.id, e.type, e.source, e.data, e.created_at, ${sql.unsafe(summary)}
-      FROM events e
+      FROM ${source}
       WHERE true
         ${options.before !== undefined ? sql`AND e.seq < ${options.before}` : sql``}
         ${options.type !== undefined ? sql`AND e.type = ${options.type}` : sql``}
+        ${status === "no_subscribers" ? sql`AND e.fanned_out = 0` : sql``}
+        ${status === "delivered" ? sql`AND e.fanned_out > 0` : sql``}
     ) e
-    WHERE true ${options.status !== undefined ? sql`AND e.status = ${options.status}` : sql``}
+    WHERE true ${status !== undefined ? sql`AND e.status = ${status}` : sql``}
     ORDER BY e.seq DESC
     LIMIT ${options.limit + 1}`;
   const more = rows.length > options.limit;

@@ -1,11 +1,13 @@
 import type { Sql } from "./pool.ts";
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
 import m0002 from "../../migrations/0002_retention.sql" with { type: "text" };
+import m0003 from "../../migrations/0003_engine.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
   { version: 1, name: "0001_init", sql: m0001 },
   { version: 2, name: "0002_retention", sql: m0002 },
+  { version: 3, name: "0003_engine", sql: m0003 },
 ];
 
 export interface MigrationStatus {
@@ -20,6 +22,8 @@ export interface MigrationStatus {
  */
 export async function migrate(sql: Sql): Promise<MigrationStatus> {
   return await sql.begin(async (tx) => {
+    // A migration rewrites whole tables: no statement timeout applies to it.
+    await tx`SET LOCAL statement_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dispatch_migrations'))`;
     await tx`CREATE TABLE IF NOT EXISTS dispatch_migrations (
       version integer PRIMARY KEY,

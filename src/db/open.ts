@@ -15,7 +15,10 @@ export interface Database {
 
 /** The external server from DATABASE_URL, or an embedded one under DISPATCH_DATA_DIR. */
 export async function openDatabase(
-  config: Pick<Config, "databaseUrl" | "dataDir" | "schema" | "workerConcurrency">,
+  config: Pick<
+    Config,
+    "databaseUrl" | "dataDir" | "schema" | "workerConcurrency" | "statementTimeoutMs"
+  >,
   log: Logger,
 ): Promise<Database> {
   let url: string;
@@ -37,12 +40,17 @@ export async function openDatabase(
     max: Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)),
     // Names the installation in pg_stat_activity when several share a server.
     applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
+    statementTimeoutMs: config.statementTimeoutMs,
   };
   const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
   let version: string;
   try {
     version = await waitForServer(sql, log);
     if (config.schema) await useSchema(sql, config.schema);
+    // PGlite ignores start-up parameters; its one session is every connection's.
+    if (version.includes("PGlite")) {
+      await sql.unsafe(`SET statement_timeout = ${config.statementTimeoutMs}`);
+    }
   } catch (err) {
     // Nothing may outlive a failed start, the embedded database's lock included.
     await sql.end({ timeout: 1 });

@@ -9,18 +9,38 @@ export interface PoolOptions {
   schema?: string;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /** The server cancels any statement that runs longer (`statement_timeout`); 0 never does. */
+  statementTimeoutMs?: number;
+}
+
+/**
+ * The delay before a connection closed by an error reconnects, in seconds.
+ * postgres.js counts errors for the whole pool and by default waits up to
+ * 20 s, so a short outage used to stall every query for that long after the
+ * database was back. Capped at half a second: a refused connection costs
+ * next to nothing, and work resumes within a second of the server's return.
+ */
+export function reconnectDelay(retries: number): number {
+  return Math.min(0.5, 0.025 * 2 ** retries) * (0.5 + Math.random() / 2);
 }
 
 /** Opens a postgres.js pool. Connections are lazy and reconnect by themselves. */
 export function connect(url: string, options: PoolOptions = {}): Sql {
-  const connection: Record<string, string> = {
+  ignoreTypeFetchFailures();
+  const connection: Record<string, string | number> = {
     application_name: options.applicationName ?? "dispatch",
   };
   if (options.schema) connection.search_path = options.schema;
+  if (options.statementTimeoutMs !== undefined) {
+    connection.statement_timeout = options.statementTimeoutMs;
+  }
   return postgres(url, {
     max: options.max ?? 10,
     onnotice: () => {},
     connection,
+    backoff: reconnectDelay,
+    // A server that accepts the connection but never answers is as good as down.
+    connect_timeout: 5,
     // Timestamps come back as Date; bigint ids as JS numbers (safe below 2^53).
     types: {
       bigint: {
@@ -31,6 +51,30 @@ export function connect(url: string, options: PoolOptions = {}): Sql {
       },
     },
   });
+}
+
+let ignoring = false;
+
+/**
+ * postgres.js 3.4.9 runs a query of its own on every new connection (the
+ * array types) and drops its promise, so when that query fails (a backend
+ * terminated at that moment, a statement timeout) the rejection is unhandled
+ * and would end the process (porsager/postgres#1192, #1223). Only that
+ * rejection is ignored: the connection's own queries report the failure.
+ */
+function ignoreTypeFetchFailures(): void {
+  if (ignoring) return;
+  ignoring = true;
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    if (isTypeFetchFailure(event.reason)) event.preventDefault();
+  });
+}
+
+/** The rejection of postgres.js's own array-type query (its text is on the error). */
+export function isTypeFetchFailure(reason: unknown): boolean {
+  const query = (reason as { query?: unknown } | null)?.query;
+  return typeof query === "string" && query.includes("pg_catalog.pg_type") &&
+    query.includes("typarray");
 }
 
 /** A URL safe to log: the password replaced. */

@@ -93,17 +93,18 @@ export async function updateSubscription(
 }
 
 /**
- * Deletes a subscription and fails its waiting deliveries in one
- * transaction, so none is attempted again. Returns false when absent.
+ * Deletes a subscription and, in one transaction, **cancel**s its waiting
+ * deliveries, so none is attempted again. Returns false when absent.
  */
 export async function deleteSubscription(sql: Sql, id: string): Promise<boolean> {
   return await sql.begin(async (tx) => {
-    const gone = await tx`DELETE FROM subscriptions WHERE id = ${id} RETURNING 1`;
-    if (gone.length === 0) return false;
+    const [gone] = await tx<{ seq: number }[]>`
+      DELETE FROM subscriptions WHERE id = ${id} RETURNING seq`;
+    if (gone === undefined) return false;
     await tx`
       UPDATE deliveries SET status = 'failed', last_error = 'Subscription deleted',
         next_attempt_at = now(), updated_at = now()
-      WHERE subscription_id = ${id} AND status IN ('pending', 'retrying')`;
+      WHERE subscription_seq = ${gone.seq} AND status IN ('pending', 'retrying')`;
     return true;
   });
 }
@@ -128,22 +129,21 @@ export async function rotateSecret(
   return row;
 }
 
-/** One stored secret that starts with `prefix` (an encrypted one), to check the key at start-up. */
-export async function findSecretWithPrefix(sql: Sql, prefix: string): Promise<string | undefined> {
-  const [row] = await sql<{ secret: string }[]>`
-    SELECT secret FROM subscriptions WHERE starts_with(secret, ${prefix}) LIMIT 1`;
-  return row?.secret;
-}
-
-/** Marks a subscription disabled (e.g. after 410 Gone) with the reason. */
-export async function disableSubscriptions(
+/**
+ * Every distinct stored secret that starts with `prefix` (the encrypted
+ * ones), current and previous, with a subscription that holds it: start-up
+ * checks that the key opens each.
+ */
+export async function listSecretsWithPrefix(
   sql: Sql,
-  disable: { id: string; reason: string }[],
-): Promise<void> {
-  if (disable.length === 0) return;
-  await sql`
-    UPDATE subscriptions s SET active = false, disabled_reason = v.reason, updated_at = now()
-    FROM unnest(${disable.map((d) => d.id)}::text[], ${disable.map((d) => d.reason)}::text[])
-      AS v(id, reason)
-    WHERE s.id = v.id AND s.active`;
+  prefix: string,
+): Promise<{ secret: string; subscription_id: string }[]> {
+  return await sql<{ secret: string; subscription_id: string }[]>`
+    SELECT DISTINCT ON (secret) secret, subscription_id FROM (
+      SELECT secret, id AS subscription_id FROM subscriptions
+      UNION ALL
+      SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
+    ) s
+    WHERE starts_with(secret, ${prefix})
+    ORDER BY secret, subscription_id`;
 }

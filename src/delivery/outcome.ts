@@ -1,24 +1,36 @@
+/**
+ * What an attempt's result means for its delivery: which transition out of
+ * `processing` it takes (see `lifecycle.ts`). Pure functions of the claim
+ * and the result; the completer writes what they decide.
+ *
+ * @module
+ */
 import type { ClaimedDelivery, Completion } from "../db/queue.ts";
 import { retryDelayMs } from "./retry_policy.ts";
 import type { AttemptResult } from "./send.ts";
 
 export interface RetrySettings {
-  maxAttempts: number;
   retryBaseDelayMs: number;
   retryMaxDelayMs: number;
 }
 
-/** What an attempt's result means for its delivery: the lifecycle's transitions out of `processing`. */
-export function decideOutcome(
-  delivery: ClaimedDelivery,
-  result: AttemptResult,
-  settings: RetrySettings,
-): Completion & { disable: string | null } {
-  const base = {
+function identity(delivery: ClaimedDelivery) {
+  return {
     deliveryId: delivery.id,
     eventId: delivery.event_id,
     subscriptionId: delivery.subscription_id,
     attempt: delivery.attempt,
+  };
+}
+
+/** **deliver** on 2xx; otherwise **fail** or **retry**, as the budget and the failure decide. */
+export function decideOutcome(
+  delivery: ClaimedDelivery,
+  result: AttemptResult,
+  settings: RetrySettings,
+): Completion {
+  const base = {
+    ...identity(delivery),
     lastStatusCode: result.statusCode,
     record: {
       startedAt: result.startedAt,
@@ -37,9 +49,9 @@ export function decideOutcome(
     const reason = "Endpoint answered 410 Gone";
     return { ...base, status: "failed", retryInMs: 0, lastError: reason, disable: reason };
   }
-  const max = delivery.max_attempts ?? settings.maxAttempts;
-  // A refused target stays refused until the operator changes the settings: retrying cannot help.
-  if (result.errorClass === "blocked" || delivery.attempt - delivery.attempt_base >= max) {
+  // A refused target or an unreadable secret stays so until the operator acts: retrying cannot help.
+  const final = result.errorClass === "blocked" || result.errorClass === "secret_unreadable";
+  if (final || delivery.last_attempt) {
     return { ...base, status: "failed", retryInMs: 0, lastError: result.error, disable: null };
   }
   const retryInMs = retryDelayMs(delivery.attempt, {
@@ -50,19 +62,31 @@ export function decideOutcome(
   return { ...base, status: "retrying", retryInMs, lastError: result.error, disable: null };
 }
 
-/** A claimed delivery whose subscription was deleted or disabled since fan-out: not sent. */
-export function skippedOutcome(delivery: ClaimedDelivery): Completion & { disable: null } {
+/** **abandon**: the subscription was deleted or disabled since fan-out, so nothing is sent. */
+export function abandonOutcome(delivery: ClaimedDelivery): Completion {
   const reason = delivery.url === null ? "Subscription deleted" : "Subscription disabled";
   return {
-    deliveryId: delivery.id,
-    eventId: delivery.event_id,
-    subscriptionId: delivery.subscription_id,
-    attempt: delivery.attempt,
+    ...identity(delivery),
     status: "failed",
     retryInMs: 0,
     record: null,
     lastError: reason,
     lastStatusCode: null,
     disable: null,
+  };
+}
+
+/** The attempt that could not be signed: recorded, not sent, not retried. */
+export function unreadableSecretResult(error: unknown, now = new Date()): AttemptResult {
+  return {
+    startedAt: now,
+    durationMs: 0,
+    statusCode: null,
+    ok: false,
+    errorClass: "secret_unreadable",
+    error: `Not sent: ${(error as Error).message}`,
+    responseBody: null,
+    responseHeaders: {},
+    retryAfterMs: null,
   };
 }

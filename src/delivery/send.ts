@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { toStorable } from "../db/storable.ts";
 
 /** What to POST, with headers (signature included) already built. */
 export interface WebhookRequest {
@@ -20,9 +21,12 @@ export type AttemptErrorClass =
   | "connection"
   | "http_status"
   | "redirect"
+  /** Cut off by shutdown after the request was handed to the network: it may have arrived. */
   | "aborted"
   /** Refused by the SSRF guard before connecting: nothing was sent. */
-  | "blocked";
+  | "blocked"
+  /** The subscription's signing secret could not be decrypted: nothing was sent. */
+  | "secret_unreadable";
 
 /** The outcome of one attempt. Failures are values, not exceptions. */
 export interface AttemptResult {
@@ -34,9 +38,12 @@ export interface AttemptResult {
   ok: boolean;
   errorClass: AttemptErrorClass | null;
   error: string | null;
-  /** At most the first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8. */
+  /**
+   * At most the first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8 and made
+   * storable (see `toStorable`): any bytes a receiver sends can be recorded.
+   */
   responseBody: string | null;
-  /** Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names. */
+  /** Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names, storable. */
   responseHeaders: Record<string, string>;
   /** From Retry-After on a 429 or 503, never negative; otherwise null. */
   retryAfterMs: number | null;
@@ -45,7 +52,10 @@ export interface AttemptResult {
 /** Options for {@linkcode send}. */
 export interface SendOptions {
   timeoutMs: number;
-  /** Aborts the attempt, e.g. on shutdown; reported as `"aborted"`. */
+  /**
+   * Aborts the attempt, e.g. on shutdown: reported as `"aborted"` once the
+   * request was handed to the network; before that, `send` resolves to null.
+   */
   signal?: AbortSignal;
   /** Clock in epoch milliseconds, for `startedAt` and Retry-After dates. */
   now?: () => number;
@@ -62,14 +72,20 @@ const MAX_RESPONSE_BODY_BYTES = 4096;
 /** Response headers worth storing with an attempt. */
 const KEPT_RESPONSE_HEADERS: readonly string[] = ["content-type", "retry-after", "location"];
 
+// Not fatal: invalid UTF-8 becomes U+FFFD instead of an error.
 const decoder = new TextDecoder();
 
 /**
  * POSTs the request once, never following redirects.
  *
- * Every failed attempt is reported in the result; it rejects only for an invalid `timeoutMs`.
+ * Every failed attempt is reported in the result; it resolves to null when
+ * `options.signal` aborted before anything was sent, and rejects only for an
+ * invalid `timeoutMs`.
  */
-export async function send(request: WebhookRequest, options: SendOptions): Promise<AttemptResult> {
+export async function send(
+  request: WebhookRequest,
+  options: SendOptions,
+): Promise<AttemptResult | null> {
   if (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs <= 0) {
     throw new RangeError(`Expected timeoutMs to be a positive integer, got ${options.timeoutMs}`);
   }
@@ -91,10 +107,15 @@ export async function send(request: WebhookRequest, options: SendOptions): Promi
     retryAfterMs: null,
   });
 
+  // Stopped by the caller, not by the timeout.
+  const stopped = () => options.signal?.aborted === true && !timeout.aborted;
+  let handedOff = false;
   let response: Response;
   try {
     const refused = await options.checkTarget?.(request.url, signal) ?? null;
+    if (stopped()) return null;
     if (refused !== null) return failed(refused);
+    handedOff = true;
     response = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
@@ -103,6 +124,7 @@ export async function send(request: WebhookRequest, options: SendOptions): Promi
       signal,
     });
   } catch (error) {
+    if (!handedOff && stopped()) return null;
     return failed(
       signal.aborted
         ? abortFailure(signal.reason === timeout.reason, options.timeoutMs)
@@ -119,7 +141,7 @@ export async function send(request: WebhookRequest, options: SendOptions): Promi
     const target = location === null ? "without a Location header" : `to "${location}"`;
     failure = {
       errorClass: "redirect",
-      error: `Redirect ${target} not followed (status ${status})`,
+      error: toStorable(`Redirect ${target} not followed (status ${status})`),
     };
   } else if (!ok) {
     failure = { errorClass: "http_status", error: `Endpoint answered ${status}` };
@@ -148,9 +170,10 @@ export interface AttemptFailure {
 type Failure = { errorClass: null; error: null } | AttemptFailure;
 
 function abortFailure(timedOut: boolean, timeoutMs: number): AttemptFailure {
-  return timedOut
-    ? { errorClass: "timeout", error: `Timed out after ${timeoutMs} ms` }
-    : { errorClass: "aborted", error: "Aborted before the endpoint answered" };
+  return timedOut ? { errorClass: "timeout", error: `Timed out after ${timeoutMs} ms` } : {
+    errorClass: "aborted",
+    error: "Shutdown cut the attempt off before the endpoint answered; it may have arrived",
+  };
 }
 
 // Deno throws `TypeError("fetch failed")` whose cause reads like
@@ -177,7 +200,8 @@ function errorDetail(error: unknown): string {
   for (let e: unknown = error; e instanceof Error; e = e.cause) messages.push(e.message);
   // The innermost message is the most specific one; "fetch failed" says nothing.
   const message = messages.at(-1) ?? String(error);
-  return /client error \([^)]*\): (.*)$/s.exec(message)?.[1] ?? message;
+  // It may quote what the endpoint sent.
+  return toStorable(/client error \([^)]*\): (.*)$/s.exec(message)?.[1] ?? message);
 }
 
 async function readPrefix(
@@ -210,14 +234,14 @@ async function readPrefix(
     bytes.set(part, offset);
     offset += part.length;
   }
-  return decoder.decode(bytes);
+  return toStorable(decoder.decode(bytes));
 }
 
 function keptHeaders(headers: Headers): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const name of KEPT_RESPONSE_HEADERS) {
     const value = headers.get(name);
-    if (value !== null) kept[name] = value;
+    if (value !== null) kept[name] = toStorable(value);
   }
   return kept;
 }

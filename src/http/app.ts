@@ -1,6 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { timeout } from "hono/timeout";
 import { ApiError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { apiKeyAuth } from "./auth.ts";
@@ -58,6 +60,16 @@ export function createApp(deps: AppDeps) {
       if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
+  // A request that waits for an unreachable database answers 503 instead of hanging; what it
+  // started may still complete, which is safe to retry (ingest is idempotent).
+  const wait = deps.config.requestTimeoutMs;
+  api.use(
+    "*",
+    timeout(wait, () =>
+      new HTTPException(503, {
+        message: `The database did not answer within ${wait} ms: retry shortly`,
+      })),
+  );
   if (deps.config.apiKeys.length > 0) api.use("*", apiKeyAuth(deps.config.apiKeys));
   api.on("POST", ["/events", "/events/batch", "/subscriptions"], requireJson);
   api.on("PATCH", "/subscriptions/:id", requireJson);

@@ -16,6 +16,7 @@ export interface AppDeps {
     | "metricsPublic"
     | "allowPrivateTargets"
     | "allowedTargetCidrs"
+    | "requestTimeoutMs"
   >;
   /** Encrypts subscription secrets before they are stored. */
   secrets: SecretCipher;

@@ -1,5 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { isConnectionError, isTimeoutError } from "../db/errors.ts";
+import { QueueClosedError, QueueFullError } from "../db/group_commit.ts";
 import { ApiError, type ErrorCode, type FieldIssue } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 
@@ -24,17 +26,6 @@ export function errorResponse(err: unknown, c: Context, log: Logger): Response {
   return c.json({ error: body }, api.status);
 }
 
-// postgres.js codes for a lost or refused connection (it reconnects by itself).
-const connectionErrors = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "57P01", // admin_shutdown: the backend was terminated
-]);
-
 function toApiError(err: unknown, c: Context): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof HTTPException) {
@@ -43,14 +34,18 @@ function toApiError(err: unknown, c: Context): ApiError {
       return new ApiError("bad_request", "Malformed JSON body: send a valid JSON document");
     }
     if (err.status === 415) return unsupportedType(c.req.header("content-type"));
+    if (err.status === 503) return new ApiError("unavailable", err.message);
   }
   // postgres data exceptions (class 22, e.g. "\u0000" in a string) are the client's input.
   const pg = err as { code?: unknown; message?: unknown };
   if (typeof pg.code === "string" && pg.code.startsWith("22")) {
     return new ApiError("validation_failed", `Invalid value: ${String(pg.message)}`);
   }
-  if (typeof pg.code === "string" && connectionErrors.has(pg.code)) {
+  if (isConnectionError(err) || isTimeoutError(err) || err instanceof QueueClosedError) {
     return new ApiError("unavailable", "Database unavailable: retry shortly");
+  }
+  if (err instanceof QueueFullError) {
+    return new ApiError("unavailable", "Too many events are waiting to be stored: retry shortly");
   }
   return new ApiError("internal", "Internal error: the server logged the cause");
 }

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { listAttempts, listDeliveries, requeueFailed } from "../db/deliveries.ts";
-import { EventWriter } from "../db/event_writer.ts";
+import { createEventWriter } from "../db/event_writer.ts";
 import { createdEvent, type EventRow, getEvent, listEvents } from "../db/events.ts";
 import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
@@ -79,7 +79,7 @@ const retry = createRoute({
 
 export function eventsRoutes(deps: AppDeps) {
   const { sql, channel } = deps;
-  const writer = new EventWriter(sql, { channel });
+  const writer = createEventWriter(sql, { channel });
   const app = new OpenAPIHono();
 
   app.openapi(create, async (c) => {
@@ -90,7 +90,7 @@ export function eventsRoutes(deps: AppDeps) {
       source: body.source ?? null,
       data: body.data,
     };
-    const outcome = await writer.insert(event);
+    const outcome = await writer.submit(event);
     if (outcome.kind !== "created") {
       if (outcome.kind === "conflict") throw eventConflict(event.id);
       c.header("Idempotent-Replayed", "true");

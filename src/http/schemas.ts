@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { eventStatuses } from "../db/events.ts";
-import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "./storable.ts";
+import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../db/storable.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";

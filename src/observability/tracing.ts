@@ -24,10 +24,10 @@ export interface DeliveryIdentity {
  * Deno creates inside it is its child and the trace names the event,
  * subscription and attempt.
  */
-export function traceDelivery(
+export function traceDelivery<R extends AttemptResult | null>(
   delivery: DeliveryIdentity,
-  attempt: () => Promise<AttemptResult>,
-): Promise<AttemptResult> {
+  attempt: () => Promise<R>,
+): Promise<R> {
   const attributes = {
     "dispatch.event.id": delivery.event_id,
     "dispatch.event.type": delivery.type,
@@ -37,6 +37,11 @@ export function traceDelivery(
   return tracer.startActiveSpan("dispatch.deliver", { attributes }, async (span) => {
     try {
       const result = await attempt();
+      if (result === null) {
+        // Shutdown stopped the attempt before anything was sent.
+        span.setAttribute("dispatch.delivery.result", "not_sent");
+        return result;
+      }
       span.setAttribute("dispatch.delivery.result", result.errorClass ?? "success");
       if (result.statusCode !== null) {
         span.setAttribute("http.response.status_code", result.statusCode);

@@ -1,3 +1,5 @@
+import { pause } from "../async.ts";
+
 export interface Periodic {
   /** Interrupts any pause, waits for the running pass to finish, and runs no more. */
   stop(): Promise<void>;
@@ -24,18 +26,4 @@ export function runEvery(
       await loop;
     },
   };
-}
-
-/** Waits `ms`, or less if `signal` aborts first. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

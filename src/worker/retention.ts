@@ -1,7 +1,8 @@
 import type { Sql } from "../db/pool.ts";
 import { deleteFinishedEvents } from "../db/retention.ts";
 import type { Logger } from "../observability/log.ts";
-import { pause, type Periodic, runEvery } from "./periodic.ts";
+import { pause } from "../async.ts";
+import { type Periodic, runEvery } from "./periodic.ts";
 
 export interface RetentionOptions {
   /** Finished events older than this are deleted. */

@@ -1,49 +1,319 @@
 import assert from "node:assert/strict";
-import { claimDeliveries, releaseDeliveries } from "../../src/db/queue.ts";
-import { testDatabase } from "../helpers/db.ts";
+import type { Sql } from "../../src/db/pool.ts";
+import {
+  claimDeliveries,
+  completeDeliveries,
+  type Completion,
+  handBack,
+  renewLeases,
+  rescueExpired,
+} from "../../src/db/queue.ts";
+import { type TestDatabase, testDatabase } from "../helpers/db.ts";
 
-async function threeClaimed(sql: Awaited<ReturnType<typeof testDatabase>>["sql"]) {
-  await sql`INSERT INTO subscriptions (id, url, event_types, secret)
-    VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret-of-16-chars')`;
+/** One subscription `s` and `n` events `e1…en`, each with a pending delivery to it. */
+async function seed(sql: Sql, n: number, options: { maxAttempts?: number } = {}) {
+  const [sub] = await sql<{ seq: number }[]>`
+    INSERT INTO subscriptions (id, url, event_types, secret, max_attempts)
+    VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret', ${options.maxAttempts ?? null})
+    RETURNING seq`;
   await sql`INSERT INTO events (id, type, data) SELECT 'e' || g, 'a', '{}'
-    FROM generate_series(1, 3) g`;
-  await sql`INSERT INTO deliveries (event_id, subscription_id)
-    SELECT 'e' || g, 's' FROM generate_series(1, 3) g`;
-  const claimed = await claimDeliveries(sql, { workerId: "w", limit: 3, leaseMs: 60_000 });
-  assert.equal(claimed.length, 3);
-  return claimed.map((d) => d.id).sort((a, b) => a - b);
+    FROM generate_series(1, ${n}) g`;
+  await sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+    SELECT 'e' || g, 's', ${sub!.seq} FROM generate_series(1, ${n}) g`;
+  return sub!.seq;
 }
 
-Deno.test("releaseDeliveries() hands back only the given deliveries, uncounted", async () => {
+const claim = (sql: Sql, workerId = "w", limit = 10) =>
+  claimDeliveries(sql, { workerId, limit, leaseMs: 60_000, maxAttempts: 3 });
+
+function completion(
+  d: { id: number; event_id: string; attempt: number },
+  status: Completion["status"],
+  extra: Partial<Completion> = {},
+): Completion {
+  return {
+    deliveryId: d.id,
+    eventId: d.event_id,
+    subscriptionId: "s",
+    attempt: d.attempt,
+    status,
+    retryInMs: 0,
+    record: {
+      startedAt: new Date(),
+      durationMs: 5,
+      statusCode: status === "delivered" ? 200 : 500,
+      errorClass: status === "delivered" ? null : "http_status",
+      error: null,
+      responseBody: "ok",
+      responseHeaders: {},
+    },
+    lastError: null,
+    lastStatusCode: null,
+    disable: null,
+    ...extra,
+  };
+}
+
+async function withDb(test: (db: TestDatabase) => Promise<void>) {
   const db = await testDatabase();
   try {
-    const [a, b, c] = await threeClaimed(db.sql);
-    assert.equal(await releaseDeliveries(db.sql, "other-worker", { only: [a!] }), 0);
-    assert.equal(await releaseDeliveries(db.sql, "w", { only: [a!, b!] }), 2);
-    assert.equal(await releaseDeliveries(db.sql, "w", { only: [] }), 0);
+    await test(db);
+  } finally {
+    await db.close();
+  }
+}
+
+Deno.test("claimDeliveries skips a row another transaction holds, without waiting for it", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 3);
+    const locked = Promise.withResolvers<void>();
+    const release = Promise.withResolvers<void>();
+    const holder = db.sql.begin(async (tx) => {
+      await tx`SELECT id FROM deliveries WHERE event_id = 'e1' FOR UPDATE`;
+      locked.resolve();
+      await release.promise;
+    });
+    await locked.promise;
+    // If the claim waited for the lock, only this guard would let it go on.
+    let guardFired = false;
+    const guard = setTimeout(() => {
+      guardFired = true;
+      release.resolve();
+    }, 5_000);
+    const claimed = await claim(db.sql);
+    const whileHeld = !guardFired;
+    clearTimeout(guard);
+    release.resolve();
+    await holder;
+    assert.ok(whileHeld, "the claim waited for the locked row");
+    assert.deepEqual(claimed.map((d) => d.event_id).sort(), ["e2", "e3"]);
+  }));
+
+Deno.test("claimDeliveries counts the attempt and says when it spends the last of the budget", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 1);
+    const first = await claim(db.sql);
+    assert.deepEqual(first.map((d) => [d.attempt, d.last_attempt]), [[1, false]]);
+    await db.sql`UPDATE deliveries SET status = 'retrying', attempts = 2, locked_by = NULL,
+      locked_until = NULL`;
+    assert.deepEqual((await claim(db.sql)).map((d) => [d.attempt, d.last_attempt]), [[3, true]]);
+    // After a requeue the budget counts from attempt_base.
+    await db.sql`UPDATE deliveries SET status = 'retrying', attempt_base = 3, locked_by = NULL,
+      locked_until = NULL`;
+    assert.deepEqual((await claim(db.sql)).map((d) => [d.attempt, d.last_attempt]), [[4, false]]);
+    // The subscription's own max_attempts wins over the default.
+    await db.sql`UPDATE subscriptions SET max_attempts = 2`;
+    await db.sql`UPDATE deliveries SET status = 'retrying', locked_by = NULL, locked_until = NULL`;
+    assert.deepEqual((await claim(db.sql)).map((d) => [d.attempt, d.last_attempt]), [[5, true]]);
+  }));
+
+Deno.test("claimDeliveries joins the subscription that existed at fan-out, never a new one with its id", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 1);
+    await db.sql`DELETE FROM subscriptions WHERE id = 's'`;
+    await db.sql`INSERT INTO subscriptions (id, url, event_types, secret)
+      VALUES ('s', 'http://127.0.0.1:10/new', '{other}', 'another-secret')`;
+    const claimed = await claim(db.sql);
+    assert.equal(claimed.length, 1, "a delivery whose subscription is gone is still claimed");
+    assert.equal(claimed[0]!.url, null);
+    assert.equal(claimed[0]!.active, null);
+    assert.deepEqual(claimed[0]!.secrets, []);
+  }));
+
+Deno.test("completeDeliveries changes only the claim it was made for: same worker, same attempt", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 1);
+    const [d1] = await claim(db.sql);
+    const retry = completion(d1!, "retrying");
+    assert.deepEqual(await completeDeliveries(db.sql, "other-worker", [retry]), [
+      { applied: false, disabled: false },
+    ]);
+    let [row] = await db.sql`SELECT status, locked_by FROM deliveries`;
+    assert.deepEqual([row!.status, row!.locked_by], ["processing", "w"]);
+    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry]), [
+      { applied: true, disabled: false },
+    ]);
+    // The same worker claims attempt 2; the first result is written again (its answer was lost).
+    const [d2] = await claim(db.sql);
+    assert.equal(d2!.attempt, 2);
+    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry]), [
+      { applied: false, disabled: false },
+    ]);
+    [row] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
+    assert.deepEqual([row!.status, row!.attempts, row!.locked_by], ["processing", 2, "w"]);
+    const attempts = await db.sql`SELECT attempt FROM delivery_attempts ORDER BY attempt`;
+    assert.deepEqual(attempts.map((a) => a.attempt), [1]);
+  }));
+
+Deno.test("completeDeliveries records a late result in place of the rescuer's lease_expired row, leaving the delivery to its new owner", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 1);
+    const [d1] = await claim(db.sql, "old");
+    await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'`;
+    assert.equal(
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      1,
+    );
+    const [d2] = await claim(db.sql, "new");
+    assert.equal(d2!.attempt, 2);
+    const late = completion(d1!, "delivered", { lastStatusCode: 200 });
+    assert.deepEqual(await completeDeliveries(db.sql, "old", [late]), [
+      { applied: false, disabled: false },
+    ]);
+    const [row] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
+    assert.deepEqual([row!.status, row!.attempts, row!.locked_by], ["processing", 2, "new"]);
+    const attempts = await db.sql`
+      SELECT attempt, status_code, error_class, response_body FROM delivery_attempts`;
+    assert.deepEqual(
+      attempts.map((a) => [a.attempt, a.status_code, a.error_class, a.response_body]),
+      [
+        [1, 200, null, "ok"],
+      ],
+    );
+  }));
+
+Deno.test("completeDeliveries disables the subscription of a 410 in the same statement, only with the lease", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 2);
+    const [a, b] = await claim(db.sql);
+    const gone = (d: typeof a) =>
+      completion(d!, "failed", { disable: "Endpoint answered 410 Gone", lastStatusCode: 410 });
+    // Not this worker's lease: nothing changes, the subscription included.
+    assert.deepEqual(await completeDeliveries(db.sql, "other", [gone(a)]), [
+      { applied: false, disabled: false },
+    ]);
+    let [sub] = await db.sql`SELECT active FROM subscriptions`;
+    assert.equal(sub!.active, true);
+    assert.deepEqual(await completeDeliveries(db.sql, "w", [gone(a), gone(b)]), [
+      { applied: true, disabled: true },
+      { applied: true, disabled: true },
+    ]);
+    [sub] = await db.sql`SELECT active, disabled_reason FROM subscriptions`;
+    assert.deepEqual([sub!.active, sub!.disabled_reason], [false, "Endpoint answered 410 Gone"]);
+  }));
+
+Deno.test("handBack returns only the given claims, uncounted", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 3);
+    const [a, b, c] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
+    const lease = (d: typeof a) => ({ id: d!.id, attempt: d!.attempt });
+    assert.equal(await handBack(db.sql, "other-worker", { only: [lease(a)] }), 0);
+    // A lease with another attempt number is not this claim.
+    assert.equal(await handBack(db.sql, "w", { only: [{ id: a!.id, attempt: 7 }] }), 0);
+    assert.equal(await handBack(db.sql, "w", { only: [lease(a), lease(b)] }), 2);
+    assert.equal(await handBack(db.sql, "w", { only: [] }), 0);
     const rows = await db.sql`SELECT id, status, attempts, locked_by FROM deliveries ORDER BY id`;
     assert.deepEqual(rows.map((r) => [r.id, r.status, r.attempts, r.locked_by]), [
-      [a, "pending", 0, null],
-      [b, "pending", 0, null],
-      [c, "processing", 1, "w"],
+      [a!.id, "pending", 0, null],
+      [b!.id, "pending", 0, null],
+      [c!.id, "processing", 1, "w"],
     ]);
-  } finally {
-    await db.close();
-  }
-});
+  }));
 
-Deno.test("releaseDeliveries() hands back everything the worker holds except what it still sends", async () => {
-  const db = await testDatabase();
-  try {
-    const [a, b, c] = await threeClaimed(db.sql);
-    assert.equal(await releaseDeliveries(db.sql, "w", { except: [b!] }), 2);
+Deno.test("handBack returns every claim of the worker except the ones it still holds", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 3);
+    const [a, b, c] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
+    assert.equal(await handBack(db.sql, "w", { except: [{ id: b!.id, attempt: b!.attempt }] }), 2);
     const rows = await db.sql`SELECT id, status, locked_by FROM deliveries ORDER BY id`;
     assert.deepEqual(rows.map((r) => [r.id, r.status, r.locked_by]), [
-      [a, "pending", null],
-      [b, "processing", "w"],
-      [c, "pending", null],
+      [a!.id, "pending", null],
+      [b!.id, "processing", "w"],
+      [c!.id, "pending", null],
     ]);
-  } finally {
-    await db.close();
-  }
-});
+  }));
+
+Deno.test("renewLeases extends only the leases that are still the worker's", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 2);
+    const [a, b] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
+    await db.sql`UPDATE deliveries SET locked_until = now() + interval '1 second'`;
+    const renewed = await renewLeases(db.sql, {
+      workerId: "w",
+      leases: [{ id: a!.id, attempt: a!.attempt }, { id: b!.id, attempt: b!.attempt + 1 }],
+      leaseMs: 60_000,
+    });
+    assert.equal(renewed, 1);
+    const rows = await db.sql<{ long: boolean }[]>`
+      SELECT locked_until > now() + interval '30 seconds' AS long FROM deliveries ORDER BY id`;
+    assert.deepEqual(rows.map((r) => r.long), [true, false]);
+    assert.equal(
+      await renewLeases(db.sql, {
+        workerId: "x",
+        leases: [{ id: a!.id, attempt: 1 }],
+        leaseMs: 1,
+      }),
+      0,
+    );
+  }));
+
+Deno.test("rescueExpired fails what spent its budget, retries what did not, and records lease_expired", () =>
+  withDb(async (db) => {
+    const seq = await seed(db.sql, 4);
+    // [event, attempts, attempt_base]: MAX_ATTEMPTS is 3 here.
+    const cases: [string, number, number][] = [["e1", 3, 0], ["e2", 2, 0], ["e3", 5, 2], [
+      "e4",
+      4,
+      1,
+    ]];
+    for (const [event, attempts, base] of cases) {
+      await db.sql`UPDATE deliveries SET status = 'processing', attempts = ${attempts},
+        attempt_base = ${base}, locked_by = 'dead', locked_until = now() - interval '1 second'
+        WHERE event_id = ${event}`;
+    }
+    // A lease that has not run out is left alone.
+    await db.sql`INSERT INTO events (id, type, data) VALUES ('live', 'a', '{}')`;
+    await db.sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq, status,
+      attempts, locked_by, locked_until) VALUES ('live', 's', ${seq}, 'processing', 1, 'alive',
+      now() + interval '1 minute')`;
+    assert.equal(
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      4,
+    );
+    const rows = await db.sql`SELECT event_id, status FROM deliveries ORDER BY event_id`;
+    assert.deepEqual(rows.map((r) => [r.event_id, r.status]), [
+      ["e1", "failed"],
+      ["e2", "retrying"],
+      ["e3", "failed"],
+      ["e4", "failed"],
+      ["live", "processing"],
+    ]);
+    const attempts = await db.sql`
+      SELECT d.event_id, a.attempt, a.error_class FROM delivery_attempts a
+      JOIN deliveries d ON d.id = a.delivery_id ORDER BY d.event_id`;
+    assert.deepEqual(attempts.map((a) => [a.event_id, a.attempt, a.error_class]), [
+      ["e1", 3, "lease_expired"],
+      ["e2", 2, "lease_expired"],
+      ["e3", 5, "lease_expired"],
+      ["e4", 4, "lease_expired"],
+    ]);
+  }));
+
+Deno.test("rescueExpired follows the subscription's own max_attempts in both directions", () =>
+  withDb(async (db) => {
+    await seed(db.sql, 2, { maxAttempts: 5 });
+    await db.sql`UPDATE deliveries SET status = 'processing', locked_by = 'dead',
+      locked_until = now() - interval '1 second',
+      attempts = CASE event_id WHEN 'e1' THEN 4 ELSE 5 END`;
+    // MAX_ATTEMPTS 3 alone would fail both.
+    assert.equal(
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      2,
+    );
+    let rows = await db.sql`SELECT event_id, status FROM deliveries ORDER BY event_id`;
+    assert.deepEqual(rows.map((r) => [r.event_id, r.status]), [["e1", "retrying"], [
+      "e2",
+      "failed",
+    ]]);
+
+    await db.sql`UPDATE subscriptions SET max_attempts = 1`;
+    await db.sql`UPDATE deliveries SET status = 'processing', attempts = 1, attempt_base = 0,
+      locked_by = 'dead', locked_until = now() - interval '1 second'`;
+    // MAX_ATTEMPTS 3 alone would retry both.
+    assert.equal(
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      2,
+    );
+    rows = await db.sql`SELECT status FROM deliveries`;
+    assert.deepEqual(rows.map((r) => r.status), ["failed", "failed"]);
+  }));

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
-import { send } from "../../src/delivery/send.ts";
+import { type AttemptResult, send, type SendOptions } from "../../src/delivery/send.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
 function receiver(handler: Handler) {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
   return { server, url: `http://127.0.0.1:${server.addr.port}` };
+}
+
+/** send() for an attempt that is made: it never resolves to null here. */
+async function sent(req: Parameters<typeof send>[0], options: SendOptions): Promise<AttemptResult> {
+  const result = await send(req, options);
+  assert.ok(result !== null, "send() resolved to null: nothing was sent");
+  return result;
 }
 
 const request = (url: string) => ({
@@ -24,7 +31,7 @@ Deno.test("send() POSTs the exact body and headers and reports a 2xx as ok", asy
   });
   try {
     const startedAt = Date.UTC(2026, 0, 1);
-    const result = await send({
+    const result = await sent({
       url: `${url}/hooks`,
       headers: {
         "content-type": "application/json",
@@ -64,7 +71,7 @@ Deno.test("send() reports a 500 and keeps only the first 4096 bytes of its body"
   const body = Array.from({ length: 10_240 }, (_, i) => String.fromCharCode(97 + i % 26)).join("");
   const { server, url } = receiver(() => new Response(body, { status: 500 }));
   try {
-    const result = await send(request(url), { timeoutMs: 5_000 });
+    const result = await sent(request(url), { timeoutMs: 5_000 });
 
     assert.equal(result.ok, false);
     assert.equal(result.statusCode, 500);
@@ -81,7 +88,7 @@ Deno.test("send() replaces a multi-byte character cut at 4096 bytes", async () =
   const body = `a${"é".repeat(3_000)}`;
   const { server, url } = receiver(() => new Response(body, { status: 400 }));
   try {
-    const result = await send(request(url), { timeoutMs: 5_000 });
+    const result = await sent(request(url), { timeoutMs: 5_000 });
 
     assert.equal(result.responseBody, `a${"é".repeat(2_047)}\uFFFD`);
   } finally {
@@ -95,7 +102,7 @@ Deno.test("send() stops reading an endless response body after 4096 bytes", asyn
     new Response(new ReadableStream({ pull: (controller) => controller.enqueue(chunk) }))
   );
   try {
-    const result = await send(request(url), { timeoutMs: 5_000 });
+    const result = await sent(request(url), { timeoutMs: 5_000 });
 
     assert.equal(result.ok, true);
     assert.equal(result.responseBody, "z".repeat(4096));
@@ -114,7 +121,7 @@ Deno.test("send() does not follow a 302 redirect", async () => {
     return new Response(null, { status: 302, headers: { location: "/target" } });
   });
   try {
-    const result = await send(request(url), { timeoutMs: 5_000 });
+    const result = await sent(request(url), { timeoutMs: 5_000 });
 
     assert.equal(result.ok, false);
     assert.equal(result.statusCode, 302);
@@ -134,7 +141,7 @@ Deno.test("send() times out when the endpoint answers too slowly", async () => {
     return new Response("too late");
   });
   try {
-    const result = await send(request(url), { timeoutMs: 200 });
+    const result = await sent(request(url), { timeoutMs: 200 });
 
     assert.equal(result.ok, false);
     assert.equal(result.statusCode, null);
@@ -149,7 +156,7 @@ Deno.test("send() times out when the endpoint answers too slowly", async () => {
   }
 });
 
-Deno.test("send() reports an abort by the caller's signal", async () => {
+Deno.test("send() reports an abort by the caller's signal once the request is on its way", async () => {
   const { promise: released, resolve: release } = Promise.withResolvers<void>();
   const controller = new AbortController();
   const { server, url } = receiver(async () => {
@@ -158,12 +165,15 @@ Deno.test("send() reports an abort by the caller's signal", async () => {
     return new Response("too late");
   });
   try {
-    const result = await send(request(url), { timeoutMs: 5_000, signal: controller.signal });
+    const result = await sent(request(url), { timeoutMs: 5_000, signal: controller.signal });
 
     assert.equal(result.ok, false);
     assert.equal(result.statusCode, null);
     assert.equal(result.errorClass, "aborted");
-    assert.equal(result.error, "Aborted before the endpoint answered");
+    assert.equal(
+      result.error,
+      "Shutdown cut the attempt off before the endpoint answered; it may have arrived",
+    );
   } finally {
     release();
     await server.shutdown();
@@ -175,7 +185,7 @@ Deno.test("send() reports a refused connection", async () => {
   const { port } = listener.addr;
   listener.close();
 
-  const result = await send(request(`http://127.0.0.1:${port}/`), { timeoutMs: 5_000 });
+  const result = await sent(request(`http://127.0.0.1:${port}/`), { timeoutMs: 5_000 });
 
   assert.equal(result.ok, false);
   assert.equal(result.statusCode, null);
@@ -185,7 +195,7 @@ Deno.test("send() reports a refused connection", async () => {
 
 Deno.test("send() reports a host name that does not resolve", async () => {
   for (const host of ["dispatch-test.invalid", "tls-certificate.dispatch-test.invalid"]) {
-    const result = await send(request(`http://${host}/`), { timeoutMs: 5_000 });
+    const result = await sent(request(`http://${host}/`), { timeoutMs: 5_000 });
 
     assert.equal(result.statusCode, null);
     assert.equal(result.errorClass, "dns");
@@ -197,7 +207,7 @@ Deno.test("send() reports a TLS failure when the endpoint does not speak TLS", a
   const { server } = receiver(() => new Response("plain http"));
   try {
     const url = `https://127.0.0.1:${server.addr.port}/`;
-    const result = await send(request(url), { timeoutMs: 5_000 });
+    const result = await sent(request(url), { timeoutMs: 5_000 });
 
     assert.equal(result.statusCode, null);
     assert.equal(result.errorClass, "tls");
@@ -216,7 +226,7 @@ Deno.test("send() reports a connection closed without an answer", async () => {
     for await (const connection of listener) connection.close();
   })();
   try {
-    const result = await send(request(`http://127.0.0.1:${listener.addr.port}/`), {
+    const result = await sent(request(`http://127.0.0.1:${listener.addr.port}/`), {
       timeoutMs: 5_000,
     });
 
@@ -237,7 +247,7 @@ Deno.test("send() reads delta-seconds from Retry-After on a 429", async () => {
     new Response("slow down", { status: 429, headers: { "retry-after": "7" } })
   );
   try {
-    const result = await send(request(url), { timeoutMs: 5_000 });
+    const result = await sent(request(url), { timeoutMs: 5_000 });
 
     assert.equal(result.errorClass, "http_status");
     assert.equal(result.retryAfterMs, 7_000);
@@ -258,9 +268,9 @@ Deno.test("send() reads an HTTP date from Retry-After on a 503", async () => {
   try {
     const now = () => Date.UTC(2026, 0, 1);
 
-    assert.equal((await send(request(url), { timeoutMs: 5_000, now })).retryAfterMs, 30_000);
+    assert.equal((await sent(request(url), { timeoutMs: 5_000, now })).retryAfterMs, 30_000);
     // A date in the past means "now", not a negative delay.
-    assert.equal((await send(request(url), { timeoutMs: 5_000, now })).retryAfterMs, 0);
+    assert.equal((await sent(request(url), { timeoutMs: 5_000, now })).retryAfterMs, 0);
   } finally {
     await server.shutdown();
   }
@@ -279,7 +289,7 @@ Deno.test("send() has no Retry-After delay when the header is absent, invalid or
   });
   try {
     for (let i = responses.length; i > 0; i--) {
-      assert.equal((await send(request(url), { timeoutMs: 5_000 })).retryAfterMs, null);
+      assert.equal((await sent(request(url), { timeoutMs: 5_000 })).retryAfterMs, null);
     }
   } finally {
     await server.shutdown();
@@ -307,7 +317,7 @@ Deno.test("send() keeps the status and the body received so far when the body br
     }
   })();
   try {
-    const result = await send(request(`http://127.0.0.1:${listener.addr.port}/`), {
+    const result = await sent(request(`http://127.0.0.1:${listener.addr.port}/`), {
       timeoutMs: 5_000,
     });
 
@@ -315,6 +325,63 @@ Deno.test("send() keeps the status and the body received so far when the body br
     assert.equal(result.statusCode, 200);
     assert.equal(result.errorClass, null);
     assert.equal(result.responseBody, "partial");
+  } finally {
+    listener.close();
+    await accepting;
+  }
+});
+
+Deno.test("send() resolves to null when the caller's signal aborts before anything is sent", async () => {
+  const controller = new AbortController();
+  let asked = 0;
+  const result = await send(request("http://127.0.0.1:9/"), {
+    timeoutMs: 5_000,
+    signal: controller.signal,
+    checkTarget() {
+      asked++;
+      // Shutdown lands while the target is being checked.
+      controller.abort();
+      return Promise.resolve(null);
+    },
+  });
+  assert.equal(asked, 1);
+  assert.equal(result, null);
+});
+
+Deno.test("send() resolves to null when the signal aborted a target check that rejects on abort", async () => {
+  const controller = new AbortController();
+  const result = await send(request("http://127.0.0.1:9/"), {
+    timeoutMs: 5_000,
+    signal: controller.signal,
+    checkTarget(_url, signal) {
+      controller.abort();
+      signal.throwIfAborted();
+      return Promise.resolve(null);
+    },
+  });
+  assert.equal(result, null);
+});
+
+Deno.test("send() stores NUL as \\u0000 and invalid UTF-8 as U+FFFD, in the body and the kept headers", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const head = "HTTP/1.1 500 Oops\r\ncontent-type: text/pl\xffain\r\ncontent-length: 7\r\n\r\n";
+  const body = new Uint8Array([0x61, 0x00, 0x62, 0xff, 0xfe, 0xc3, 0x63]);
+  const accepting = (async () => {
+    for await (const connection of listener) {
+      await connection.read(new Uint8Array(4_096));
+      await connection.write(Uint8Array.from(head, (c) => c.charCodeAt(0)));
+      await connection.write(body);
+      connection.close();
+    }
+  })();
+  try {
+    const result = await sent(request(`http://127.0.0.1:${listener.addr.port}/`), {
+      timeoutMs: 5_000,
+    });
+    assert.equal(result.statusCode, 500);
+    assert.equal(result.responseBody, "a\\u0000b\ufffd\ufffd\ufffdc");
+    assert.ok(result.responseHeaders["content-type"]?.isWellFormed());
+    assert.ok(!result.responseHeaders["content-type"]?.includes("\0"));
   } finally {
     listener.close();
     await accepting;

@@ -28,6 +28,7 @@ export async function testApp(
     channel: db.channel,
     config: {
       maxPayloadBytes: 256 * 1024,
+      requestTimeoutMs: 5000,
       apiKeys: [],
       rotationGraceMs: 86_400_000,
       metricsPublic: true,

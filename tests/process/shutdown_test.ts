@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { type TestDatabase, testDatabase } from "../helpers/db.ts";
 import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
-import { startReceiver } from "../helpers/receiver.ts";
+import { type Receiver, startReceiver } from "../helpers/receiver.ts";
 
 async function post(url: string, path: string, body: unknown) {
   const res = await fetch(url + path, {
@@ -20,7 +20,7 @@ async function post(url: string, path: string, body: unknown) {
 async function withDeliveryInFlight(
   env: Record<string, string>,
   test: (
-    t: { db: TestDatabase; p: DispatchProcess; release: () => void },
+    t: { db: TestDatabase; p: DispatchProcess; release: () => void; receiver: Receiver },
   ) => Promise<void>,
 ) {
   const db = await testDatabase();
@@ -34,7 +34,7 @@ async function withDeliveryInFlight(
     await post(p.url, "/subscriptions", { url: receiver.url });
     await post(p.url, "/events", { id: "evt_in_flight", type: "a", data: {} });
     await receiver.waitFor(1);
-    await test({ db, p, release: () => held.resolve() });
+    await test({ db, p, release: () => held.resolve(), receiver });
   } finally {
     held.resolve();
     await receiver.close();
@@ -58,16 +58,24 @@ Deno.test("SIGTERM mid-delivery lets the delivery finish, then the process exits
   });
 });
 
-Deno.test("SIGTERM hands back a delivery that cannot finish within the drain timeout", async () => {
-  await withDeliveryInFlight({ SHUTDOWN_TIMEOUT_MS: "300" }, async ({ db, p }) => {
+Deno.test("SIGTERM records and counts an attempt that the drain timeout cuts off, and the next worker sends the next attempt", async () => {
+  const env = { SHUTDOWN_TIMEOUT_MS: "300" };
+  await withDeliveryInFlight(env, async ({ db, p, receiver }) => {
     p.child.kill("SIGTERM");
     assert.equal(await p.exited, 0);
     const [d] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
-    // Back in the queue at once, not after a lease expiry, and the attempt not counted.
-    assert.equal(d!.status, "pending");
-    assert.equal(d!.attempts, 0);
-    assert.equal(d!.locked_by, null);
-    assert.equal(await countRows(db.sql, "delivery_attempts"), 0);
+    // The endpoint got the request, so the attempt happened: counted, and retried as attempt 2.
+    assert.deepEqual([d!.status, d!.attempts, d!.locked_by], ["retrying", 1, null]);
+    const attempts = await db.sql`SELECT attempt, error_class FROM delivery_attempts`;
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.error_class]), [[1, "aborted"]]);
+    assert.ok(
+      p.logs.some((l) => l.msg === "Aborting deliveries still in flight after the drain timeout"),
+    );
+    const next = await spawnDispatch(db, { env });
+    const [, second] = await receiver.waitFor(2);
+    assert.equal(second!.headers.get("x-dispatch-attempt"), "2");
+    next.child.kill("SIGTERM");
+    assert.equal(await next.exited, 0);
   });
 });
 

@@ -11,8 +11,13 @@ async function seed(db: TestDatabase, id: string, ageDays: number, statuses: str
     VALUES (${id}, 't', '{}', now() - ${ageDays} * interval '1 day')`;
   for (const [i, status] of statuses.entries()) {
     const [d] = await db.sql`
-      INSERT INTO deliveries (event_id, subscription_id, status, attempts)
-      VALUES (${id}, ${`sub_${i}`}, ${status}, 1) RETURNING id`;
+      INSERT INTO deliveries (event_id, subscription_id, status, attempts, delivered_at,
+        locked_by, locked_until)
+      VALUES (${id}, ${`sub_${i}`}, ${status}, 1,
+        ${status === "delivered" ? new Date() : null},
+        ${status === "processing" ? "w" : null},
+        ${status === "processing" ? new Date(Date.now() + 60_000) : null})
+      RETURNING id`;
     await db.sql`
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, attempt,
         started_at, duration_ms)

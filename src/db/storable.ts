@@ -17,6 +17,16 @@ export function isStorable(text: string): boolean {
   return !text.includes("\0") && text.isWellFormed();
 }
 
+/**
+ * Text from outside that must be stored whatever it holds (what a receiver
+ * answered): NUL becomes the six characters `\u0000`, an unpaired surrogate
+ * becomes U+FFFD. Decode bytes with a non-fatal UTF-8 decoder first, which
+ * turns invalid sequences into U+FFFD.
+ */
+export function toStorable(text: string): string {
+  return text.replaceAll("\0", "\\u0000").toWellFormed();
+}
+
 export interface JsonProblem {
   /** Keys and indexes from the value's root to the offending part. */
   path: (string | number)[];

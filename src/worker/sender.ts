@@ -1,0 +1,71 @@
+import type { ClaimedDelivery, Completion } from "../db/queue.ts";
+import {
+  abandonOutcome,
+  decideOutcome,
+  type RetrySettings,
+  unreadableSecretResult,
+} from "../delivery/outcome.ts";
+import { type AttemptResult, send } from "../delivery/send.ts";
+import { buildRequest } from "../delivery/webhook_request.ts";
+import type { Logger } from "../observability/log.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { traceDelivery } from "../observability/tracing.ts";
+import type { SecretCipher } from "../security/secret_cipher.ts";
+import { type Resolver, targetCheck, type TargetPolicy } from "../security/ssrf.ts";
+
+export interface SenderOptions extends RetrySettings, TargetPolicy {
+  deliveryTimeoutMs: number;
+}
+
+/**
+ * Sends one claimed delivery and decides its outcome. Resolves to null
+ * when `signal` (shutdown) aborted before anything was sent: the claim is
+ * handed back uncounted. Every attempt that was made is logged and counted.
+ */
+export type Sender = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<Completion | null>;
+
+export function createSender(
+  deps: { log: Logger; metrics: Metrics; secrets: SecretCipher; resolve: Resolver },
+  options: SenderOptions,
+): Sender {
+  const checkTarget = targetCheck(options, deps.resolve);
+
+  async function attempt(d: ClaimedDelivery & { url: string }, signal: AbortSignal) {
+    let secrets: string[];
+    try {
+      secrets = await Promise.all(d.secrets.map(deps.secrets.open));
+    } catch (err) {
+      return unreadableSecretResult(err);
+    }
+    const request = await buildRequest({ ...d, secrets });
+    return await traceDelivery(
+      d,
+      () => send(request, { timeoutMs: options.deliveryTimeoutMs, signal, checkTarget }),
+    );
+  }
+
+  return async (d, signal) => {
+    if (d.url === null || d.active === false) {
+      deps.metrics.deliveryFinished("failed");
+      return abandonOutcome(d);
+    }
+    const result: AttemptResult | null = await attempt({ ...d, url: d.url }, signal);
+    if (result === null) return null;
+    const outcome = decideOutcome(d, result, options);
+    deps.metrics.attemptFinished(result);
+    if (outcome.status !== "retrying") deps.metrics.deliveryFinished(outcome.status);
+    deps.log[result.errorClass === "secret_unreadable" ? "error" : "info"]("Delivery attempt", {
+      delivery_id: d.id,
+      event_id: d.event_id,
+      subscription_id: d.subscription_id,
+      attempt: d.attempt,
+      outcome: outcome.status,
+      status_code: result.statusCode,
+      error_class: result.errorClass,
+      duration_ms: result.durationMs,
+      error: result.error,
+      retry_in_ms: outcome.status === "retrying" ? outcome.retryInMs : null,
+    });
+    return outcome;
+  };
+}
