@@ -83,3 +83,27 @@ Deno.test("the worker role listens only for probes and metrics", async () => {
     await db.close();
   }
 });
+
+Deno.test("a start that cannot bind ADDR starts no worker and leaves nothing running", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver();
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    // A due delivery that a started worker would send at once.
+    const [sub] = await db.sql<{ seq: number }[]>`
+      INSERT INTO subscriptions (id, url, event_types, secret)
+      VALUES ('s', ${receiver.url}, '{*}', 'a-secret') RETURNING seq`;
+    await db.sql`INSERT INTO events (id, type, data) VALUES ('e1', 'a', '{}')`;
+    await db.sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+      VALUES ('e1', 's', ${sub!.seq})`;
+    await assert.rejects(startTestService(db, { env: { ADDR: `127.0.0.1:${taken.addr.port}` } }));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(receiver.received.length, 0);
+    const [d] = await db.sql`SELECT status, attempts FROM deliveries`;
+    assert.deepEqual([d!.status, d!.attempts], ["pending", 0]);
+  } finally {
+    taken.close();
+    await receiver.close();
+    await db.close();
+  }
+});

@@ -22,6 +22,11 @@ export interface WorkerOptions extends SenderOptions {
   leaseMs: number;
   /** Fallback poll when no notification arrives (retries that come due, lost NOTIFYs). */
   pollIntervalMs: number;
+  /**
+   * Results waiting to be written at most; at the bound the worker stops
+   * claiming until the database takes them. Default: 4 × concurrency, at least 1,000.
+   */
+  maxPendingResults?: number;
 }
 
 export interface Worker {
@@ -54,7 +59,7 @@ export function startWorker(
   // Room for a result of every delivery in flight, whatever the database does.
   const completer = new Completer({ sql, log }, {
     workerId,
-    maxPending: Math.max(1000, 4 * options.concurrency),
+    maxPending: options.maxPendingResults ?? Math.max(1000, 4 * options.concurrency),
   });
   const held = () => [...[...inFlight.values()].map((f) => f.lease), ...completer.leases()];
 

@@ -1,18 +1,35 @@
 /**
- * A TCP proxy on 127.0.0.1 that can cut every connection through it at
- * once: a database restart or network failure, as the client sees it.
+ * A TCP proxy on 127.0.0.1 in front of the database, to fail it on cue: cut
+ * every connection at once (a restart or network failure as the client sees
+ * it), go down for a while (connections refused), or stall (connections
+ * stay open and nothing moves), in both directions or only for replies.
  */
 export interface TcpProxy {
   port: number;
   /** Closes every open connection; new ones are still accepted. */
   cut(): void;
+  /** Cuts every connection and refuses new ones until `up()`. */
+  down(): Promise<void>;
+  up(): void;
+  /**
+   * Stops moving bytes without closing anything, until `flow()`: `"replies"`
+   * holds only what the server sends (a statement commits, its answer does not arrive).
+   */
+  stall(which?: "both" | "replies"): void;
+  flow(): void;
   close(): Promise<void>;
 }
 
 export function startTcpProxy(target: { hostname: string; port: number }): TcpProxy {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
   const open = new Set<Deno.Conn>();
   const pipes = new Set<Promise<void>>();
+  let stalled: "both" | "replies" | null = null;
+  let flowing = Promise.withResolvers<void>();
+  flowing.resolve();
+  let closed = false;
+
   const track = (p: Promise<void>) => {
     pipes.add(p);
     p.finally(() => pipes.delete(p));
@@ -24,9 +41,11 @@ export function startTcpProxy(target: { hostname: string; port: number }): TcpPr
       } catch { /* already closed */ }
     }
   };
-  const pipe = async (from: Deno.Conn, to: Deno.Conn) => {
+  const pipe = async (from: Deno.Conn, to: Deno.Conn, reply: boolean) => {
     try {
       for await (const chunk of from.readable.values({ preventCancel: true })) {
+        while (stalled === "both" || (stalled === "replies" && reply)) await flowing.promise;
+        if (!open.has(to)) break;
         const w = to.writable.getWriter();
         try {
           await w.write(chunk);
@@ -38,31 +57,65 @@ export function startTcpProxy(target: { hostname: string; port: number }): TcpPr
     close(from);
     close(to);
   };
-  const accepting = (async () => {
-    for await (const client of listener) {
-      let server: Deno.Conn;
-      try {
-        server = await Deno.connect(target);
-      } catch {
-        client.close();
-        continue;
+  const accept = async (l: Deno.Listener) => {
+    try {
+      for await (const client of l) {
+        let server: Deno.Conn;
+        try {
+          server = await Deno.connect(target);
+        } catch {
+          client.close();
+          continue;
+        }
+        open.add(client);
+        open.add(server);
+        track(pipe(client, server, false));
+        track(pipe(server, client, true));
       }
-      open.add(client);
-      open.add(server);
-      track(pipe(client, server));
-      track(pipe(server, client));
-    }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
+    } catch { /* listener closed */ }
+  };
+  let accepting = accept(listener);
+
+  const proxy: TcpProxy = {
+    port,
     cut() {
       for (const c of [...open]) close(c);
     },
-    async close() {
+    async down() {
       listener.close();
-      await accepting.catch(() => {});
-      for (const c of [...open]) close(c);
+      await accepting;
+      proxy.cut();
+    },
+    up() {
+      if (closed) return;
+      listener = Deno.listen({ hostname: "127.0.0.1", port });
+      accepting = accept(listener);
+    },
+    stall(which = "both") {
+      if (stalled === null) flowing = Promise.withResolvers<void>();
+      stalled = which;
+    },
+    flow() {
+      stalled = null;
+      flowing.resolve();
+    },
+    async close() {
+      closed = true;
+      proxy.flow();
+      try {
+        listener.close();
+      } catch { /* already closed by down() */ }
+      await accepting;
+      proxy.cut();
       await Promise.allSettled([...pipes]);
     },
   };
+  return proxy;
+}
+
+/** `url` with its host replaced by the proxy's, for a database URL. */
+export function throughProxy(url: string, proxy: TcpProxy): string {
+  const u = new URL(url);
+  u.host = `127.0.0.1:${proxy.port}`;
+  return u.toString();
 }

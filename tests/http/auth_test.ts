@@ -81,3 +81,17 @@ Deno.test("every API route needs the key, whatever the method or body", async ()
     await t.close();
   }
 });
+
+Deno.test("each of several API keys is accepted, not only the last", async () => {
+  const keys = ["first-key-0123456789", "second-key-0123456789", "third-key-0123456789"];
+  const t = await testApp({ apiKeys: keys });
+  try {
+    for (const key of keys) {
+      const res = await t.call("GET", "/events", undefined, { authorization: `Bearer ${key}` });
+      assert.equal(res.status, 200, key);
+      await res.body?.cancel();
+    }
+  } finally {
+    await t.close();
+  }
+});

@@ -220,3 +220,71 @@ Deno.test("GET /events lists newest first, filters by type and status, and pages
     await t.close();
   }
 });
+
+Deno.test("POST /events takes a body of exactly MAX_PAYLOAD_BYTES and refuses one byte more", async () => {
+  const limit = 4096;
+  const t = await testApp({ maxPayloadBytes: limit });
+  try {
+    const body = (bytes: number) => {
+      const frame = '{"type":"x","data":{"s":""}}';
+      return `{"type":"x","data":{"s":"${"a".repeat(bytes - frame.length)}"}}`;
+    };
+    assert.equal(new TextEncoder().encode(body(limit)).length, limit);
+    const fits = await t.call("POST", "/events", body(limit));
+    assert.equal(fits.status, 201);
+    await fits.body?.cancel();
+    const over = await t.call("POST", "/events", body(limit + 1));
+    assert.equal(over.status, 413);
+    await over.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("GET /events?status= finds each derived status, from the deliveries or the event", async () => {
+  const t = await testApp();
+  try {
+    for (const id of ["s1", "s2"]) {
+      const res = await t.call("POST", "/subscriptions", {
+        id,
+        url: `http://127.0.0.1:9/${id}`,
+        event_types: ["two.*"],
+      });
+      await res.body?.cancel();
+    }
+    // [event, status of its delivery to s1, to s2]; "none" matches no subscription.
+    const cases: [string, string, string, string][] = [
+      ["e_pending", "pending", "pending", "pending"],
+      ["e_processing", "processing", "pending", "processing"],
+      ["e_retrying", "retrying", "delivered", "retrying"],
+      ["e_failed", "failed", "delivered", "failed"],
+      ["e_delivered", "delivered", "delivered", "delivered"],
+    ];
+    for (const [id] of cases) {
+      const res = await t.call("POST", "/events", { id, type: "two.x", data: {} });
+      await res.body?.cancel();
+    }
+    const none = await t.call("POST", "/events", { id: "e_none", type: "other", data: {} });
+    await none.body?.cancel();
+    for (const [id, s1, s2] of cases) {
+      for (const [sub, status] of [["s1", s1], ["s2", s2]] as const) {
+        await t.db.sql`UPDATE deliveries SET status = ${status},
+          delivered_at = CASE WHEN ${status} = 'delivered' THEN now() END,
+          locked_by = CASE WHEN ${status} = 'processing' THEN 'w' END,
+          locked_until = CASE WHEN ${status} = 'processing' THEN now() + interval '1 minute' END
+          WHERE event_id = ${id} AND subscription_id = ${sub}`;
+      }
+    }
+    const expected = [...cases.map(([id, , , status]) => [status, id]), [
+      "no_subscribers",
+      "e_none",
+    ]];
+    for (const [status, id] of expected) {
+      const page = await json(await t.call("GET", `/events?status=${status}`));
+      assert.deepEqual(page.data.map((e: { id: string }) => e.id), [id], status);
+      assert.equal(page.data[0].status, status);
+    }
+  } finally {
+    await t.close();
+  }
+});

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Webhook } from "standardwebhooks";
 import { ConfigError } from "../../src/config.ts";
 import { createLogger } from "../../src/observability/log.ts";
+import { createSecretCipher } from "../../src/security/secret_cipher.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
@@ -157,6 +158,35 @@ Deno.test("the service refuses to start when the key is missing or cannot open s
     await assert.rejects(
       startTestService(db, { env: { DISPATCH_SECRETS_KEY: secretsKey() } }),
       /DISPATCH_SECRETS_KEY does not decrypt a subscription secret/,
+    );
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("the service refuses to start when any encrypted secret in use cannot be opened, not just the first", async () => {
+  const db = await testDatabase();
+  try {
+    const key = secretsKey();
+    const first = await startTestService(db, { env: { DISPATCH_SECRETS_KEY: key } });
+    await first.api("POST", "/subscriptions", { id: "sub_ok", url: "https://example.com/a" });
+    await first.stop();
+    // A second secret sealed under another key, as by a misconfigured process.
+    const stranger = createSecretCipher(Uint8Array.fromBase64(secretsKey()));
+    await db.sql`INSERT INTO subscriptions (id, url, event_types, secret)
+      VALUES ('sub_other', 'https://example.com/b', '{*}', ${await stranger.seal(
+      "whsec_" + btoa("y".repeat(32)),
+    )})`;
+    await assert.rejects(
+      startTestService(db, { env: { DISPATCH_SECRETS_KEY: key } }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(
+          err.message,
+          'DISPATCH_SECRETS_KEY does not decrypt a subscription secret: set the key it was encrypted with (1 of 2 encrypted secrets cannot be opened, e.g. that of subscription "sub_other")',
+        );
+        return true;
+      },
     );
   } finally {
     await db.close();

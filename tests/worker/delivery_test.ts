@@ -334,3 +334,123 @@ Deno.test("a per-subscription max_attempts overrides MAX_ATTEMPTS", async () => 
     await t.close();
   }
 });
+
+Deno.test("POST /events/:id/retry gives failed deliveries a fresh attempt budget", async () => {
+  const t = await setup(() => new Response(null, { status: 500 }), { MAX_ATTEMPTS: "2" });
+  try {
+    await t.api("POST", "/subscriptions", { url: t.receiver.url });
+    await t.api("POST", "/events", { id: "evt_budget", type: "a", data: {} });
+    assert.equal((await finalStatus(t.api, "evt_budget")).status, "failed");
+    await t.api("POST", "/events/evt_budget/retry");
+    await eventually(async () => {
+      const e = await t.api("GET", "/events/evt_budget");
+      return e.status === "failed" && t.receiver.received.length >= 4 ? e : undefined;
+    }, { what: "the second budget to be spent" });
+    const attempts = await t.api("GET", "/events/evt_budget/attempts");
+    // deno-lint-ignore no-explicit-any -- JSON from the API
+    assert.deepEqual(attempts.data.map((a: any) => a.attempt), [1, 2, 3, 4]);
+    assert.deepEqual(
+      t.receiver.received.map((r) => r.headers.get("x-dispatch-attempt")),
+      ["1", "2", "3", "4"],
+    );
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a subscription disabled while its delivery waits to be retried is not sent to again", async () => {
+  const t = await setup(() => new Response(null, { status: 500 }), {
+    MAX_ATTEMPTS: "5",
+    RETRY_BASE_DELAY_MS: "400",
+    RETRY_MAX_DELAY_MS: "400",
+  });
+  try {
+    const sub = await t.api("POST", "/subscriptions", { url: t.receiver.url });
+    await t.api("POST", "/events", { id: "evt_paused", type: "a", data: {} });
+    await eventually(async () => {
+      const [d] = await t.api("GET", "/events/evt_paused/deliveries").then((r) => r.data);
+      return d?.status === "retrying" ? d : undefined;
+    }, { what: "the first attempt to fail" });
+    await t.api("PATCH", `/subscriptions/${sub.id}`, { active: false });
+    const [d] = await eventually(async () => {
+      const r = await t.api("GET", "/events/evt_paused/deliveries");
+      return r.data[0].status === "failed" ? r.data : undefined;
+    }, { what: "the delivery to be abandoned" });
+    assert.equal(d.last_error, "Subscription disabled");
+    assert.equal(t.receiver.received.length, 1);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a rotated-out secret stops signing once its grace period is over", async () => {
+  const t = await setup();
+  try {
+    const sub = await t.api("POST", "/subscriptions", { url: t.receiver.url });
+    const { secret } = await t.api("POST", `/subscriptions/${sub.id}/rotate-secret`);
+    await t.db
+      .sql`UPDATE subscriptions SET previous_secret_expires_at = now() - interval '1 second'`;
+    await t.api("POST", "/events", { type: "a", data: {} });
+    const [got] = await t.receiver.waitFor(1);
+    const headers = Object.fromEntries(got!.headers);
+    assert.equal(headers["webhook-signature"]!.split(" ").length, 1);
+    assert.ok(new Webhook(secret).verify(got!.body, headers));
+    assert.throws(() => new Webhook(sub.secret).verify(got!.body, headers));
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a subscription created with a deleted one's id inherits none of its deliveries", async () => {
+  const old = startReceiver(() => new Response(null, { status: 500 }));
+  const t = await setup(undefined, { MAX_ATTEMPTS: "1" });
+  try {
+    await t.api("POST", "/subscriptions", { id: "sub_r", url: old.url, event_types: ["order.*"] });
+    await t.api("POST", "/events", { id: "evt_old", type: "order.created", data: {} });
+    assert.equal((await finalStatus(t.api, "evt_old")).status, "failed");
+    await t.api("DELETE", "/subscriptions/sub_r");
+    // The same id again, for other event types and another endpoint.
+    await t.api("POST", "/subscriptions", {
+      id: "sub_r",
+      url: t.receiver.url,
+      event_types: ["invoice.*"],
+    });
+    const result = await t.api("POST", "/events/evt_old/retry");
+    assert.deepEqual(result, {
+      requeued: [],
+      skipped: [{ subscription_id: "sub_r", reason: "subscription deleted" }],
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(t.receiver.received.length, 0);
+    assert.equal(old.received.length, 1);
+  } finally {
+    await old.close();
+    await t.close();
+  }
+});
+
+Deno.test("a delivery whose subscription is deleted while it is in flight is abandoned, not left to its lease", async () => {
+  const release = Promise.withResolvers<void>();
+  const t = await setup(async () => {
+    await release.promise;
+    return new Response(null, { status: 500 });
+  }, { MAX_ATTEMPTS: "3" });
+  try {
+    const sub = await t.api("POST", "/subscriptions", { url: t.receiver.url });
+    await t.api("POST", "/events", { id: "evt_orphan", type: "a", data: {} });
+    await t.receiver.waitFor(1);
+    await t.api("DELETE", `/subscriptions/${sub.id}`);
+    // The attempt fails after the delete: the delivery goes back to retrying, then is claimed
+    // with no subscription to join (DELIVERY_TIMEOUT_MS 2000 makes its lease 9 s).
+    release.resolve();
+    const d = await eventually(async () => {
+      const r = await t.api("GET", "/events/evt_orphan/deliveries");
+      return r.data[0].status === "failed" ? r.data[0] : undefined;
+    }, { what: "the delivery to be abandoned", timeoutMs: 5_000 });
+    assert.equal(d.last_error, "Subscription deleted");
+    assert.equal(t.receiver.received.length, 1);
+  } finally {
+    release.resolve();
+    await t.close();
+  }
+});

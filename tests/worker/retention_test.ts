@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { requeueFailed } from "../../src/db/deliveries.ts";
 import { deleteFinishedEvents } from "../../src/db/retention.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { purgeExpiredEvents } from "../../src/worker/retention.ts";
@@ -90,4 +91,52 @@ Deno.test("retention works in batches of the given size until nothing eligible i
   } finally {
     await db.close();
   }
+});
+
+Deno.test({
+  name:
+    "a requeue waits for a retention delete that holds the event, so no delivery it puts back is deleted",
+  ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
+  async fn() {
+    const db = await testDatabase();
+    try {
+      const [sub] = await db.sql<{ seq: number }[]>`
+        INSERT INTO subscriptions (id, url, event_types, secret)
+        VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret') RETURNING seq`;
+      await db.sql`INSERT INTO events (id, type, data, created_at)
+        VALUES ('old', 't', '{}', now() - interval '40 days')`;
+      await db.sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq, status,
+        attempts) VALUES ('old', 's', ${sub!.seq}, 'failed', 1)`;
+      const locked = Promise.withResolvers<void>();
+      const go = Promise.withResolvers<void>();
+      // Retention's first step: the event is locked for its delete.
+      const retention = db.sql.begin(async (tx) => {
+        await tx`SELECT id FROM events WHERE id = 'old' FOR UPDATE`;
+        locked.resolve();
+        await go.promise;
+        await tx`DELETE FROM events WHERE id = 'old'`;
+      });
+      await locked.promise;
+      let finished = false;
+      const requeue = requeueFailed(db.sql, "old", { channel: db.channel })
+        .then((r) => (finished = true, r));
+      let waiting = false;
+      while (!waiting && !finished) {
+        const [row] = await db.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE NOT l.granted AND a.query LIKE '%FOR KEY SHARE%'`;
+        waiting = row!.n > 0;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const finishedWhileLocked = finished;
+      go.resolve();
+      await retention;
+      const result = await requeue;
+      assert.equal(finishedWhileLocked, false, "the requeue did not wait for the delete");
+      assert.deepEqual(result, { requeued: [], skipped: [] });
+      assert.equal(await countRows(db.sql, "deliveries"), 0);
+    } finally {
+      await db.close();
+    }
+  },
 });

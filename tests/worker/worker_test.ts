@@ -1,0 +1,176 @@
+import assert from "node:assert/strict";
+import { queueStats } from "../../src/db/stats.ts";
+import type { Sql } from "../../src/db/pool.ts";
+import { rescueExpired } from "../../src/db/queue.ts";
+import { createLogger, type Logger } from "../../src/observability/log.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
+import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";
+import type { Resolver } from "../../src/security/ssrf.ts";
+import { startWorker, type WorkerOptions } from "../../src/worker/worker.ts";
+import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { startReceiver } from "../helpers/receiver.ts";
+import { eventually } from "../helpers/service.ts";
+
+const quiet: Logger = createLogger({ write: () => {} });
+
+/** A subscription to `url` with `n` pending deliveries, e1…en. */
+async function seed(sql: Sql, url: string, n: number, secret = "a-secret") {
+  const [sub] = await sql<{ seq: number }[]>`
+    INSERT INTO subscriptions (id, url, event_types, secret)
+    VALUES ('s', ${url}, '{*}', ${secret}) RETURNING seq`;
+  await sql`INSERT INTO events (id, type, data) SELECT 'e' || g, 'a', '{}'
+    FROM generate_series(1, ${n}) g`;
+  await sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+    SELECT 'e' || g, 's', ${sub!.seq} FROM generate_series(1, ${n}) g`;
+}
+
+function worker(
+  db: TestDatabase,
+  options: Partial<WorkerOptions> & { secrets?: SecretCipher; resolve?: Resolver } = {},
+) {
+  const { secrets = createSecretCipher(null), resolve = () => Promise.resolve([]), ...rest } =
+    options;
+  return startWorker({
+    sql: db.sql,
+    log: quiet,
+    metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log: quiet }),
+    secrets,
+    resolve,
+  }, {
+    workerId: "w",
+    concurrency: 4,
+    maxAttempts: 3,
+    leaseMs: 60_000,
+    pollIntervalMs: 20,
+    deliveryTimeoutMs: 5_000,
+    retryBaseDelayMs: 20,
+    retryMaxDelayMs: 100,
+    allowPrivateTargets: true,
+    allowedTargetCidrs: [],
+    ...rest,
+  });
+}
+
+Deno.test("a claim that shutdown stops before anything was sent goes back uncounted", async () => {
+  const db = await testDatabase();
+  try {
+    await seed(db.sql, "http://hangs.example/hook", 1);
+    const resolving = Promise.withResolvers<void>();
+    // The SSRF guard's look-up never answers: shutdown lands before the request is made.
+    const w = worker(db, {
+      allowPrivateTargets: false,
+      resolve: (_host, signal) =>
+        new Promise((_, reject) => {
+          resolving.resolve();
+          signal.addEventListener("abort", () => reject(signal.reason));
+        }),
+    });
+    await resolving.promise;
+    await w.stop({ drainMs: 50, resultsMs: 1_000 });
+    const [d] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
+    assert.deepEqual([d!.status, d!.attempts, d!.locked_by], ["pending", 0, null]);
+    assert.equal(await countRows(db.sql, "delivery_attempts"), 0);
+  } finally {
+    await db.close();
+  }
+});
+
+Deno.test("a secret that cannot be decrypted fails its delivery unsent and unretried", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver();
+  try {
+    const otherKey = createSecretCipher(crypto.getRandomValues(new Uint8Array(32)));
+    await seed(db.sql, receiver.url, 1, await otherKey.seal("whsec_" + btoa("x".repeat(32))));
+    const w = worker(db, {
+      secrets: createSecretCipher(crypto.getRandomValues(new Uint8Array(32))),
+    });
+    const d = await eventually(async () => {
+      const [row] = await db.sql`SELECT status, attempts, last_error FROM deliveries`;
+      return row!.status === "failed" ? row : undefined;
+    }, { what: "the delivery to fail" });
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+    assert.equal(d!.attempts, 1);
+    assert.match(d!.last_error, /^Not sent: DISPATCH_SECRETS_KEY does not decrypt/);
+    const attempts = await db.sql`SELECT attempt, error_class, status_code FROM delivery_attempts`;
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.error_class, a.status_code]), [
+      [1, "secret_unreadable", null],
+    ]);
+    assert.equal(receiver.received.length, 0);
+  } finally {
+    await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("a worker stops claiming while its results cannot be written, and loses none of them", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver();
+  try {
+    await seed(db.sql, receiver.url, 10);
+    // Results cannot be written (a failure that is not the data's: kept and retried).
+    await db.sql.unsafe(`
+      CREATE FUNCTION refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'results refused for the test' USING ERRCODE = 'P0001'; END $$;
+      CREATE TRIGGER refuse_results BEFORE UPDATE ON deliveries FOR EACH ROW
+        WHEN (OLD.status = 'processing' AND NEW.status <> 'processing')
+        EXECUTE FUNCTION refuse_results()`);
+    const w = worker(db, { concurrency: 2, maxPendingResults: 3 });
+    await receiver.waitFor(3);
+    // Room for three results: after three sends the worker waits.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(receiver.received.length, 3);
+    await db.sql`DROP TRIGGER refuse_results ON deliveries`;
+    await receiver.waitFor(10);
+    await eventually(async () => {
+      const [row] = await db.sql`
+        SELECT count(*) FILTER (WHERE status = 'delivered')::int AS n FROM deliveries`;
+      return row!.n === 10 ? true : undefined;
+    }, { what: "all ten to be delivered" });
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+    const ids = receiver.received.map((r) => r.headers.get("webhook-id")).sort();
+    assert.deepEqual(ids, Array.from({ length: 10 }, (_, i) => `e${i + 1}`).sort());
+  } finally {
+    await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("a live worker keeps its lease however long the endpoint takes, so the rescuer never takes it", async () => {
+  const db = await testDatabase();
+  const release = Promise.withResolvers<void>();
+  const receiver = startReceiver(async () => {
+    await release.promise;
+    return new Response("ok");
+  });
+  const rescuing = new AbortController();
+  try {
+    await seed(db.sql, receiver.url, 1);
+    // A lease of one second, renewed every quarter of it, against a rescuer that runs all the time.
+    const w = worker(db, { leaseMs: 1_000 });
+    const rescuer = (async () => {
+      while (!rescuing.signal.aborted) {
+        await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    await receiver.waitFor(1);
+    // Hold the answer for three leases.
+    await new Promise((r) => setTimeout(r, 3_000));
+    release.resolve();
+    await eventually(async () => {
+      const [row] = await db.sql`SELECT status FROM deliveries`;
+      return row!.status === "delivered" ? true : undefined;
+    }, { what: "the delivery to be delivered" });
+    rescuing.abort();
+    await rescuer;
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+    assert.equal(receiver.received.length, 1);
+    const attempts = await db.sql`SELECT attempt, error_class FROM delivery_attempts`;
+    assert.deepEqual(attempts.map((a) => [a.attempt, a.error_class]), [[1, null]]);
+  } finally {
+    release.resolve();
+    rescuing.abort();
+    await receiver.close();
+    await db.close();
+  }
+});
