@@ -84,6 +84,7 @@ Deno.test("the SSRF guard resolves with resolveWithDeno and refuses a name that 
         timeoutMs: 5_000,
         checkTarget: check,
       });
+      assert.ok(result, "the attempt has a result");
       assert.equal(result.errorClass, "blocked");
       assert.equal(
         result.error,
