@@ -13,7 +13,7 @@ import { eventsRoutes } from "./events_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { errorResponses } from "./openapi.ts";
 import { docsRoutes, opsRoutes } from "./ops_routes.ts";
-import { requestLog } from "./request_log.ts";
+import { requestIds, requestLog } from "./request_log.ts";
 import { subscriptionsRoutes } from "./subscriptions_routes.ts";
 
 /**
@@ -26,7 +26,7 @@ export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "met
       if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
-  app.use("*", requestLog(deps.log));
+  app.use("*", requestIds, requestLog(deps.log));
   app.onError((err, c) => errorResponse(err, c, deps.log));
   app.notFound((c) =>
     errorResponse(

@@ -5,7 +5,8 @@
  * @module
  */
 import type { AttemptFailure } from "../delivery/send.ts";
-import { type Cidr, formatIp, inCidr, type IpAddress, parseCidr, parseIp } from "./ip.ts";
+import ipaddr from "ipaddr.js";
+import { type Cidr, inCidr, type IpAddress, parseCidr, parseIp } from "./ip.ts";
 
 /** Kinds of address that are not the public internet. */
 export type AddressKind =
@@ -66,7 +67,9 @@ const embedding: [Cidr, number][] = ([
 /** The IPv4 address an IPv6 address stands for, if it embeds one. */
 function embeddedIpv4(address: IpAddress): IpAddress | null {
   for (const [range, offset] of embedding) {
-    if (inCidr(address, range)) return address.slice(offset, offset + 4);
+    if (inCidr(address, range)) {
+      return new ipaddr.IPv4(address.toByteArray().slice(offset, offset + 4));
+    }
   }
   return null;
 }
@@ -114,7 +117,7 @@ function refusal(host: string, addresses: IpAddress[], policy: TargetPolicy): st
   for (const address of addresses) {
     const kind = refusedKind(address, policy);
     if (kind === null) continue;
-    const ip = formatIp(address);
+    const ip = address.toString();
     const where = unbracket(host) === ip ? `"${host}"` : `"${host}" (${ip})`;
     return `${where}: ${kind} targets are not allowed ` +
       "(set ALLOW_PRIVATE_TARGETS=true or ALLOWED_TARGET_CIDRS)";

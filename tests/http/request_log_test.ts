@@ -10,7 +10,7 @@ async function appWithLog(config: Parameters<typeof testApp>[0] = {}) {
   const log = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
   const t = await testApp(config, { log });
   const requests = () => lines.filter((l) => l.msg === "Request");
-  return { t, lines, requests };
+  return { t, log, lines, requests };
 }
 
 Deno.test("every request gets an id in X-Request-Id and one access log line", async () => {
@@ -89,6 +89,27 @@ Deno.test("probes and scrapes are logged at debug level, the rest at info", asyn
       ["/metrics", "debug"],
       ["/subscriptions", "info"],
     ]);
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("every line logged while a request is handled carries its id, and only its own", async () => {
+  const { t, log, lines } = await appWithLog();
+  try {
+    // With the pool ended, each readiness check logs a warning from inside its request.
+    await t.db.sql.end();
+    const answers = await Promise.all(
+      ["ready-1", "ready-2"].map((id) =>
+        t.call("GET", "/readyz", undefined, { "x-request-id": id })
+      ),
+    );
+    for (const res of answers) await res.body?.cancel();
+    assert.deepEqual(answers.map((r) => r.status), [503, 503]);
+    const failed = lines.filter((l) => l.msg === "Readiness check failed");
+    assert.deepEqual(failed.map((l) => l.request_id), ["ready-1", "ready-2"]);
+    log.info("After the requests");
+    assert.equal(lines.at(-1)!.request_id, undefined);
   } finally {
     await t.close();
   }

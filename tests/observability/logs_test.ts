@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { connect } from "../../src/db/pool.ts";
 import { createLogger } from "../../src/observability/log.ts";
-import { testDatabase } from "../helpers/db.ts";
+import { databaseUrl, testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
 
@@ -84,4 +85,84 @@ Deno.test("log lines are JSON with the documented fields and never print a secre
     assert.equal(typeof e.delivery_id, "number");
     assert.equal(typeof e.duration_ms, "number");
   }
+});
+
+/** A logger whose lines land in `lines`, parsed. */
+function capture(level: "debug" | "info" | "warn" | "error" = "debug") {
+  // deno-lint-ignore no-explicit-any -- log lines are arbitrary JSON
+  const lines: Record<string, any>[] = [];
+  const log = createLogger({ level, write: (l) => lines.push(JSON.parse(l)) });
+  return { log, lines };
+}
+
+Deno.test("a field never overwrites time, level or msg, and is kept under another name", () => {
+  const { log, lines } = capture();
+  log.warn("Real message", { time: "yesterday", level: "debug", msg: "Forged message", n: 1 });
+  assert.equal(lines.length, 1);
+  const [line] = lines;
+  assert.match(line!.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(line!.level, "warn");
+  assert.equal(line!.msg, "Real message");
+  assert.deepEqual(
+    [line!.field_time, line!.field_level, line!.field_msg, line!.n],
+    ["yesterday", "debug", "Forged message", 1],
+  );
+  assert.deepEqual(Object.keys(line!).slice(0, 3), ["time", "level", "msg"]);
+});
+
+Deno.test("an error field keeps its name, message, stack, cause and PostgreSQL code", async () => {
+  const sql = connect(databaseUrl(), { max: 1 });
+  let pgError: unknown;
+  try {
+    await sql`SELECT 1 / 0`;
+  } catch (err) {
+    pgError = err;
+  } finally {
+    await sql.end();
+  }
+  const { log, lines } = capture();
+  log.error("Query failed", { error: new Error("Could not count", { cause: pgError }) });
+  const { error } = lines[0]!;
+  assert.equal(error.name, "Error");
+  assert.equal(error.message, "Could not count");
+  assert.match(error.stack, /^Error: Could not count\n\s+at /);
+  assert.equal(error.cause.name, "PostgresError");
+  assert.equal(error.cause.message, "division by zero");
+  assert.equal(error.cause.code, "22012");
+  assert.equal(typeof error.cause.stack, "string");
+});
+
+Deno.test("BigInt and circular values are logged instead of throwing", () => {
+  const { log, lines } = capture();
+  const loop: Record<string, unknown> = { name: "loop" };
+  loop.self = loop;
+  const shared = { id: 7 };
+  const selfCaused = new Error("Keeps failing");
+  selfCaused.cause = selfCaused;
+  log.info("Odd values", {
+    count: 12n,
+    huge: 2n ** 70n,
+    loop,
+    twice: [shared, shared],
+    error: selfCaused,
+  });
+  assert.equal(lines.length, 1);
+  const [line] = lines;
+  assert.equal(line!.count, "12");
+  assert.equal(line!.huge, "1180591620717411303424");
+  assert.deepEqual(line!.loop, { name: "loop", self: "[Circular]" });
+  assert.deepEqual(line!.twice, [{ id: 7 }, { id: 7 }], "a repeated value is not a cycle");
+  assert.equal(line!.error.message, "Keeps failing");
+  assert.equal(line!.error.cause, "[Circular]");
+});
+
+Deno.test("each logger's lines reach only its own write, at its own level", () => {
+  const first = capture("info");
+  const second = capture("warn");
+  first.log.info("For the first");
+  second.log.info("Below the second's level");
+  second.log.warn("For the second");
+  first.log.debug("Below the first's level");
+  assert.deepEqual(first.lines.map((l) => l.msg), ["For the first"]);
+  assert.deepEqual(second.lines.map((l) => l.msg), ["For the second"]);
 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { testDatabase } from "../helpers/db.ts";
+import { type TestDatabase, testDatabase } from "../helpers/db.ts";
 import { spawnDispatch } from "../helpers/process.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually } from "../helpers/service.ts";
@@ -34,19 +34,23 @@ const attr = (span: OtlpSpan, key: string) => {
   return "stringValue" in v ? v.stringValue : Number(v.intValue ?? v.doubleValue);
 };
 
+/** Dispatch with Deno's OpenTelemetry on, exporting to the collector. */
+const spawnTraced = (db: TestDatabase, collector: string) =>
+  spawnDispatch(db, {
+    env: {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "dispatch-test",
+    },
+  });
+
 Deno.test("with OTEL_DENO=true a delivery is traced in a dispatch.deliver span around its fetch", async () => {
   const db = await testDatabase();
   const collector = startCollector();
   const receiver = startReceiver();
   try {
-    const proc = await spawnDispatch(db, {
-      env: {
-        OTEL_DENO: "true",
-        OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
-        OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-        OTEL_SERVICE_NAME: "dispatch-test",
-      },
-    });
+    const proc = await spawnTraced(db, collector.url);
     const post = (path: string, body: unknown) =>
       fetch(`${proc.url}${path}`, {
         method: "POST",
@@ -75,6 +79,39 @@ Deno.test("with OTEL_DENO=true a delivery is traced in a dispatch.deliver span a
     assert.match(got!.headers.get("traceparent") ?? "", new RegExp(`^00-${deliver.traceId}-`));
   } finally {
     await receiver.close();
+    await collector.close();
+    await db.close();
+  }
+});
+
+Deno.test("with OTEL_DENO=true a request's log lines carry the trace and span ids of its server span", async () => {
+  const db = await testDatabase();
+  const collector = startCollector();
+  try {
+    const proc = await spawnTraced(db, collector.url);
+    const res = await fetch(`${proc.url}/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-request-id": "traced-request" },
+      body: JSON.stringify({ id: "evt_log_traced", type: "order.created", data: {} }),
+    });
+    assert.equal(res.status, 201);
+    await res.body?.cancel();
+    proc.child.kill("SIGTERM");
+    assert.equal(await proc.exited, 0);
+
+    const line = proc.logs.find((l) => l.msg === "Request" && l.path === "/events");
+    assert.ok(line, "the request was logged");
+    assert.equal(line.request_id, "traced-request");
+    assert.match(String(line.trace_id), /^[0-9a-f]{32}$/);
+    assert.match(String(line.span_id), /^[0-9a-f]{16}$/);
+    const span = await eventually(
+      () => Promise.resolve(collector.spans.find((s) => s.spanId === line.span_id)),
+      { what: "the request's span to arrive" },
+    );
+    assert.equal(span.traceId, line.trace_id);
+    const started = proc.logs.find((l) => l.msg === "Dispatch started");
+    assert.equal(started?.trace_id, undefined, "no span is active at start-up");
+  } finally {
     await collector.close();
     await db.close();
   }
