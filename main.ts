@@ -47,13 +47,8 @@ async function main(args: string[]): Promise<number> {
     }
   }
 
-  let service;
-  try {
-    service = await startService(config, { role: command.kind, log });
-  } catch (err) {
-    return startupFailed(log, err);
-  }
-  const { promise: stopped, resolve } = Promise.withResolvers<void>();
+  // Listening before start-up: a signal that comes while it runs stops the service once it is up.
+  const signalled = Promise.withResolvers<void>();
   let stopping = false;
   const onSignal = () => {
     if (stopping) {
@@ -68,13 +63,23 @@ async function main(args: string[]): Promise<number> {
       });
       Deno.exit(1);
     }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
-    service.stop().then(resolve, (err) => {
-      log.error("Shutdown failed", { error: err });
-      Deno.exit(1);
-    });
+    signalled.resolve();
   };
   for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
-  await stopped;
+
+  let service;
+  try {
+    service = await startService(config, { role: command.kind, log });
+  } catch (err) {
+    return startupFailed(log, err);
+  }
+  await signalled.promise;
+  try {
+    await service.stop();
+  } catch (err) {
+    log.error("Shutdown failed", { error: err });
+    return 1;
+  }
   return 0;
 }
 

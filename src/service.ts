@@ -28,11 +28,13 @@ export interface Service {
 }
 
 /**
- * What shutdown may take beyond SHUTDOWN_TIMEOUT_MS: writing the drained
- * deliveries' results and handing back what was not sent. `main.ts` exits
- * by force once this has passed too.
+ * What shutdown may take beyond SHUTDOWN_TIMEOUT_MS, whatever the database
+ * does: writing the drained deliveries' results and handing back what was
+ * not sent (up to 3 s), then closing the pool (1 s). `main.ts` exits by
+ * force once this has passed too.
  */
 export const SHUTDOWN_GRACE_MS = 5000;
+const PARTS_GRACE_MS = 3000;
 
 /**
  * Starts the API and/or the delivery workers against one database. The
@@ -99,7 +101,7 @@ export async function startService(
         allowedTargetCidrs: config.allowedTargetCidrs,
       });
       started.push(() =>
-        w.stop({ drainMs: config.shutdownTimeoutMs, resultsMs: SHUTDOWN_GRACE_MS / 2 })
+        w.stop({ drainMs: config.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
       );
       // PGlite cannot LISTEN: the API wakes this process's workers directly,
       // and polling covers other processes and retries.
@@ -141,8 +143,13 @@ export async function startService(
       worker,
       async stop() {
         log.info("Shutting down", { drain_ms: config.shutdownTimeoutMs });
-        await stopAll(started);
+        const parts = stopAll(started);
+        if (!(await settlesWithin(parts, config.shutdownTimeoutMs + PARTS_GRACE_MS))) {
+          log.warn("The database did not answer in time: closing it under what still waits");
+        }
+        // Ending the pool fails any statement still waiting, so every part finishes.
         await db.close();
+        await settlesWithin(parts, 500);
         log.info("Stopped");
       },
     };

@@ -65,7 +65,7 @@ export async function openDatabase(
     canListen: !version.includes("PGlite"),
     async close() {
       // Every role has drained by now: a query still open here is stuck on a dead connection.
-      await sql.end({ timeout: 2 });
+      await sql.end({ timeout: 1 });
       await stopEmbedded();
     },
   };

@@ -21,9 +21,6 @@ export const deliveryStatuses = [
 
 export type DeliveryStatus = (typeof deliveryStatuses)[number];
 
-/** Statuses of a delivery that waits to be claimed. */
-export const waitingStatuses = ["pending", "retrying"] as const satisfies DeliveryStatus[];
-
 export interface Transition {
   from: readonly DeliveryStatus[];
   to: readonly DeliveryStatus[];
@@ -83,5 +80,3 @@ export const transitions = {
       "POST /events/:id/retry puts failed deliveries of an active subscription back, with a fresh attempt budget.",
   },
 } as const satisfies Record<string, Transition>;
-
-export type TransitionName = keyof typeof transitions;

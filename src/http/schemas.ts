@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { eventStatuses } from "../db/events.ts";
+import { deliveryStatuses } from "../delivery/lifecycle.ts";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../db/storable.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
@@ -68,7 +69,7 @@ export const Event = z.object({
 
 export const Delivery = z.object({
   subscription_id: z.string(),
-  status: z.enum(["pending", "processing", "delivered", "retrying", "failed"]),
+  status: z.enum(deliveryStatuses),
   attempts: z.number().int(),
   next_attempt_at: z.string().nullable(),
   last_status_code: z.number().int().nullable(),

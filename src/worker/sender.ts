@@ -38,20 +38,11 @@ export function createSender(
       return unreadableSecretResult(err);
     }
     const request = await buildRequest({ ...d, secrets });
-    return await traceDelivery(
-      d,
-      () => send(request, { timeoutMs: options.deliveryTimeoutMs, signal, checkTarget }),
-    );
+    return await send(request, { timeoutMs: options.deliveryTimeoutMs, signal, checkTarget });
   }
 
-  return async (d, signal) => {
-    if (d.url === null || d.active === false) {
-      deps.metrics.deliveryFinished("failed");
-      return abandonOutcome(d);
-    }
-    const result: AttemptResult | null = await attempt({ ...d, url: d.url }, signal);
-    if (result === null) return null;
-    const outcome = decideOutcome(d, result, options);
+  /** Counts and logs an attempt that was made, inside its span so the line carries its ids. */
+  function record(d: ClaimedDelivery, result: AttemptResult, outcome: Completion): void {
     deps.metrics.attemptFinished(result);
     if (outcome.status !== "retrying") deps.metrics.deliveryFinished(outcome.status);
     deps.log[result.errorClass === "secret_unreadable" ? "error" : "info"]("Delivery attempt", {
@@ -65,6 +56,23 @@ export function createSender(
       duration_ms: result.durationMs,
       error: result.error,
       retry_in_ms: outcome.status === "retrying" ? outcome.retryInMs : null,
+    });
+  }
+
+  return async (d, signal) => {
+    if (d.url === null || d.active === false) {
+      deps.metrics.deliveryFinished("failed");
+      return abandonOutcome(d);
+    }
+    const url = d.url;
+    let outcome: Completion | null = null;
+    await traceDelivery(d, async () => {
+      const result = await attempt({ ...d, url }, signal);
+      if (result !== null) {
+        outcome = decideOutcome(d, result, options);
+        record(d, result, outcome);
+      }
+      return result;
     });
     return outcome;
   };

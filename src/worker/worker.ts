@@ -103,11 +103,21 @@ export function startWorker(
       return inFlight.size;
     },
     async stop({ drainMs, resultsMs }) {
-      unsent.push(...(await loop.stop()).map((d) => ({ id: d.id, attempt: d.attempt })));
+      const deadline = performance.now() + drainMs;
+      const left = () => Math.max(0, deadline - performance.now());
+      // A claim stuck on a database that does not answer is not waited for past the drain.
+      const stopped = loop.stop().then((leftovers) => {
+        unsent.push(...leftovers.map((d) => ({ id: d.id, attempt: d.attempt })));
+      });
+      if (!(await settlesWithin(stopped, left()))) {
+        log.warn(
+          "A claim did not return in time; what it claimed goes back when its lease expires",
+        );
+      }
       const jobs = () => Promise.allSettled([...inFlight.values()].map((f) => f.job));
       if (inFlight.size > 0) {
         log.info("Draining in-flight deliveries", { count: inFlight.size, drain_ms: drainMs });
-        await settlesWithin(jobs(), drainMs);
+        await settlesWithin(jobs(), left());
       }
       if (inFlight.size > 0) {
         log.warn("Aborting deliveries still in flight after the drain timeout", {
@@ -122,7 +132,6 @@ export function startWorker(
           count: completer.pending,
         });
         completer.close();
-        await completer.drain();
       }
       await keeper.stop();
       try {

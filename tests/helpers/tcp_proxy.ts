@@ -29,6 +29,7 @@ export function startTcpProxy(target: { hostname: string; port: number }): TcpPr
   let flowing = Promise.withResolvers<void>();
   flowing.resolve();
   let closed = false;
+  let isDown = false;
 
   const track = (p: Promise<void>) => {
     pipes.add(p);
@@ -82,12 +83,14 @@ export function startTcpProxy(target: { hostname: string; port: number }): TcpPr
       for (const c of [...open]) close(c);
     },
     async down() {
+      isDown = true;
       listener.close();
       await accepting;
       proxy.cut();
     },
     up() {
-      if (closed) return;
+      if (closed || !isDown) return;
+      isDown = false;
       listener = Deno.listen({ hostname: "127.0.0.1", port });
       accepting = accept(listener);
     },
@@ -102,9 +105,7 @@ export function startTcpProxy(target: { hostname: string; port: number }): TcpPr
     async close() {
       closed = true;
       proxy.flow();
-      try {
-        listener.close();
-      } catch { /* already closed by down() */ }
+      if (!isDown) listener.close();
       await accepting;
       proxy.cut();
       await Promise.allSettled([...pipes]);

@@ -77,6 +77,9 @@ Deno.test("with OTEL_DENO=true a delivery is traced in a dispatch.deliver span a
     assert.ok(fetchSpan, "the fetch span is a child of dispatch.deliver");
     // Deno propagates the trace to the endpoint.
     assert.match(got!.headers.get("traceparent") ?? "", new RegExp(`^00-${deliver.traceId}-`));
+    // The attempt's log line is written inside its span.
+    const line = proc.logs.find((l) => l.msg === "Delivery attempt");
+    assert.deepEqual([line?.trace_id, line?.span_id], [deliver.traceId, deliver.spanId]);
   } finally {
     await receiver.close();
     await collector.close();
