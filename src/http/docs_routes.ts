@@ -37,7 +37,7 @@ const page = `<!doctype html>
  * Everything from this origin: no inline script or style, no third party.
  * `data:` images are the stylesheet's own icons.
  */
-export const docsCsp = [
+const csp = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
@@ -52,7 +52,7 @@ export const docsCsp = [
 export function docsRoutes() {
   const app = new Hono();
   app.get("/docs", (c) => {
-    c.header("Content-Security-Policy", docsCsp);
+    c.header("Content-Security-Policy", csp);
     c.header("Cache-Control", "no-cache");
     c.header("X-Content-Type-Options", "nosniff");
     c.header("Referrer-Policy", "no-referrer");

@@ -1,7 +1,7 @@
 import type { OpenAPIHono, RouteConfig, z } from "@hono/zod-openapi";
 import { ApiError, eventConflict, notFound, subscriptionConflict } from "../errors.ts";
 import { errorBody, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
-import { ErrorBody } from "./schemas.ts";
+import { ErrorBody, NewEvent } from "./schemas.ts";
 
 interface HeaderDoc {
   description: string;
@@ -59,10 +59,14 @@ export function jsonResponse<T extends z.ZodType>(
   };
 }
 
-function errorResponse(description: string, example: ApiError, names?: readonly HeaderName[]) {
+function errorResponse(
+  description: string,
+  example: ApiError,
+  options: { headers?: readonly HeaderName[] } = {},
+) {
   return jsonResponse(ErrorBody, description, {
-    example: errorBody(example) as z.output<typeof ErrorBody>,
-    ...(names ? { headers: names } : {}),
+    ...options,
+    example: errorBody(example),
   });
 }
 
@@ -71,14 +75,14 @@ export const errors = {
   invalid: errorResponse(
     "Invalid request: the message names the first bad field, `details` lists every one",
     validationError(
-      [{ path: ["type"], message: "must use only letters, digits and _ . : -" }],
+      NewEvent.safeParse({ type: "order created", data: {} }).error?.issues ?? [],
       "json",
     ),
   ),
   unauthorized: errorResponse(
     "Missing, malformed or unknown API key",
     new ApiError("unauthorized", "Invalid API key"),
-    ["WWW-Authenticate"],
+    { headers: ["WWW-Authenticate"] },
   ),
   eventNotFound: errorResponse("No such event", notFound("event", "evt_123")),
   subscriptionNotFound: errorResponse("No such subscription", notFound("subscription", "sub_demo")),
@@ -94,7 +98,7 @@ export const errors = {
   unavailable: errorResponse(
     "The database is unreachable; try again shortly",
     new ApiError("unavailable", "Database unavailable: retry shortly"),
-    ["Retry-After"],
+    { headers: ["Retry-After"] },
   ),
 };
 

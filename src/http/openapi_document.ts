@@ -15,7 +15,6 @@ const tags = [
   { name: "Events", description: "Ingest events and follow their deliveries" },
   { name: "Subscriptions", description: "Where events go, and the secrets that sign them" },
   { name: "Operations", description: "Probes and metrics for orchestrators and Prometheus" },
-  { name: "Webhooks", description: "What Dispatch sends to a subscription's url" },
 ];
 
 /**

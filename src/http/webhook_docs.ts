@@ -1,4 +1,5 @@
 import { type RouteConfig, z } from "@hono/zod-openapi";
+import { VERSION } from "../version.ts";
 import * as examples from "./examples.ts";
 import { jsonBody } from "./openapi.ts";
 
@@ -38,7 +39,6 @@ export const eventWebhook: RouteConfig = {
   method: "post",
   path: "event",
   operationId: "receiveEvent",
-  tags: ["Webhooks"],
   summary: "An event, delivered to a subscription's url",
   description:
     "Signed with the Standard Webhooks scheme: verify with any Standard Webhooks library, e.g. `new Webhook(secret).verify(body, headers)`. Delivery is at least once: dedupe on `webhook-id`. Each attempt records the status and the first 4 KiB of the answer's body.",
@@ -57,7 +57,7 @@ export const eventWebhook: RouteConfig = {
         example: "1",
       }),
       "X-Dispatch-Subscription-ID": z.string().openapi({ example: examples.newSubscription.id }),
-      "User-Agent": z.string().openapi({ example: "Dispatch/0.1.0" }),
+      "User-Agent": z.string().openapi({ example: `Dispatch/${VERSION}` }),
       traceparent: z.string().optional().openapi({
         description: "W3C trace context, when Dispatch runs with OTEL_DENO=true",
       }),
