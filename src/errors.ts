@@ -51,3 +51,7 @@ export function eventConflict(id: string): ApiError {
     `Event "${id}" already exists with different content: use a new id`,
   );
 }
+
+export function subscriptionConflict(id: string): ApiError {
+  return new ApiError("conflict", `Subscription "${id}" already exists: use a new id`);
+}

@@ -4,15 +4,16 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { timeout } from "hono/timeout";
 import { ApiError } from "../errors.ts";
-import { VERSION } from "../version.ts";
 import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
 import { eventsRoutes } from "./events_routes.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
-import { errorResponses } from "./openapi.ts";
-import { docsRoutes, opsRoutes } from "./ops_routes.ts";
+import { documentApiRoutes } from "./openapi.ts";
+import { serveOpenApi } from "./openapi_document.ts";
+import { docsRoutes } from "./docs_routes.ts";
+import { opsRoutes } from "./ops_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
 import { subscriptionsRoutes } from "./subscriptions_routes.ts";
 
@@ -44,16 +45,9 @@ export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "met
 /** The whole HTTP API as a web-standard fetch handler. */
 export function createApp(deps: AppDeps) {
   const app = createOpsApp(deps);
+  const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());
-  app.doc31("/openapi.json", {
-    openapi: "3.1.0",
-    info: { title: "Dispatch", version: VERSION, description: "Webhook dispatcher" },
-    security: deps.config.apiKeys.length > 0 ? [{ bearer: [] }] : [],
-  });
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
-    type: "http",
-    scheme: "bearer",
-  });
+  serveOpenApi(app, { auth });
 
   const api = new OpenAPIHono({
     defaultHook: (result) => {
@@ -70,25 +64,21 @@ export function createApp(deps: AppDeps) {
         message: `The database did not answer within ${wait} ms: retry shortly`,
       })),
   );
-  if (deps.config.apiKeys.length > 0) api.use("*", apiKeyAuth(deps.config.apiKeys));
-  api.on("POST", ["/events", "/events/batch", "/subscriptions"], requireJson);
-  api.on("PATCH", "/subscriptions/:id", requireJson);
-  api.use(
-    "*",
-    bodyLimit({
-      maxSize: deps.config.maxPayloadBytes,
-      onError: () => {
-        throw tooLarge(deps.config.maxPayloadBytes);
-      },
-    }),
-  );
+  if (auth) api.use("*", apiKeyAuth(deps.config.apiKeys));
+  // Only the routes that take a body read one, so only they can answer 413 or 415.
+  const limit = bodyLimit({
+    maxSize: deps.config.maxPayloadBytes,
+    onError: () => {
+      throw tooLarge(deps.config.maxPayloadBytes);
+    },
+  });
+  api.on("POST", ["/events", "/events/batch", "/subscriptions"], requireJson, limit);
+  api.on("PATCH", "/subscriptions/:id", requireJson, limit);
   api.route("/", eventBatchRoutes(deps));
   api.route("/", eventsRoutes(deps));
   api.route("/", subscriptionsRoutes(deps));
+  documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
-  for (const def of app.openAPIRegistry.definitions) {
-    if (def.type === "route") def.route.responses = { ...errorResponses, ...def.route.responses };
-  }
   return app;
 }
 

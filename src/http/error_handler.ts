@@ -18,12 +18,17 @@ export function errorResponse(err: unknown, c: Context, log: Logger): Response {
       error: err,
     });
   }
-  const body: { code: ErrorCode; message: string; details?: unknown } = {
+  return c.json(errorBody(api), api.status);
+}
+
+/** The JSON body of an error answer (also the OpenAPI document's examples). */
+export function errorBody(api: ApiError) {
+  const error: { code: ErrorCode; message: string; details?: unknown } = {
     code: api.code,
     message: api.message,
   };
-  if (api.details !== undefined) body.details = api.details;
-  return c.json({ error: body }, api.status);
+  if (api.details !== undefined) error.details = api.details;
+  return { error };
 }
 
 function toApiError(err: unknown, c: Context): ApiError {

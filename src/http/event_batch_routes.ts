@@ -4,13 +4,17 @@ import { eventConflict, type FieldIssue } from "../errors.ts";
 import { newId } from "../ids.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
+import * as examples from "./examples.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
 
+// Items are validated one by one in the handler, so that one bad event does not refuse the rest;
+// the document shows what a client should send.
 const BatchRequest = z.object({
-  events: z.array(z.unknown().openapi({ description: "An event as in POST /events" }))
-    .min(1).max(1000),
-}).strict().openapi("EventBatch");
+  events: z.array(z.unknown()).min(1).max(1000).openapi({
+    items: { $ref: "#/components/schemas/NewEvent" },
+  }),
+}).strict();
 
 const BatchItem = z.object({
   index: z.number().int(),
@@ -23,12 +27,21 @@ const batch = createRoute({
   method: "post",
   path: "/events/batch",
   tags: ["Events"],
+  operationId: "createEventBatch",
   summary: "Ingest up to 1,000 events in one transaction, each validated and idempotent",
-  request: { body: jsonBody(BatchRequest) },
+  request: { body: jsonBody(BatchRequest, examples.eventBatch) },
   responses: {
     200: jsonResponse(
       z.object({ results: z.array(BatchItem) }).openapi("EventBatchResult"),
       "One result per event, in order: the status POST /events would have answered",
+      {
+        example: {
+          results: [
+            { index: 0, id: "evt_123", status: 200 },
+            { index: 1, id: "evt_0mx564f5bvg9632tupetpadd0", status: 201 },
+          ],
+        },
+      },
     ),
   },
 });

@@ -6,7 +6,8 @@ import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
-import { jsonBody, jsonResponse } from "./openapi.ts";
+import * as examples from "./examples.ts";
+import { errors, jsonBody, jsonResponse } from "./openapi.ts";
 import { Attempt, Delivery, Event, EventFilter, IdParam, NewEvent, paged } from "./schemas.ts";
 
 const tags = ["Events"];
@@ -15,11 +16,18 @@ const create = createRoute({
   method: "post",
   path: "/events",
   tags,
+  operationId: "createEvent",
   summary: "Ingest an event and fan it out to every matching subscription",
-  request: { body: jsonBody(NewEvent) },
+  request: { body: jsonBody(NewEvent, examples.newEvent) },
   responses: {
-    201: jsonResponse(Event, "Created"),
-    200: jsonResponse(Event, "Same id and content seen before (Idempotent-Replayed: true)"),
+    201: jsonResponse(Event, "Stored, with a delivery for each matching subscription", {
+      example: examples.event,
+    }),
+    200: jsonResponse(Event, "The same id and content was seen before: nothing new was stored", {
+      example: examples.event,
+      headers: ["Idempotent-Replayed"],
+    }),
+    409: errors.eventConflict,
   },
 });
 
@@ -27,28 +35,37 @@ const list = createRoute({
   method: "get",
   path: "/events",
   tags,
+  operationId: "listEvents",
   summary: "List events, newest first",
   request: { query: EventFilter },
-  responses: { 200: jsonResponse(paged(Event, "EventPage"), "A page of events") },
+  responses: {
+    200: jsonResponse(paged(Event, "EventPage"), "A page of events", {
+      example: { data: [examples.event], next_cursor: null },
+    }),
+  },
 });
 
 const get = createRoute({
   method: "get",
   path: "/events/{id}",
   tags,
+  operationId: "getEvent",
   summary: "An event with its derived status and delivery counts",
   request: { params: IdParam },
-  responses: { 200: jsonResponse(Event, "The event") },
+  responses: { 200: jsonResponse(Event, "The event", { example: examples.event }) },
 });
 
 const attempts = createRoute({
   method: "get",
   path: "/events/{id}/attempts",
   tags,
+  operationId: "listEventAttempts",
   summary: "Every delivery attempt of an event, oldest first",
   request: { params: IdParam },
   responses: {
-    200: jsonResponse(z.object({ data: z.array(Attempt) }), "Attempts"),
+    200: jsonResponse(z.object({ data: z.array(Attempt) }), "Attempts", {
+      example: { data: [examples.attempt] },
+    }),
   },
 });
 
@@ -56,10 +73,13 @@ const deliveries = createRoute({
   method: "get",
   path: "/events/{id}/deliveries",
   tags,
+  operationId: "listEventDeliveries",
   summary: "Delivery state per subscription",
   request: { params: IdParam },
   responses: {
-    200: jsonResponse(z.object({ data: z.array(Delivery) }), "Deliveries"),
+    200: jsonResponse(z.object({ data: z.array(Delivery) }), "Deliveries", {
+      example: { data: [examples.delivery] },
+    }),
   },
 });
 
@@ -72,9 +92,17 @@ const retry = createRoute({
   method: "post",
   path: "/events/{id}/retry",
   tags,
+  operationId: "retryEvent",
   summary: "Re-queue the event's failed deliveries",
   request: { params: IdParam },
-  responses: { 202: jsonResponse(RetryResult, "What was re-queued and what was not") },
+  responses: {
+    202: jsonResponse(RetryResult, "What was re-queued and what was not", {
+      example: {
+        requeued: ["sub_demo"],
+        skipped: [{ subscription_id: "sub_old", reason: "subscription deleted" }],
+      },
+    }),
+  },
 });
 
 export function eventsRoutes(deps: AppDeps) {

@@ -1,15 +1,38 @@
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
+import { errors } from "./openapi.ts";
 
 /** `GET /metrics` in Prometheus text format; behind the API keys when METRICS_PUBLIC=false. */
 export function metricsRoutes(deps: Pick<AppDeps, "config" | "metrics">) {
-  const app = new Hono();
+  const app = new OpenAPIHono();
   const { apiKeys, metricsPublic } = deps.config;
-  if (!metricsPublic && apiKeys.length > 0) app.use("/metrics", apiKeyAuth(apiKeys));
-  app.get("/metrics", async (c) => {
+  const auth = !metricsPublic && apiKeys.length > 0;
+  if (auth) app.use("/metrics", apiKeyAuth(apiKeys));
+  const metrics = createRoute({
+    method: "get",
+    path: "/metrics",
+    tags: ["Operations"],
+    operationId: "getMetrics",
+    summary: "Prometheus metrics of this process",
+    security: auth ? [{ bearer: [] }] : [],
+    responses: {
+      200: {
+        description: "Prometheus text exposition format",
+        content: {
+          "text/plain": {
+            schema: z.string(),
+            example:
+              "# TYPE dispatch_deliveries_in_flight gauge\ndispatch_deliveries_in_flight 0\n",
+          },
+        },
+      },
+      ...(auth ? { 401: errors.unauthorized } : {}),
+    },
+  });
+  app.openapi(metrics, async (c) => {
     const { registry } = deps.metrics;
-    return c.body(await registry.metrics(), 200, { "content-type": registry.contentType });
+    return c.text(await registry.metrics(), 200, { "content-type": registry.contentType });
   });
   return app;
 }

@@ -1,20 +1,154 @@
-import type { z } from "@hono/zod-openapi";
-import { ErrorBody } from "./schemas.ts";
+import type { OpenAPIHono, RouteConfig, z } from "@hono/zod-openapi";
+import { ApiError, eventConflict, notFound, subscriptionConflict } from "../errors.ts";
+import { errorBody, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
+import { ErrorBody, NewEvent } from "./schemas.ts";
 
-export function jsonBody<T extends z.ZodType>(schema: T) {
-  return { content: { "application/json": { schema } }, required: true };
+interface HeaderDoc {
+  description: string;
+  schema: { type: "string" | "integer"; enum?: string[]; minimum?: number };
+  example?: string | number;
 }
 
-export function jsonResponse<T extends z.ZodType>(schema: T, description: string) {
-  return { content: { "application/json": { schema } }, description };
+/** Response headers, declared once under `components/headers`. */
+export const headers = {
+  "X-Request-Id": {
+    description:
+      "The caller's own `X-Request-Id` when it sent a sane one (up to 128 letters, digits and `._:@/+=-`), otherwise a new UUID; the request's log lines carry it too",
+    schema: { type: "string" },
+    example: "4b0d8e2c-7f1a-4c55-9d3e-2a6f0b9c1e77",
+  },
+  "Idempotent-Replayed": {
+    description:
+      "`true` when this id was seen before with the same content: nothing new was stored",
+    schema: { type: "string", enum: ["true"] },
+  },
+  "Retry-After": {
+    description: "Seconds to wait before trying again",
+    schema: { type: "integer", minimum: 0 },
+    example: 1,
+  },
+  "WWW-Authenticate": {
+    description: "The scheme to authenticate with",
+    schema: { type: "string" },
+    example: 'Bearer realm="dispatch"',
+  },
+  "Cache-Control": {
+    description: "`no-store`: the answer holds a secret",
+    schema: { type: "string", enum: ["no-store"] },
+  },
+} satisfies Record<string, HeaderDoc>;
+
+type HeaderName = keyof typeof headers;
+
+const headerRefs = (names: readonly HeaderName[]) =>
+  Object.fromEntries(names.map((n) => [n, { $ref: `#/components/headers/${n}` }]));
+
+export function jsonBody<T extends z.ZodType>(schema: T, example: z.input<T>) {
+  return { content: { "application/json": { schema, example } }, required: true };
 }
 
-/** Error answers every route may give, documented once. */
-export const errorResponses = {
-  400: jsonResponse(ErrorBody, "Invalid request; the message names the field"),
-  401: jsonResponse(ErrorBody, "Missing or wrong API key"),
-  404: jsonResponse(ErrorBody, "Not found"),
-  409: jsonResponse(ErrorBody, "Id reused with different content"),
-  413: jsonResponse(ErrorBody, "Body larger than MAX_PAYLOAD_BYTES"),
-  415: jsonResponse(ErrorBody, "Body is not application/json"),
+export function jsonResponse<T extends z.ZodType>(
+  schema: T,
+  description: string,
+  options: { example: z.output<T>; headers?: readonly HeaderName[] },
+) {
+  return {
+    description,
+    ...(options.headers ? { headers: headerRefs(options.headers) } : {}),
+    content: { "application/json": { schema, example: options.example } },
+  };
+}
+
+function errorResponse(
+  description: string,
+  example: ApiError,
+  options: { headers?: readonly HeaderName[] } = {},
+) {
+  return jsonResponse(ErrorBody, description, {
+    ...options,
+    example: errorBody(example),
+  });
+}
+
+/** Error answers, each with an example made by the code that gives it. */
+export const errors = {
+  invalid: errorResponse(
+    "Invalid request: the message names the first bad field, `details` lists every one",
+    validationError(
+      NewEvent.safeParse({ type: "order created", data: {} }).error?.issues ?? [],
+      "json",
+    ),
+  ),
+  unauthorized: errorResponse(
+    "Missing, malformed or unknown API key",
+    new ApiError("unauthorized", "Invalid API key"),
+    { headers: ["WWW-Authenticate"] },
+  ),
+  eventNotFound: errorResponse("No such event", notFound("event", "evt_123")),
+  subscriptionNotFound: errorResponse("No such subscription", notFound("subscription", "sub_demo")),
+  eventConflict: errorResponse(
+    "The id was used before with other content",
+    eventConflict("evt_123"),
+  ),
+  subscriptionConflict: errorResponse(
+    "A subscription with this id exists",
+    subscriptionConflict("sub_demo"),
+  ),
+  unsupported: errorResponse("Body not sent as application/json", unsupportedType("text/plain")),
+  unavailable: errorResponse(
+    "The database is unreachable; try again shortly",
+    new ApiError("unavailable", "Database unavailable: retry shortly"),
+    { headers: ["Retry-After"] },
+  ),
 };
+
+/**
+ * Gives every route of the API router its security and the errors it can
+ * answer, derived from what it takes: input → 400, API keys → 401, an `{id}`
+ * → 404, a body → 413 and 415, the database → 503. A 409 each route
+ * declares itself.
+ */
+export function documentApiRoutes(
+  api: OpenAPIHono,
+  options: { auth: boolean; maxPayloadBytes: number },
+): void {
+  const tooLargeResponse = errorResponse(
+    "Body larger than MAX_PAYLOAD_BYTES",
+    tooLarge(options.maxPayloadBytes),
+  );
+  for (const def of api.openAPIRegistry.definitions) {
+    if (def.type !== "route") continue;
+    const route = def.route;
+    const { body, params, query } = route.request ?? {};
+    route.security = options.auth ? [{ bearer: [] }] : [];
+    route.responses = {
+      ...(body || params || query ? { 400: errors.invalid } : {}),
+      ...(options.auth ? { 401: errors.unauthorized } : {}),
+      ...(route.path.includes("{id}") ? { 404: notFoundFor(route) } : {}),
+      ...(body ? { 413: tooLargeResponse, 415: errors.unsupported } : {}),
+      503: errors.unavailable,
+      ...route.responses,
+    };
+  }
+}
+
+function notFoundFor(route: RouteConfig) {
+  return route.path.startsWith("/subscriptions")
+    ? errors.subscriptionNotFound
+    : errors.eventNotFound;
+}
+
+/** Every answer carries `X-Request-Id`. */
+export function documentRequestIds(app: OpenAPIHono): void {
+  for (const def of app.openAPIRegistry.definitions) {
+    if (def.type !== "route") continue;
+    def.route.responses = Object.fromEntries(
+      Object.entries(def.route.responses).map(([status, res]) => [
+        status,
+        "$ref" in res
+          ? res
+          : { ...res, headers: { ...headerRefs(["X-Request-Id"]), ...res.headers } },
+      ]),
+    );
+  }
+}

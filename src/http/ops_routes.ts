@@ -1,39 +1,61 @@
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { latestVersion, schemaVersion } from "../db/migrate.ts";
 import type { AppDeps } from "./deps.ts";
+import { jsonResponse } from "./openapi.ts";
 
-const docsPage = `<!doctype html>
-<html><head><meta charset="utf-8"><title>Dispatch API</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><script id="api-reference" data-url="/openapi.json"></script>
-<script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference"></script></body></html>`;
+const tags = ["Operations"];
+
+const Health = z.object({ status: z.literal("ok") }).openapi("Health");
+
+const Readiness = z.object({
+  status: z.enum(["ok", "unavailable"]),
+  reason: z.string().optional().openapi({ description: "Why it is not ready" }),
+}).openapi("Readiness");
+
+const health = createRoute({
+  method: "get",
+  path: "/healthz",
+  tags,
+  operationId: "getHealth",
+  summary: "Liveness: the process answers",
+  security: [],
+  responses: { 200: jsonResponse(Health, "Alive", { example: { status: "ok" } }) },
+});
+
+const readiness = createRoute({
+  method: "get",
+  path: "/readyz",
+  tags,
+  operationId: "getReadiness",
+  summary: "Readiness: the database is reachable and migrated",
+  security: [],
+  responses: {
+    200: jsonResponse(Readiness, "Ready", { example: { status: "ok" } }),
+    503: jsonResponse(Readiness, "Not ready: the database is unreachable or not migrated", {
+      example: { status: "unavailable", reason: "Database unreachable" },
+    }),
+  },
+});
 
 /** Liveness and readiness probes; never behind authentication. */
 export function opsRoutes(deps: Pick<AppDeps, "sql" | "log">) {
-  const app = new Hono();
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
-  app.get("/readyz", async (c) => {
+  const app = new OpenAPIHono();
+  app.openapi(health, (c) => c.json({ status: "ok" as const }, 200));
+  app.openapi(readiness, async (c) => {
     try {
       const version = await schemaVersion(deps.sql);
       if (version < latestVersion()) {
         return c.json({
-          status: "unavailable",
+          status: "unavailable" as const,
           reason:
             `Database schema is at version ${version}, expected ${latestVersion()}: run migrate`,
         }, 503);
       }
-      return c.json({ status: "ok" });
+      return c.json({ status: "ok" as const }, 200);
     } catch (err) {
       deps.log.warn("Readiness check failed", { error: err });
-      return c.json({ status: "unavailable", reason: "Database unreachable" }, 503);
+      return c.json({ status: "unavailable" as const, reason: "Database unreachable" }, 503);
     }
   });
-  return app;
-}
-
-/** The API reference page, reading `/openapi.json`; never behind authentication. */
-export function docsRoutes() {
-  const app = new Hono();
-  app.get("/docs", (c) => c.html(docsPage));
   return app;
 }

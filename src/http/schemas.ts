@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { eventStatuses } from "../db/events.ts";
-import { deliveryStatuses } from "../delivery/lifecycle.ts";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../db/storable.ts";
+import { deliveryStatuses } from "../delivery/lifecycle.ts";
+import { type ErrorCode, errorStatus } from "../errors.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
@@ -26,6 +27,8 @@ const eventTypePattern = z.string().min(1).max(255)
   .openapi({ example: "order.*" });
 
 const eventTypes = z.array(eventTypePattern).min(1).max(100);
+
+const timestamp = z.string().openapi({ format: "date-time" });
 
 // z.record would copy the object and drop a "__proto__" key; z.custom keeps the value as parsed.
 const jsonObject = z.custom<Record<string, unknown>>(
@@ -62,7 +65,7 @@ export const Event = z.object({
   type: z.string(),
   source: z.string().nullable(),
   data: z.record(z.string(), z.unknown()),
-  created_at: z.string().openapi({ format: "date-time" }),
+  created_at: timestamp,
   status: z.enum(eventStatuses),
   deliveries: DeliveryCounts,
 }).openapi("Event");
@@ -71,19 +74,19 @@ export const Delivery = z.object({
   subscription_id: z.string(),
   status: z.enum(deliveryStatuses),
   attempts: z.number().int(),
-  next_attempt_at: z.string().nullable(),
+  next_attempt_at: timestamp.nullable(),
   last_status_code: z.number().int().nullable(),
   last_error: z.string().nullable(),
-  delivered_at: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
+  delivered_at: timestamp.nullable(),
+  created_at: timestamp,
+  updated_at: timestamp,
 }).openapi("Delivery");
 
 export const Attempt = z.object({
   id: z.number().int(),
   subscription_id: z.string(),
   attempt: z.number().int(),
-  started_at: z.string(),
+  started_at: timestamp,
   duration_ms: z.number().int(),
   status_code: z.number().int().nullable(),
   error_class: z.string().nullable(),
@@ -140,6 +143,8 @@ const metadata = z.record(text(0, 64), text(0, 1024))
 
 const maxAttempts = z.number().int().min(1).max(100);
 
+// The request bodies below are documented inline, in their input form: a named component with a
+// default reads as always present to client generators (openapi-typescript makes it required).
 export const NewSubscription = z.object({
   id: id("sub_123").optional(),
   url,
@@ -149,7 +154,7 @@ export const NewSubscription = z.object({
   active: z.boolean().default(true),
   max_attempts: maxAttempts.optional(),
   metadata: metadata.default({}),
-}).strict().openapi("NewSubscription");
+}).strict();
 
 export const SubscriptionPatch = z.object({
   url: url.optional(),
@@ -158,7 +163,7 @@ export const SubscriptionPatch = z.object({
   active: z.boolean().optional(),
   max_attempts: maxAttempts.nullable().optional(),
   metadata: metadata.optional(),
-}).strict().openapi("SubscriptionPatch");
+}).strict();
 
 export const Subscription = z.object({
   id: z.string(),
@@ -169,8 +174,8 @@ export const Subscription = z.object({
   disabled_reason: z.string().nullable(),
   max_attempts: z.number().int().nullable(),
   metadata: z.record(z.string(), z.string()),
-  created_at: z.string(),
-  updated_at: z.string(),
+  created_at: timestamp,
+  updated_at: timestamp,
 }).openapi("Subscription");
 
 export const SubscriptionWithSecret = Subscription.extend({
@@ -179,9 +184,11 @@ export const SubscriptionWithSecret = Subscription.extend({
 
 export const ErrorBody = z.object({
   error: z.object({
-    code: z.string(),
+    code: z.enum(Object.keys(errorStatus) as [ErrorCode, ...ErrorCode[]]),
     message: z.string(),
-    details: z.unknown().optional(),
+    details: z.unknown().optional().openapi({
+      description: "For validation errors, every bad field: `[{field, message}]`",
+    }),
   }),
 }).openapi("Error");
 
@@ -189,7 +196,9 @@ export const IdParam = z.object({ id: text(1, 255) });
 
 export const Page = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
-  cursor: z.string().max(64).optional(),
+  cursor: z.string().max(64).optional().openapi({
+    description: "The previous page's `next_cursor`",
+  }),
 });
 
 export const EventFilter = Page.extend({

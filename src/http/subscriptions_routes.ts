@@ -8,13 +8,14 @@ import {
   updateSubscription,
 } from "../db/subscriptions.ts";
 import { generateSecret } from "../delivery/signature.ts";
-import { ApiError, notFound } from "../errors.ts";
+import { notFound, subscriptionConflict } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
-import { jsonBody, jsonResponse } from "./openapi.ts";
+import * as examples from "./examples.ts";
+import { errors, jsonBody, jsonResponse } from "./openapi.ts";
 import {
   IdParam,
   NewSubscription,
@@ -31,42 +32,63 @@ const create = createRoute({
   method: "post",
   path: "/subscriptions",
   tags,
+  operationId: "createSubscription",
   summary: "Create a subscription; its secret is returned only here",
-  request: { body: jsonBody(NewSubscription) },
-  responses: { 201: jsonResponse(SubscriptionWithSecret, "Created") },
+  request: { body: jsonBody(NewSubscription, examples.newSubscription) },
+  responses: {
+    201: jsonResponse(SubscriptionWithSecret, "Created, with its signing secret", {
+      example: { ...examples.subscription, secret: examples.secret },
+      headers: ["Cache-Control"],
+    }),
+    409: errors.subscriptionConflict,
+  },
 });
 
 const list = createRoute({
   method: "get",
   path: "/subscriptions",
   tags,
+  operationId: "listSubscriptions",
   summary: "List subscriptions, oldest first",
   request: { query: Page },
-  responses: { 200: jsonResponse(paged(Subscription, "SubscriptionPage"), "A page") },
+  responses: {
+    200: jsonResponse(paged(Subscription, "SubscriptionPage"), "A page of subscriptions", {
+      example: { data: [examples.subscription], next_cursor: null },
+    }),
+  },
 });
 
 const get = createRoute({
   method: "get",
   path: "/subscriptions/{id}",
   tags,
+  operationId: "getSubscription",
   summary: "One subscription (without its secret)",
   request: { params: IdParam },
-  responses: { 200: jsonResponse(Subscription, "The subscription") },
+  responses: {
+    200: jsonResponse(Subscription, "The subscription", { example: examples.subscription }),
+  },
 });
 
 const patch = createRoute({
   method: "patch",
   path: "/subscriptions/{id}",
   tags,
+  operationId: "updateSubscription",
   summary: "Change url, event types, state or overrides",
-  request: { params: IdParam, body: jsonBody(SubscriptionPatch) },
-  responses: { 200: jsonResponse(Subscription, "The updated subscription") },
+  request: { params: IdParam, body: jsonBody(SubscriptionPatch, { active: true }) },
+  responses: {
+    200: jsonResponse(Subscription, "The updated subscription", {
+      example: examples.subscription,
+    }),
+  },
 });
 
 const remove = createRoute({
   method: "delete",
   path: "/subscriptions/{id}",
   tags,
+  operationId: "deleteSubscription",
   summary: "Delete; its waiting deliveries fail and are not attempted again",
   request: { params: IdParam },
   responses: { 204: { description: "Deleted" } },
@@ -76,6 +98,7 @@ const rotate = createRoute({
   method: "post",
   path: "/subscriptions/{id}/rotate-secret",
   tags,
+  operationId: "rotateSubscriptionSecret",
   summary: "New secret; the previous one keeps signing for a grace period",
   request: { params: IdParam },
   responses: {
@@ -85,6 +108,7 @@ const rotate = createRoute({
         previous_secret_expires_at: z.string().openapi({ format: "date-time" }),
       }).openapi("RotatedSecret"),
       "The new secret, shown only here",
+      { example: examples.rotatedSecret, headers: ["Cache-Control"] },
     ),
   },
 });
@@ -108,7 +132,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
       max_attempts: body.max_attempts ?? null,
       metadata: body.metadata,
     });
-    if (!row) throw new ApiError("conflict", `Subscription "${id}" already exists: use a new id`);
+    if (!row) throw subscriptionConflict(id);
     c.header("Cache-Control", "no-store");
     return c.json({ ...row, secret }, 201);
   });

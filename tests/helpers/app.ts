@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { queueStats } from "../../src/db/stats.ts";
 import { createApp } from "../../src/http/app.ts";
+import type { Sql } from "../../src/db/pool.ts";
 import type { AppDeps } from "../../src/http/deps.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -21,8 +22,31 @@ export async function testApp(
   options: { log?: Logger } = {},
 ): Promise<TestApp> {
   const db = await testDatabase();
+  const app = buildApp(db, config, options);
+  return {
+    db,
+    fetch: (request) => app.fetch(request),
+    call(method, path, body, headers) {
+      const h = new Headers(headers);
+      let payload: string | undefined;
+      if (body !== undefined) {
+        payload = typeof body === "string" ? body : JSON.stringify(body);
+        if (!h.has("content-type")) h.set("content-type", "application/json");
+      }
+      return Promise.resolve(app.request(path, { method, headers: h, body: payload ?? null }));
+    },
+    close: () => db.close(),
+  };
+}
+
+/** The app as the composition root builds it, with the tests' defaults for its settings. */
+export function buildApp(
+  db: { sql: Sql; channel: string },
+  config: Partial<AppDeps["config"]> = {},
+  options: { log?: Logger } = {},
+) {
   const log = options.log ?? silentLogger;
-  const app = createApp({
+  return createApp({
     sql: db.sql,
     log,
     channel: db.channel,
@@ -39,20 +63,6 @@ export async function testApp(
     secrets: createSecretCipher(null),
     metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log }),
   });
-  return {
-    db,
-    fetch: (request) => app.fetch(request),
-    call(method, path, body, headers) {
-      const h = new Headers(headers);
-      let payload: string | undefined;
-      if (body !== undefined) {
-        payload = typeof body === "string" ? body : JSON.stringify(body);
-        if (!h.has("content-type")) h.set("content-type", "application/json");
-      }
-      return Promise.resolve(app.request(path, { method, headers: h, body: payload ?? null }));
-    },
-    close: () => db.close(),
-  };
 }
 
 /** Reads the JSON body, asserting nothing about it. */

@@ -36,7 +36,7 @@ Deno.test("/readyz answers 503 when the schema is behind", async () => {
   }
 });
 
-Deno.test("/openapi.json documents every route and /docs serves a page", async () => {
+Deno.test("/openapi.json documents every route", async () => {
   const t = await testApp();
   try {
     const doc = await json(await t.call("GET", "/openapi.json"));
@@ -45,9 +45,6 @@ Deno.test("/openapi.json documents every route and /docs serves a page", async (
       assert.ok(path in doc.paths, path);
     }
     assert.ok(doc.paths["/events"].post.responses["413"]);
-    const docs = await t.call("GET", "/docs");
-    assert.equal(docs.status, 200);
-    assert.match(await docs.text(), /openapi\.json/);
   } finally {
     await t.close();
   }

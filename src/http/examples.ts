@@ -1,0 +1,74 @@
+/** The README's story (subscription `sub_demo`, event `evt_123`) as the OpenAPI document's examples. */
+
+const at = "2026-11-26T10:00:00.000Z";
+const later = "2026-11-26T10:00:01.212Z";
+
+export const newEvent = {
+  id: "evt_123",
+  type: "order.created",
+  source: "billing-service",
+  data: { order_id: 42 },
+};
+
+export const event = {
+  ...newEvent,
+  created_at: at,
+  status: "pending" as const,
+  deliveries: { total: 1, pending: 1, processing: 0, retrying: 0, delivered: 0, failed: 0 },
+};
+
+export const eventBatch = {
+  events: [newEvent, { type: "order.paid", source: "billing-service", data: { order_id: 42 } }],
+};
+
+export const newSubscription = {
+  id: "sub_demo",
+  url: "https://example.com/webhooks",
+  event_types: ["order.*"],
+};
+
+export const subscription = {
+  ...newSubscription,
+  description: null,
+  active: true,
+  disabled_reason: null,
+  max_attempts: null,
+  metadata: {},
+  created_at: at,
+  updated_at: at,
+};
+
+export const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+export const rotatedSecret = {
+  secret: "whsec_3NdxZWM8JCgVLn5dwbP8Orh2IfM6ZizE",
+  previous_secret_expires_at: "2026-11-27T10:00:00.000Z",
+};
+
+export const delivery = {
+  subscription_id: "sub_demo",
+  status: "retrying" as const,
+  attempts: 1,
+  next_attempt_at: "2026-11-26T10:00:02.000Z",
+  last_status_code: 503,
+  last_error: "Endpoint answered 503",
+  delivered_at: null,
+  created_at: at,
+  updated_at: later,
+};
+
+export const attempt = {
+  id: 1,
+  subscription_id: "sub_demo",
+  attempt: 1,
+  started_at: at,
+  duration_ms: 212,
+  status_code: 503,
+  error_class: "http_status",
+  error: "Endpoint answered 503",
+  response_body: "Service Unavailable",
+  response_headers: { "retry-after": "1" },
+};
+
+export const webhookTimestamp = "1795687200";
+export const webhookSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
