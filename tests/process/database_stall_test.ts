@@ -28,6 +28,8 @@ Deno.test("while the database does not answer, API requests answer 503 with Retr
         method,
         headers: { "content-type": "application/json" },
         ...(body ? { body } : {}),
+        // Without the deadline the request would hang; this makes the test fail instead.
+        signal: AbortSignal.timeout(5_000),
       });
       assert.equal(res.status, 503, `${method} ${path}`);
       assert.equal(res.headers.get("retry-after"), "1");

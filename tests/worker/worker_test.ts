@@ -174,3 +174,56 @@ Deno.test("a live worker keeps its lease however long the endpoint takes, so the
     await db.close();
   }
 });
+
+Deno.test("a worker that holds two claims of one delivery (after a rescue) keeps track of both", async () => {
+  const db = await testDatabase();
+  try {
+    await seed(db.sql, "http://127.0.0.1:9/hook", 1);
+    const releases = new Map<number, () => void>();
+    const started: number[] = [];
+    // A sender that holds each attempt until the test lets it finish.
+    const w = startWorker({
+      sql: db.sql,
+      log: quiet,
+      metrics: createMetrics({
+        inFlight: () => 0,
+        queueStats: () => queueStats(db.sql),
+        log: quiet,
+      }),
+      secrets: createSecretCipher(null),
+      resolve: () => Promise.resolve([]),
+      sender: async (d) => {
+        started.push(d.attempt);
+        await new Promise<void>((resolve) => releases.set(d.attempt, resolve));
+        return null;
+      },
+    }, {
+      workerId: "w",
+      concurrency: 4,
+      maxAttempts: 3,
+      leaseMs: 60_000,
+      pollIntervalMs: 20,
+      deliveryTimeoutMs: 5_000,
+      retryBaseDelayMs: 20,
+      retryMaxDelayMs: 100,
+      allowPrivateTargets: true,
+      allowedTargetCidrs: [],
+    });
+    await eventually(() => Promise.resolve(started.length === 1 ? true : undefined));
+    // The lease runs out under attempt 1, the rescuer takes it, and this worker claims attempt 2.
+    await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'`;
+    await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel });
+    w.wake();
+    await eventually(() => Promise.resolve(started.length === 2 ? true : undefined));
+    assert.equal(w.inFlight, 2);
+    releases.get(1)!();
+    await eventually(() => Promise.resolve(w.inFlight === 1 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(w.inFlight, 1, "attempt 2 is still in flight");
+    releases.get(2)!();
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+    assert.deepEqual(started, [1, 2]);
+  } finally {
+    await db.close();
+  }
+});
