@@ -4,7 +4,7 @@
  * @module
  */
 import { ConfigError, loadConfig } from "./src/config.ts";
-import { helpText, parseCommand } from "./src/cli.ts";
+import { helpText, parseCommand, versionText } from "./src/cli.ts";
 import { migrate } from "./src/db/migrate.ts";
 import { openDatabase } from "./src/db/open.ts";
 import { createLogger, type Logger } from "./src/observability/log.ts";
@@ -14,6 +14,10 @@ async function main(args: string[]): Promise<number> {
   const command = parseCommand(args);
   if (command.kind === "help") {
     console.log(helpText(command.topic));
+    return 0;
+  }
+  if (command.kind === "version") {
+    console.log(versionText());
     return 0;
   }
   if (command.kind === "error") {

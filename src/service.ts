@@ -106,6 +106,9 @@ export async function startService(
     log.info("Dispatch started", {
       role,
       url,
+      ...(/^(127\.|::1$|localhost$)/.test(hostname)
+        ? { reachable: "from this machine only: set ADDR=:8080 to listen on every interface" }
+        : {}),
       database: db.kind,
       database_url: db.url,
       settings: loggableSettings(config),

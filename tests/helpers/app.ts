@@ -27,6 +27,7 @@ export async function testApp(
     log,
     channel: db.channel,
     config: {
+      env: "development",
       maxPayloadBytes: 256 * 1024,
       apiKeys: [],
       rotationGraceMs: 86_400_000,
