@@ -8,7 +8,9 @@ export interface DispatchProcess {
   child: Deno.ChildProcess;
   /** Every log line the process printed so far, parsed. */
   logs: Record<string, unknown>[];
-  /** Resolves with the exit code once stdout is drained. */
+  /** What the process wrote to stderr so far (also passed on to the test's stderr). */
+  stderr: () => string;
+  /** Resolves with the exit code once stdout and stderr are drained. */
   exited: Promise<number>;
 }
 
@@ -22,9 +24,10 @@ export async function spawnDispatch(
     env: { ...serviceEnv(db, options.env), LOG_LEVEL: "info" },
     stdin: "null",
     stdout: "piped",
-    stderr: "inherit",
+    stderr: "piped",
   }).spawn();
   const logs: Record<string, unknown>[] = [];
+  let stderr = "";
   const started = Promise.withResolvers<string>();
   const reading = (async () => {
     let buffer = "";
@@ -40,10 +43,16 @@ export async function spawnDispatch(
       }
     }
   })();
-  const exited = Promise.all([child.status, reading]).then(([status]) => {
+  const readingErrors = (async () => {
+    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += chunk;
+      await Deno.stderr.write(new TextEncoder().encode(chunk));
+    }
+  })();
+  const exited = Promise.all([child.status, reading, readingErrors]).then(([status]) => {
     started.reject(new Error(`Dispatch exited with ${status.code} before it started`));
     return status.code;
   });
   const url = await started.promise;
-  return { url, child, logs, exited };
+  return { url, child, logs, stderr: () => stderr, exited };
 }
