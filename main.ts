@@ -9,6 +9,7 @@ import { migrate } from "./src/db/migrate.ts";
 import { openDatabase } from "./src/db/open.ts";
 import { createLogger, type Logger } from "./src/observability/log.ts";
 import { startService } from "./src/service.ts";
+import { onStopSignals } from "./src/stop_signals.ts";
 
 async function main(args: string[]): Promise<number> {
   const command = parseCommand(args);
@@ -58,19 +59,18 @@ async function main(args: string[]): Promise<number> {
     return startupFailed(log, err);
   }
   const { promise: stopped, resolve } = Promise.withResolvers<void>();
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) {
+  onStopSignals({
+    stop() {
+      service.stop().then(resolve, (err) => {
+        log.error("Shutdown failed", { error: err });
+        Deno.exit(1);
+      });
+    },
+    again() {
       log.warn("Second signal: exiting now");
       Deno.exit(1);
-    }
-    stopping = true;
-    service.stop().then(resolve, (err) => {
-      log.error("Shutdown failed", { error: err });
-      Deno.exit(1);
-    });
-  };
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
+    },
+  });
   await stopped;
   return 0;
 }
