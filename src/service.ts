@@ -96,11 +96,7 @@ export async function startService(
     };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = Deno.serve({
-      hostname: config.hostname,
-      port: config.port,
-      onListen: () => {},
-    }, app.fetch);
+    const server = serve(config, app.fetch);
     const { hostname, port } = server.addr;
     const url = `http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}`;
     log.info("Dispatch started", {
@@ -137,6 +133,32 @@ export async function startService(
     };
   } catch (err) {
     await db.close();
+    throw err;
+  }
+}
+
+/** Deno.serve, with the reasons a listener cannot start said in terms of ADDR. */
+function serve(
+  config: Pick<Config, "hostname" | "port">,
+  handler: Deno.ServeHandler,
+): Deno.HttpServer<Deno.NetAddr> {
+  const addr = `${config.hostname}:${config.port}`;
+  try {
+    return Deno.serve(
+      { hostname: config.hostname, port: config.port, onListen: () => {} },
+      handler,
+    );
+  } catch (err) {
+    if (err instanceof Deno.errors.AddrInUse) {
+      throw new ConfigError(
+        `Cannot listen on ADDR ${addr}: port ${config.port} is in use by another process (stop it, or set ADDR to another port)`,
+      );
+    }
+    if (err instanceof Deno.errors.AddrNotAvailable) {
+      throw new ConfigError(
+        `Cannot listen on ADDR ${addr}: ${config.hostname} is not an address of this machine`,
+      );
+    }
     throw err;
   }
 }

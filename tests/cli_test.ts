@@ -2,21 +2,11 @@ import assert from "node:assert/strict";
 import { helpText, parseCommand, shownDefault } from "../src/cli.ts";
 import { type Variable, variables } from "../src/config.ts";
 import { VERSION } from "../src/version.ts";
+import { runMain } from "./helpers/process.ts";
 
 const entries = Object.entries(variables) as [string, Variable][];
-const main = new URL("../main.ts", import.meta.url).pathname;
-
-async function run(...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", main, ...args],
-    stdin: "null",
-  }).output();
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
 Deno.test("--help lists every environment variable with its meaning and default", async () => {
-  const { code, stdout } = await run("--help");
+  const { code, stdout } = await runMain(["--help"]);
   assert.equal(code, 0);
   for (const [name, variable] of entries) {
     const at = stdout.indexOf(`  ${name} `);
@@ -31,7 +21,7 @@ Deno.test("--help lists every environment variable with its meaning and default"
 
 Deno.test("--version prints the version and exits 0", async () => {
   assert.deepEqual(parseCommand(["-V"]), { kind: "version" });
-  const { code, stdout, stderr } = await run("--version");
+  const { code, stdout, stderr } = await runMain(["--version"]);
   assert.equal(code, 0);
   assert.equal(stdout, `dispatch ${VERSION}\n`);
   assert.equal(stderr, "");

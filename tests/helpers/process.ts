@@ -56,3 +56,14 @@ export async function spawnDispatch(
   const url = await started.promise;
   return { url, child, logs, stderr: () => stderr, exited };
 }
+
+/** Runs `main.ts` to its end with only `env` set, as a process of its own. */
+export async function runMain(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", main, ...args],
+    env,
+    stdin: "null",
+  }).output();
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
