@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type Cidr, parseCidr } from "./security/ip.ts";
+import "./zod_messages.ts";
 import { parseSecretsKey } from "./security/secret_cipher.ts";
 
 /** Effective settings, parsed once from the environment at start-up. */

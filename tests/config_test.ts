@@ -140,3 +140,14 @@ Deno.test("outside production an unset ADDR listens on loopback only; production
   const everywhere = loadConfig({ ADDR: ":8080" });
   assert.deepEqual([everywhere.hostname, everywhere.port], ["0.0.0.0", 8080]);
 });
+
+Deno.test("a number out of range is refused in plain words", () => {
+  assert.throws(
+    () => loadConfig({ WORKER_CONCURRENCY: "0" }),
+    configError(/^Invalid WORKER_CONCURRENCY "0": must be at least 1$/),
+  );
+  assert.throws(
+    () => loadConfig({ DISPATCH_ENV: "staging" }),
+    configError(/^Invalid DISPATCH_ENV "staging": must be one of "development", "production"$/),
+  );
+});

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { allowedMethods } from "./allowed_methods.ts";
 import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
@@ -26,13 +27,20 @@ export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "met
   });
   app.use("*", requestLog(deps.log));
   app.onError((err, c) => errorResponse(err, c, deps.log));
-  app.notFound((c) =>
-    errorResponse(
-      new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`),
-      c,
-      deps.log,
-    )
-  );
+  const allowed = allowedMethods(() => app.routes);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) {
+      const err = new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`);
+      return errorResponse(err, c, deps.log);
+    }
+    c.header("Allow", methods.join(", "));
+    const err = new ApiError(
+      "method_not_allowed",
+      `Method ${c.req.method} is not allowed on ${c.req.path}: use ${methods.join(", ")}`,
+    );
+    return errorResponse(err, c, deps.log);
+  });
 
   app.route("/", opsRoutes(deps));
   app.route("/", metricsRoutes(deps));

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { eventStatuses } from "../db/events.ts";
+import "../zod_messages.ts";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "./storable.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;

@@ -12,6 +12,34 @@ Deno.test("an unknown route answers 404 with an error body", async () => {
   }
 });
 
+Deno.test("a wrong method on a known path answers 405 with Allow", async () => {
+  const t = await testApp();
+  try {
+    const cases: [string, string, string][] = [
+      ["PUT", "/events", "GET, HEAD, POST"],
+      ["DELETE", "/events/evt_1", "GET, HEAD"],
+      ["GET", "/events/evt_1/retry", "POST"],
+      ["PUT", "/subscriptions/sub_1", "GET, HEAD, PATCH, DELETE"],
+      ["POST", "/healthz", "GET, HEAD"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await t.call(method, path);
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+      const { error } = await json(res);
+      assert.equal(error.code, "method_not_allowed");
+      assert.equal(error.message, `Method ${method} is not allowed on ${path}: use ${allow}`);
+    }
+    // A path nothing serves is still a 404.
+    const unknown = await t.call("PUT", "/events/evt_1/nope");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers.get("allow"), null);
+    await unknown.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("/healthz and /readyz answer 200 on a migrated database", async () => {
   const t = await testApp();
   try {
