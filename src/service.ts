@@ -7,6 +7,7 @@ import { createApp, createOpsApp } from "./http/app.ts";
 import type { Logger } from "./observability/log.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { loggableSettings } from "./observability/settings.ts";
+import { serve } from "./http/serve.ts";
 import { resolveWithDeno } from "./security/dns.ts";
 import { createSecretCipher, SEALED_PREFIX } from "./security/secret_cipher.ts";
 import { listen, type Listener } from "./worker/notifier.ts";
@@ -133,32 +134,6 @@ export async function startService(
     };
   } catch (err) {
     await db.close();
-    throw err;
-  }
-}
-
-/** Deno.serve, with the reasons a listener cannot start said in terms of ADDR. */
-function serve(
-  config: Pick<Config, "hostname" | "port">,
-  handler: Deno.ServeHandler,
-): Deno.HttpServer<Deno.NetAddr> {
-  const addr = `${config.hostname}:${config.port}`;
-  try {
-    return Deno.serve(
-      { hostname: config.hostname, port: config.port, onListen: () => {} },
-      handler,
-    );
-  } catch (err) {
-    if (err instanceof Deno.errors.AddrInUse) {
-      throw new ConfigError(
-        `Cannot listen on ADDR ${addr}: port ${config.port} is in use by another process (stop it, or set ADDR to another port)`,
-      );
-    }
-    if (err instanceof Deno.errors.AddrNotAvailable) {
-      throw new ConfigError(
-        `Cannot listen on ADDR ${addr}: ${config.hostname} is not an address of this machine`,
-      );
-    }
     throw err;
   }
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
-import { type DispatchProcess, runMain, spawnDispatch } from "../helpers/process.ts";
+import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 
 async function post(url: string, path: string, body: unknown) {
@@ -110,7 +110,12 @@ Deno.test("a second signal during a long drain exits at once with code 1", async
 });
 
 Deno.test("a bad configuration stops start-up with one line naming the variable", async () => {
-  const out = await runMain([], { WORKER_CONCURRENCY: "lots" });
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", new URL("../../main.ts", import.meta.url).pathname],
+    env: { WORKER_CONCURRENCY: "lots" },
+    stdin: "null",
+  }).output();
   assert.equal(out.code, 2);
-  assert.match(out.stderr.trim(), /^Invalid WORKER_CONCURRENCY "lots": expected a whole number/);
+  const err = new TextDecoder().decode(out.stderr).trim();
+  assert.match(err, /^Invalid WORKER_CONCURRENCY "lots": expected a whole number/);
 });
