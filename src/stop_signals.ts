@@ -12,7 +12,7 @@ export interface StopHandlers {
  * arrives twice, a few milliseconds apart. A SIGINT this soon after the
  * first is taken for the same keypress.
  */
-export const SAME_KEYPRESS_MS = 500;
+const SAME_KEYPRESS_MS = 500;
 
 /** Listens for SIGINT and SIGTERM until the process exits. */
 export function onStopSignals(handlers: StopHandlers): void {

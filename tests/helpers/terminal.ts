@@ -12,7 +12,7 @@ export interface Terminal {
   stderr(): Promise<string>;
   /** The command's exit code, or null while it runs. */
   exitCode(): Promise<number | null>;
-  /** Kills the session and its server, and removes the files. */
+  /** Kills the session and its server (gone already if the command ended), removes the files. */
   close(): Promise<void>;
 }
 
@@ -39,8 +39,7 @@ export async function openTerminal(
   ].join(" ");
   // stdin stays the terminal; the exit code is written once the command ends.
   const command = `cd ${quote(options.cwd)} && env ${env} ${args.map(quote).join(" ")} ` +
-    `>${dir}/stdout 2>${dir}/stderr; echo $? >${dir}/code.tmp && mv ${dir}/code.tmp ${dir}/code; ` +
-    "sleep 600";
+    `>${dir}/stdout 2>${dir}/stderr; echo $? >${dir}/code.tmp && mv ${dir}/code.tmp ${dir}/code`;
   await tmux(socket, "new-session", "-d", "-s", "t", "-x", "200", "-y", "50", command);
   const read = (name: string) => Deno.readTextFile(`${dir}/${name}`).catch(() => "");
   return {
