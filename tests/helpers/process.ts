@@ -14,14 +14,39 @@ export interface DispatchProcess {
   exited: Promise<number>;
 }
 
+const root = new URL("../..", import.meta.url).pathname;
+
 /** Runs `main.ts <role>` as a real process in the test's schema and waits until it listens. */
-export async function spawnDispatch(
+export function spawnDispatch(
   db: TestDatabase,
   options: { env?: Record<string, string>; role?: string } = {},
 ): Promise<DispatchProcess> {
+  return spawnLogged(["run", "--allow-all", main, options.role ?? "serve"], {
+    ...serviceEnv(db, options.env),
+    LOG_LEVEL: "info",
+  });
+}
+
+/**
+ * Runs `deno task start` in the project as a new user does, with no
+ * configuration but a data directory and a free port: empty values count
+ * as unset, so the suite's own database settings do not reach it.
+ */
+export function spawnTaskStart(dataDir: string): Promise<DispatchProcess> {
+  return spawnLogged(["task", "start"], {
+    DATABASE_URL: "",
+    DATABASE_SCHEMA: "",
+    DISPATCH_DATA_DIR: dataDir,
+    ADDR: "127.0.0.1:0",
+  });
+}
+
+/** Runs deno with `args` in the project and waits for the "Dispatch started" line. */
+async function spawnLogged(args: string[], env: Record<string, string>): Promise<DispatchProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", main, options.role ?? "serve"],
-    env: { ...serviceEnv(db, options.env), LOG_LEVEL: "info" },
+    args,
+    env,
+    cwd: root,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
