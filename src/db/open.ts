@@ -80,10 +80,9 @@ async function waitForServer(sql: Sql, options: { log: Logger; url: string }): P
     } catch (err) {
       const { code, message } = err as { code?: unknown; message: string };
       if (typeof code === "string" && finalErrors.test(code)) {
+        const url = redactUrl(options.url);
         throw new Error(
-          `The database at ${
-            redactUrl(options.url)
-          } refused Dispatch: ${message} (SQLSTATE ${code}). Check DATABASE_URL`,
+          `The database at "${url}" refused Dispatch: ${message} (SQLSTATE ${code}). Check DATABASE_URL`,
         );
       }
       if (Date.now() > deadline) {

@@ -14,12 +14,12 @@ export function serve(
   } catch (err) {
     if (err instanceof Deno.errors.AddrInUse) {
       throw new ConfigError(
-        `Cannot listen on ADDR ${addr}: port ${config.port} is in use by another process (stop it, or set ADDR to another port)`,
+        `Cannot listen on ADDR "${addr}": port ${config.port} is in use by another process (stop it, or set ADDR to another port)`,
       );
     }
     if (err instanceof Deno.errors.AddrNotAvailable) {
       throw new ConfigError(
-        `Cannot listen on ADDR ${addr}: ${config.hostname} is not an address of this machine`,
+        `Cannot listen on ADDR "${addr}": ${config.hostname} is not an address of this machine`,
       );
     }
     throw err;

@@ -18,7 +18,7 @@ Deno.test("a port in use stops start-up with one line naming ADDR and the port",
     assert.equal(last.level, "error");
     assert.equal(
       last.msg,
-      `Cannot listen on ADDR 127.0.0.1:${port}: port ${port} is in use by another process (stop it, or set ADDR to another port)`,
+      `Cannot listen on ADDR "127.0.0.1:${port}": port ${port} is in use by another process (stop it, or set ADDR to another port)`,
     );
   } finally {
     taken.close();
@@ -65,7 +65,7 @@ for (
       const shown = url.replace(":hunter2@", ":***@");
       assert.equal(
         lines.at(-1).error.message,
-        `The database at ${shown} refused Dispatch: ${said}. Check DATABASE_URL`,
+        `The database at "${shown}" refused Dispatch: ${said}. Check DATABASE_URL`,
       );
       assert.ok(!out.stdout.includes("hunter2"));
     },
