@@ -30,7 +30,8 @@ export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "met
   const allowed = allowedMethods(() => app.routes);
   app.notFound((c) => {
     const methods = allowed(c.req.path);
-    if (methods.length === 0) {
+    // A route of this very method may have said not found itself (an unknown id, say).
+    if (methods.length === 0 || methods.includes(c.req.method)) {
       const err = new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`);
       return errorResponse(err, c, deps.log);
     }
