@@ -4,16 +4,21 @@
  * @module
  */
 import { ConfigError, loadConfig } from "./src/config.ts";
-import { helpText, parseCommand } from "./src/cli.ts";
+import { helpText, parseCommand, versionText } from "./src/cli.ts";
 import { migrate } from "./src/db/migrate.ts";
 import { openDatabase } from "./src/db/open.ts";
 import { createLogger, type Logger } from "./src/observability/log.ts";
 import { SHUTDOWN_GRACE_MS, startService } from "./src/service.ts";
+import { onStopSignals } from "./src/stop_signals.ts";
 
 async function main(args: string[]): Promise<number> {
   const command = parseCommand(args);
   if (command.kind === "help") {
     console.log(helpText(command.topic));
+    return 0;
+  }
+  if (command.kind === "version") {
+    console.log(versionText());
     return 0;
   }
   if (command.kind === "error") {
@@ -49,23 +54,22 @@ async function main(args: string[]): Promise<number> {
 
   // Listening before start-up: a signal that comes while it runs stops the service once it is up.
   const signalled = Promise.withResolvers<void>();
-  let stopping = false;
-  const onSignal = () => {
-    if (stopping) {
+  onStopSignals({
+    stop() {
+      // Whatever the database does, shutdown ends within the drain time and a fixed grace.
+      setTimeout(() => {
+        log.error("Shutdown did not finish in time: exiting now", {
+          waited_ms: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS,
+        });
+        Deno.exit(1);
+      }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
+      signalled.resolve();
+    },
+    again() {
       log.warn("Second signal: exiting now");
       Deno.exit(1);
-    }
-    stopping = true;
-    // Whatever the database does, shutdown ends within the drain time and a fixed grace.
-    setTimeout(() => {
-      log.error("Shutdown did not finish in time: exiting now", {
-        waited_ms: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS,
-      });
-      Deno.exit(1);
-    }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
-    signalled.resolve();
-  };
-  for (const sig of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(sig, onSignal);
+    },
+  });
 
   let service;
   try {

@@ -1,6 +1,10 @@
+import { type Variable, variables } from "./config.ts";
+import { VERSION } from "./version.ts";
+
 export type Command =
   | { kind: "serve" | "api" | "worker" | "migrate" }
   | { kind: "help"; topic: string | null }
+  | { kind: "version" }
   | { kind: "error"; message: string };
 
 const commands = {
@@ -15,6 +19,7 @@ export function parseCommand(args: readonly string[]): Command {
   if (first === "--help" || first === "-h" || first === "help") {
     return { kind: "help", topic: rest[0] ?? null };
   }
+  if (first === "--version" || first === "-V") return { kind: "version" };
   const name = first ?? "serve";
   if (!(name in commands)) {
     return {
@@ -29,13 +34,27 @@ export function parseCommand(args: readonly string[]): Command {
   return { kind: name as keyof typeof commands };
 }
 
+export function versionText(): string {
+  return `dispatch ${VERSION}`;
+}
+
+/** A variable's default as people read it. */
+export function shownDefault(variable: Variable): string {
+  return variable.shown ?? variable.fallback ?? "none";
+}
+
 export function helpText(topic: string | null): string {
-  if (topic !== null && topic in commands) {
-    return `dispatch ${topic}\n\n${commands[topic as keyof typeof commands]}.\n\n` +
-      "Configured by environment variables; see README.md (Configuration).";
-  }
-  const lines = Object.entries(commands).map(([name, text]) => `  ${name.padEnd(8)} ${text}`);
-  return `Dispatch: a webhook dispatcher on PostgreSQL\n\nUsage: dispatch [command] [--help]\n\nCommands:\n${
-    lines.join("\n")
-  }\n\nConfigured by environment variables; see README.md (Configuration).`;
+  const head = topic !== null && topic in commands
+    ? `dispatch ${topic}\n\n${commands[topic as keyof typeof commands]}.`
+    : `Dispatch ${VERSION}: a webhook dispatcher on PostgreSQL\n\n` +
+      "Usage: dispatch [command] [--help | --version]\n\nCommands:\n" +
+      Object.entries(commands).map(([name, text]) => `  ${name.padEnd(8)} ${text}`).join("\n");
+  const entries = Object.entries(variables) as [string, Variable][];
+  const width = Math.max(...entries.map(([name]) => name.length));
+  const vars = entries.map(([name, v]) =>
+    `  ${name.padEnd(width)}  ${v.about}\n  ${"".padEnd(width)}  default: ${shownDefault(v)}`
+  );
+  return `${head}\n\nEnvironment variables:\n${vars.join("\n")}\n\n` +
+    "Deno's OTEL_* variables (OTEL_DENO=true, OTEL_EXPORTER_OTLP_ENDPOINT, ...) export traces;\n" +
+    "see README.md (Operations, Traces).";
 }

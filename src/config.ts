@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type Cidr, parseCidr } from "./security/ip.ts";
+import "./zod_messages.ts";
 import { parseSecretsKey } from "./security/secret_cipher.ts";
 
 /** Effective settings, parsed once from the environment at start-up. */
@@ -86,40 +87,138 @@ const secretsKey = parsedBy(parseSecretsKey);
 
 const minProductionKeyLength = 16;
 
-// Values that may hold credentials, never repeated in an error message.
-const secretVariables = new Set(["DATABASE_URL", "DISPATCH_API_KEYS", "DISPATCH_SECRETS_KEY"]);
+const loopbackAddr = "127.0.0.1:8080";
 
-// Each variable: its schema and default (string, parsed like user input).
-const variables = {
-  DISPATCH_ENV: [z.enum(["development", "production"]), "development"],
-  DATABASE_URL: [z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL")],
-  DATABASE_SCHEMA: [
-    z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lowercase SQL identifier"),
-  ],
-  DISPATCH_DATA_DIR: [z.string().min(1), ".dispatch-data"],
-  ADDR: [addr, ":8080"],
-  DISPATCH_API_KEYS: [keyList],
-  DISPATCH_SECRETS_KEY: [secretsKey],
-  LOG_LEVEL: [z.enum(["debug", "info", "warn", "error"]), "info"],
-  WORKER_CONCURRENCY: [int(1, 10_000), "64"],
-  MAX_ATTEMPTS: [int(1, 100), "8"],
-  RETRY_BASE_DELAY_MS: [int(1, 86_400_000), "1000"],
-  RETRY_MAX_DELAY_MS: [int(1, 604_800_000), "3600000"],
-  DELIVERY_TIMEOUT_MS: [int(100, 600_000), "30000"],
-  SHUTDOWN_TIMEOUT_MS: [int(0, 600_000), "10000"],
-  STATEMENT_TIMEOUT_MS: [int(0, 3_600_000), "30000"],
-  REQUEST_TIMEOUT_MS: [int(100, 600_000), "5000"],
-  MAX_PAYLOAD_BYTES: [int(1024, 64 * 1024 * 1024), String(256 * 1024)],
-  ALLOW_PRIVATE_TARGETS: [bool],
-  ALLOWED_TARGET_CIDRS: [cidrList],
-  POLL_INTERVAL_MS: [int(10, 60_000), "1000"],
-  SECRET_ROTATION_GRACE_MS: [int(0, 30 * 86_400_000), String(86_400_000)],
-  METRICS_PUBLIC: [bool, "true"],
-  RETENTION_DAYS: [int(1, 36_500)],
-} as const satisfies Record<string, readonly [z.ZodType, string?]>;
+/** One environment variable: how it is parsed, its default, and what it means. */
+export interface Variable {
+  schema: z.ZodType;
+  /** Parsed like user input when the variable is unset or empty. */
+  fallback?: string;
+  /** The default as `--help` and the README show it, when it is not simply `fallback`. */
+  shown?: string;
+  about: string;
+  /** The value may hold credentials: never repeated in an error message. */
+  secret?: true;
+}
+
+/** Every variable Dispatch reads; `--help` and the README's Configuration table come from it. */
+export const variables = {
+  DATABASE_URL: {
+    schema: z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
+    shown: "embedded database",
+    about: "postgres://… of the PostgreSQL server",
+    secret: true,
+  },
+  DATABASE_SCHEMA: {
+    schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "expected a lowercase SQL identifier"),
+    shown: "the server's search_path",
+    about: "schema to use (several Dispatch installations on one database)",
+  },
+  DISPATCH_DATA_DIR: {
+    schema: z.string().min(1),
+    fallback: ".dispatch-data",
+    about: "where the embedded database keeps its files",
+  },
+  DISPATCH_ENV: {
+    schema: z.enum(["development", "production"]),
+    fallback: "development",
+    about: "production requires API keys, refuses private targets and short secrets",
+  },
+  ADDR: {
+    schema: addr,
+    shown: `${loopbackAddr}, :8080 in production`,
+    about: "listen address, host:port or :port (:8080 listens on every interface)",
+  },
+  DISPATCH_API_KEYS: {
+    schema: keyList,
+    about:
+      "comma-separated bearer tokens (printable ASCII, no spaces); unset leaves the API open (a warning is logged)",
+    secret: true,
+  },
+  LOG_LEVEL: {
+    schema: z.enum(["debug", "info", "warn", "error"]),
+    fallback: "info",
+    about: "debug, info, warn, error",
+  },
+  WORKER_CONCURRENCY: {
+    schema: int(1, 10_000),
+    fallback: "64",
+    about: "deliveries in flight per process",
+  },
+  MAX_ATTEMPTS: {
+    schema: int(1, 100),
+    fallback: "8",
+    about: "attempts per delivery, unless the subscription overrides it",
+  },
+  RETRY_BASE_DELAY_MS: { schema: int(1, 86_400_000), fallback: "1000", about: "backoff base" },
+  RETRY_MAX_DELAY_MS: {
+    schema: int(1, 604_800_000),
+    fallback: "3600000",
+    about: "backoff cap (also caps Retry-After)",
+  },
+  DELIVERY_TIMEOUT_MS: { schema: int(100, 600_000), fallback: "30000", about: "per attempt" },
+  SHUTDOWN_TIMEOUT_MS: {
+    schema: int(0, 600_000),
+    fallback: "10000",
+    about: "drain time for in-flight deliveries on shutdown",
+  },
+  STATEMENT_TIMEOUT_MS: {
+    schema: int(0, 3_600_000),
+    fallback: "30000",
+    about:
+      "the database cancels any statement that runs longer (statement_timeout; migrations are exempt); 0 never",
+  },
+  REQUEST_TIMEOUT_MS: {
+    schema: int(100, 600_000),
+    fallback: "5000",
+    about:
+      "an API request not answered by then (the database does not answer) answers 503 with Retry-After",
+  },
+  MAX_PAYLOAD_BYTES: {
+    schema: int(1024, 64 * 1024 * 1024),
+    fallback: String(256 * 1024),
+    about: "largest request body",
+  },
+  ALLOW_PRIVATE_TARGETS: {
+    schema: bool,
+    shown: "true outside production",
+    about: "allow loopback, private and link-local delivery targets",
+  },
+  ALLOWED_TARGET_CIDRS: {
+    schema: cidrList,
+    about:
+      "comma-separated CIDR ranges allowed as targets even when private targets are not, e.g. 10.20.0.0/16,fd00::/8",
+  },
+  DISPATCH_SECRETS_KEY: {
+    schema: secretsKey,
+    shown: "none: secrets stored as given",
+    about: "base64 of 32 random bytes (openssl rand -base64 32): encrypts signing secrets at rest",
+    secret: true,
+  },
+  POLL_INTERVAL_MS: {
+    schema: int(10, 60_000),
+    fallback: "1000",
+    about: "idle workers look for due retries this often (new events wake them at once)",
+  },
+  SECRET_ROTATION_GRACE_MS: {
+    schema: int(0, 30 * 86_400_000),
+    fallback: String(86_400_000),
+    about: "how long a rotated-out secret still signs",
+  },
+  METRICS_PUBLIC: {
+    schema: bool,
+    fallback: "true",
+    about: "false puts /metrics behind the API keys",
+  },
+  RETENTION_DAYS: {
+    schema: int(1, 36_500),
+    shown: "none: keep everything",
+    about: "delete finished events older than this many days (with their attempts)",
+  },
+} as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
-type Parsed = { [K in keyof Vars]: z.output<Vars[K][0]> | undefined };
+type Parsed = { [K in keyof Vars]: z.output<Vars[K]["schema"]> | undefined };
 
 /**
  * Parses the environment. Throws a {@linkcode ConfigError} naming the first
@@ -127,13 +226,13 @@ type Parsed = { [K in keyof Vars]: z.output<Vars[K][0]> | undefined };
  */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const v = {} as Record<string, unknown>;
-  for (const [name, [schema, fallback]] of Object.entries(variables)) {
-    const raw = env[name] === undefined || env[name] === "" ? fallback : env[name];
+  for (const [name, variable] of Object.entries(variables) as [string, Variable][]) {
+    const raw = env[name] === undefined || env[name] === "" ? variable.fallback : env[name];
     if (raw === undefined) continue;
-    const result = (schema as z.ZodType).safeParse(raw);
+    const result = variable.schema.safeParse(raw);
     if (!result.success) {
       const why = result.error.issues[0]?.message ?? "invalid value";
-      const shown = secretVariables.has(name) ? "" : ` "${raw}"`;
+      const shown = variable.secret ? "" : ` "${raw}"`;
       throw new ConfigError(`Invalid ${name}${shown}: ${why}`);
     }
     v[name] = result.data;
@@ -160,7 +259,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `Invalid RETRY_BASE_DELAY_MS "${p.RETRY_BASE_DELAY_MS}": it must not exceed RETRY_MAX_DELAY_MS (${p.RETRY_MAX_DELAY_MS})`,
     );
   }
-  const [hostname, port] = splitAddr(p.ADDR!);
+  // Outside production an open API with private targets allowed must not face the network.
+  const [hostname, port] = splitAddr(p.ADDR ?? (production ? ":8080" : loopbackAddr));
   return {
     env: p.DISPATCH_ENV!,
     databaseUrl: p.DATABASE_URL ?? null,

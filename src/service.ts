@@ -9,6 +9,7 @@ import { createApp, createOpsApp } from "./http/app.ts";
 import type { Logger } from "./observability/log.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { loggableSettings } from "./observability/settings.ts";
+import { serve } from "./http/serve.ts";
 import { resolveWithDeno } from "./security/dns.ts";
 import { createSecretCipher, SEALED_PREFIX, type SecretCipher } from "./security/secret_cipher.ts";
 import { listen } from "./worker/notifier.ts";
@@ -73,11 +74,7 @@ export async function startService(
     };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = Deno.serve({
-      hostname: config.hostname,
-      port: config.port,
-      onListen: () => {},
-    }, app.fetch);
+    const server = serve(config, app.fetch);
     started.push(() => server.shutdown());
 
     if (role !== "api") {
@@ -126,6 +123,9 @@ export async function startService(
     log.info("Dispatch started", {
       role,
       url,
+      ...(/^(127\.|::1$|localhost$)/.test(hostname)
+        ? { reachable: "from this machine only: set ADDR=:8080 to listen on every interface" }
+        : {}),
       database: db.kind,
       database_url: db.url,
       settings: loggableSettings(config),

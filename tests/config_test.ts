@@ -128,3 +128,26 @@ Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values
     configError(/^Invalid METRICS_PUBLIC "no": expected true or false/),
   );
 });
+
+Deno.test("outside production an unset ADDR listens on loopback only; production on every interface", () => {
+  const dev = loadConfig({});
+  assert.deepEqual([dev.hostname, dev.port], ["127.0.0.1", 8080]);
+  const prod = loadConfig({
+    DISPATCH_ENV: "production",
+    DISPATCH_API_KEYS: "a-production-key-of-32-characters",
+  });
+  assert.deepEqual([prod.hostname, prod.port], ["0.0.0.0", 8080]);
+  const everywhere = loadConfig({ ADDR: ":8080" });
+  assert.deepEqual([everywhere.hostname, everywhere.port], ["0.0.0.0", 8080]);
+});
+
+Deno.test("a number out of range is refused in plain words", () => {
+  assert.throws(
+    () => loadConfig({ WORKER_CONCURRENCY: "0" }),
+    configError(/^Invalid WORKER_CONCURRENCY "0": must be at least 1$/),
+  );
+  assert.throws(
+    () => loadConfig({ DISPATCH_ENV: "staging" }),
+    configError(/^Invalid DISPATCH_ENV "staging": must be one of "development", "production"$/),
+  );
+});

@@ -45,7 +45,7 @@ export async function openDatabase(
   const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
   let version: string;
   try {
-    version = await waitForServer(sql, log);
+    version = await waitForServer(sql, { log, url });
     if (config.schema) await useSchema(sql, config.schema);
     // PGlite ignores start-up parameters; its one session is every connection's.
     if (version.includes("PGlite")) {
@@ -71,18 +71,32 @@ export async function openDatabase(
   };
 }
 
+/**
+ * The server's answers that waiting cannot change: the database does not
+ * exist (3D000), the role or its password is refused (class 28), or the
+ * role may not connect (42501).
+ */
+const finalErrors = /^(3D000|28\w{3}|42501)$/;
+
 /** The server's version string; retries for a minute so Dispatch can start before its database. */
-async function waitForServer(sql: Sql, log: Logger): Promise<string> {
+async function waitForServer(sql: Sql, options: { log: Logger; url: string }): Promise<string> {
   const deadline = Date.now() + 60_000;
   for (let attempt = 1;; attempt++) {
     try {
       const [row] = await sql<{ version: string }[]>`SELECT version()`;
       return row?.version ?? "";
     } catch (err) {
-      if (Date.now() > deadline) {
-        throw new Error(`Cannot reach the database: ${(err as Error).message}. Check DATABASE_URL`);
+      const { code, message } = err as { code?: unknown; message: string };
+      if (typeof code === "string" && finalErrors.test(code)) {
+        const url = redactUrl(options.url);
+        throw new Error(
+          `The database at "${url}" refused Dispatch: ${message} (SQLSTATE ${code}). Check DATABASE_URL`,
+        );
       }
-      log.warn("Waiting for the database", { attempt, error: err });
+      if (Date.now() > deadline) {
+        throw new Error(`Cannot reach the database: ${message}. Check DATABASE_URL`);
+      }
+      options.log.warn("Waiting for the database", { attempt, error: err });
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
     }
   }

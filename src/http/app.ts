@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { timeout } from "hono/timeout";
 import { ApiError } from "../errors.ts";
+import { allowedMethods } from "./allowed_methods.ts";
 import { apiKeyAuth } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
@@ -29,13 +30,21 @@ export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "met
   });
   app.use("*", requestIds, requestLog(deps.log));
   app.onError((err, c) => errorResponse(err, c, deps.log));
-  app.notFound((c) =>
-    errorResponse(
-      new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`),
-      c,
-      deps.log,
-    )
-  );
+  const allowed = allowedMethods(() => app.routes);
+  app.notFound((c) => {
+    const methods = allowed(c.req.path);
+    // A route of this very method may have said not found itself (an unknown id, say).
+    if (methods.length === 0 || methods.includes(c.req.method)) {
+      const err = new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`);
+      return errorResponse(err, c, deps.log);
+    }
+    c.header("Allow", methods.join(", "));
+    const err = new ApiError(
+      "method_not_allowed",
+      `Method ${c.req.method} is not allowed on ${c.req.path}: use ${methods.join(", ")}`,
+    );
+    return errorResponse(err, c, deps.log);
+  });
 
   app.route("/", opsRoutes(deps));
   app.route("/", metricsRoutes(deps));

@@ -10,6 +10,7 @@ export interface AppDeps {
   log: Logger;
   config: Pick<
     Config,
+    | "env"
     | "maxPayloadBytes"
     | "apiKeys"
     | "rotationGraceMs"

@@ -3,6 +3,7 @@ import { eventStatuses } from "../db/events.ts";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../db/storable.ts";
 import { deliveryStatuses } from "../delivery/lifecycle.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
+import "../zod_messages.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
@@ -120,7 +121,10 @@ const url = z.string().max(2048).superRefine((value, ctx) => {
   }
 }).openapi({ example: "https://example.com/webhooks" });
 
-const secret = text(16, 256).superRefine((value, ctx) => {
+/** Production refuses chosen secrets shorter than this: they can be guessed. */
+export const minProductionSecretLength = 16;
+
+const secret = text(1, 256).superRefine((value, ctx) => {
   if (value.startsWith("enc:")) {
     ctx.addIssue({
       code: "custom",
@@ -136,7 +140,10 @@ const secret = text(16, 256).superRefine((value, ctx) => {
   if (bytes < 24 || bytes > 64) {
     ctx.addIssue({ code: "custom", message: "a whsec_ secret must be base64 of 24 to 64 bytes" });
   }
-}).openapi({ description: "whsec_<base64> or any string of 16 to 256 characters" });
+}).openapi({
+  description:
+    `whsec_<base64> or any string of 1 to 256 characters (${minProductionSecretLength} or more with DISPATCH_ENV=production); leave it out to get a generated whsec_ secret`,
+});
 
 const metadata = z.record(text(0, 64), text(0, 1024))
   .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");

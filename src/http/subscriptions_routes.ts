@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Config } from "../config.ts";
 import {
   deleteSubscription,
   getSubscription,
@@ -18,6 +19,7 @@ import * as examples from "./examples.ts";
 import { errors, jsonBody, jsonResponse } from "./openapi.ts";
 import {
   IdParam,
+  minProductionSecretLength,
   NewSubscription,
   Page,
   paged,
@@ -120,6 +122,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
   app.openapi(create, async (c) => {
     const body = c.req.valid("json");
     assertAllowedTarget(body.url, deps.config);
+    if (body.secret !== undefined) assertStrongEnough(body.secret, deps.config);
     const secret = body.secret ?? generateSecret();
     const id = body.id ?? newId("sub");
     const row = await insertSubscription(sql, {
@@ -184,6 +187,16 @@ export function subscriptionsRoutes(deps: AppDeps) {
 function assertAllowedTarget(url: string, policy: TargetPolicy): void {
   const why = urlRefusal(url, policy);
   if (why !== null) throw validationError([{ path: ["url"], message: `points to ${why}` }], "json");
+}
+
+/** Short secrets are for trying Dispatch out; production wants ones that cannot be guessed. */
+function assertStrongEnough(secret: string, config: Pick<Config, "env">): void {
+  if (config.env !== "production" || secret.length >= minProductionSecretLength) return;
+  throw validationError([{
+    path: ["secret"],
+    message:
+      `must have at least ${minProductionSecretLength} characters with DISPATCH_ENV=production: leave it out to get a generated whsec_ secret`,
+  }], "json");
 }
 
 function dropUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -51,6 +51,7 @@ export function buildApp(
     log,
     channel: db.channel,
     config: {
+      env: "development",
       maxPayloadBytes: 256 * 1024,
       requestTimeoutMs: 5000,
       apiKeys: [],

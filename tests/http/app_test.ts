@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
+import { loadConfig } from "../../src/config.ts";
+import { queueStats } from "../../src/db/stats.ts";
+import { createOpsApp } from "../../src/http/app.ts";
+import { silentLogger } from "../../src/observability/log.ts";
+import { createMetrics } from "../../src/observability/metrics.ts";
 import { json, testApp } from "../helpers/app.ts";
+import { testDatabase } from "../helpers/db.ts";
 
 Deno.test("an unknown route answers 404 with an error body", async () => {
   const t = await testApp();
@@ -9,6 +15,54 @@ Deno.test("an unknown route answers 404 with an error body", async () => {
     assert.equal((await json(res)).error.code, "not_found");
   } finally {
     await t.close();
+  }
+});
+
+Deno.test("a wrong method on a known path answers 405 with Allow", async () => {
+  const t = await testApp();
+  try {
+    const cases: [string, string, string][] = [
+      ["PUT", "/events", "GET, HEAD, POST"],
+      ["DELETE", "/events/evt_1", "GET, HEAD"],
+      ["GET", "/events/evt_1/retry", "POST"],
+      ["PUT", "/subscriptions/sub_1", "GET, HEAD, PATCH, DELETE"],
+      ["POST", "/healthz", "GET, HEAD"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const res = await t.call(method, path);
+      assert.equal(res.status, 405, `${method} ${path}`);
+      assert.equal(res.headers.get("allow"), allow, `${method} ${path}`);
+      const { error } = await json(res);
+      assert.equal(error.code, "method_not_allowed");
+      assert.equal(error.message, `Method ${method} is not allowed on ${path}: use ${allow}`);
+    }
+    // A path nothing serves is still a 404.
+    const unknown = await t.call("PUT", "/events/evt_1/nope");
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers.get("allow"), null);
+    await unknown.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a route that says not found itself answers 404, not 405", async () => {
+  const db = await testDatabase();
+  try {
+    const log = silentLogger;
+    const metrics = createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log });
+    const app = createOpsApp({ sql: db.sql, log, config: loadConfig({}), metrics });
+    app.get("/things/:id", (c) => c.notFound());
+    const own = await app.request("/things/1");
+    assert.equal(own.status, 404);
+    assert.equal(own.headers.get("allow"), null);
+    assert.equal((await json(own)).error.code, "not_found");
+    const other = await app.request("/things/1", { method: "PUT" });
+    assert.equal(other.status, 405);
+    assert.equal(other.headers.get("allow"), "GET, HEAD");
+    await other.body?.cancel();
+  } finally {
+    await db.close();
   }
 });
 

@@ -38,7 +38,7 @@ Deno.test("POST /subscriptions rejects bad urls, patterns and secrets with 400 n
       [{ url: "https://example.com", event_types: [] }, "event_types"],
       [{ url: "https://example.com", event_types: ["order.**"] }, "event_types[0]"],
       [{ url: "https://example.com", event_types: ["*.created"] }, "event_types[0]"],
-      [{ url: "https://example.com", secret: "short" }, "secret"],
+      [{ url: "https://example.com", secret: "" }, "secret"],
       [{ url: "https://example.com", secret: "whsec_!!!!!!!!!!!!!!!!" }, "secret"],
       [{ url: "https://example.com", max_attempts: 0 }, "max_attempts"],
       [{ url: "https://example.com", active: "yes" }, "active"],
@@ -162,6 +162,43 @@ Deno.test("POST /subscriptions/:id/rotate-secret returns a new secret and keeps 
     const missing = await t.call("POST", "/subscriptions/nope/rotate-secret");
     assert.equal(missing.status, 404);
     await missing.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a chosen secret of any length from 1 to 256 works outside production", async () => {
+  const t = await testApp();
+  try {
+    for (const secret of ["k", "my-secret-key", "x".repeat(256)]) {
+      const res = await t.call("POST", "/subscriptions", { url: "https://example.com", secret });
+      assert.equal(res.status, 201, secret);
+      assert.equal((await json(res)).secret, secret);
+    }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("with DISPATCH_ENV=production a chosen secret needs 16 characters, and the answer says to leave it out", async () => {
+  const t = await testApp({ env: "production" });
+  try {
+    const short = await t.call("POST", "/subscriptions", {
+      url: "https://example.com",
+      secret: "my-secret-key",
+    });
+    const body = await json(short.clone());
+    await assertInvalidField(short, "secret");
+    assert.match(body.error.message, /16 characters with DISPATCH_ENV=production/);
+    assert.match(body.error.message, /leave it out to get a generated whsec_ secret/);
+    assert.ok(!body.error.message.includes("my-secret-key"), "the secret is never quoted back");
+    const long = await t.call("POST", "/subscriptions", {
+      url: "https://example.com",
+      secret: "a-secret-of-16-chars",
+    });
+    assert.equal(long.status, 201);
+    await long.body?.cancel();
+    assert.equal(await countRows(t.db.sql, "subscriptions"), 1);
   } finally {
     await t.close();
   }

@@ -139,7 +139,7 @@ const badSubscriptionFields: Record<string, unknown[]> = {
   event_types: ["a", [], [""], ["**"], ["*.a"], new Array(101).fill("a"), [1], ["a b"], [null]],
   description: [1, "x".repeat(1025), [], ...poisonText],
   secret: [
-    "short",
+    "",
     "whsec_!!!!!!!!!!!!!!!!",
     "whsec_" + btoa("x".repeat(10)),
     "x".repeat(257),
