@@ -32,10 +32,10 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_lease_only_when_processing
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_delivered_at_only_when_delivered
   CHECK ((status = 'delivered') = (delivered_at IS NOT NULL)) NOT VALID;
 
--- GET /events?status=... finds events through their deliveries in that status,
--- never by scanning history: the waiting and leased ones through the claim's
--- indexes, the failed ones (dead letters, kept until retention) through this.
-CREATE INDEX deliveries_failed ON deliveries (event_id) WHERE status = 'failed';
+-- The dead letters, kept until retention: GET /events?status=failed reaches
+-- their events through it (the waiting and leased ones go through the claim's
+-- indexes), never by scanning history.
+CREATE INDEX deliveries_failed ON deliveries (subscription_seq, id) WHERE status = 'failed';
 
 -- How many deliveries fan-out made; 0 is an event that matched no subscription.
 ALTER TABLE events ADD COLUMN fanned_out integer NOT NULL DEFAULT 0;

@@ -36,6 +36,12 @@ export interface Config {
   metricsPublic: boolean;
   /** Finished events older than this many days are deleted; null keeps everything. */
   retentionDays: number | null;
+  /** Consecutive failed attempts that open a circuit; 0 turns the breaker off. */
+  circuitFailureThreshold: number;
+  circuitCooldownMs: number;
+  circuitMaxCooldownMs: number;
+  /** A subscription failing without a success for this long is disabled; 0 never. */
+  autoDisableAfterMs: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -215,6 +221,29 @@ export const variables = {
     shown: "none: keep everything",
     about: "delete finished events older than this many days (with their attempts)",
   },
+  CIRCUIT_FAILURE_THRESHOLD: {
+    schema: int(0, 10_000),
+    fallback: "10",
+    about:
+      "consecutive failed attempts (timeouts, connection errors, 5xx, 429) that open a subscription's circuit; 0 turns the breaker off",
+  },
+  CIRCUIT_COOLDOWN_MS: {
+    schema: int(100, 86_400_000),
+    fallback: "30000",
+    about:
+      "how long an open circuit holds deliveries before one probe goes; doubles after each failed probe",
+  },
+  CIRCUIT_MAX_COOLDOWN_MS: {
+    schema: int(100, 604_800_000),
+    fallback: "3600000",
+    about: "the longest cool-down",
+  },
+  AUTO_DISABLE_AFTER_MS: {
+    schema: int(0, 31_536_000_000),
+    fallback: "432000000",
+    about:
+      "a subscription whose attempts have all failed for this long is disabled (reason failing); 0 never",
+  },
 } as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
@@ -254,10 +283,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       } is shorter than ${minProductionKeyLength} characters, too short for production (make one with "openssl rand -hex 32")`,
     );
   }
-  if (p.RETRY_BASE_DELAY_MS! > p.RETRY_MAX_DELAY_MS!) {
-    throw new ConfigError(
-      `Invalid RETRY_BASE_DELAY_MS "${p.RETRY_BASE_DELAY_MS}": it must not exceed RETRY_MAX_DELAY_MS (${p.RETRY_MAX_DELAY_MS})`,
-    );
+  for (
+    const [base, max] of [
+      ["RETRY_BASE_DELAY_MS", "RETRY_MAX_DELAY_MS"],
+      ["CIRCUIT_COOLDOWN_MS", "CIRCUIT_MAX_COOLDOWN_MS"],
+    ] as const
+  ) {
+    if (p[base]! > p[max]!) {
+      throw new ConfigError(
+        `Invalid ${base} "${p[base]}": it must not exceed ${max} (${p[max]})`,
+      );
+    }
   }
   // Outside production an open API with private targets allowed must not face the network.
   const [hostname, port] = splitAddr(p.ADDR ?? (production ? ":8080" : loopbackAddr));
@@ -286,6 +322,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
     metricsPublic: p.METRICS_PUBLIC!,
     retentionDays: p.RETENTION_DAYS ?? null,
+    circuitFailureThreshold: p.CIRCUIT_FAILURE_THRESHOLD!,
+    circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,
+    circuitMaxCooldownMs: p.CIRCUIT_MAX_COOLDOWN_MS!,
+    autoDisableAfterMs: p.AUTO_DISABLE_AFTER_MS!,
   };
 }
 

@@ -40,9 +40,18 @@ export class ApiError extends Error {
   }
 }
 
-export function notFound(kind: "event" | "subscription", id: string): ApiError {
-  const label = kind === "event" ? "Event" : "Subscription";
-  return new ApiError("not_found", `${label} "${id}" does not exist`);
+const labels = { event: "Event", subscription: "Subscription", delivery: "Delivery" };
+
+export function notFound(kind: keyof typeof labels, id: string | number): ApiError {
+  return new ApiError("not_found", `${labels[kind]} "${id}" does not exist`);
+}
+
+/** A retry, recovery or test that the subscription's state refuses. */
+export function subscriptionInactive(id: string): ApiError {
+  return new ApiError(
+    "conflict",
+    `Subscription "${id}" is disabled: enable it first with PATCH {"active": true}`,
+  );
 }
 
 export function eventConflict(id: string): ApiError {

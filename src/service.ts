@@ -4,6 +4,7 @@ import { migrate } from "./db/migrate.ts";
 import { type Database, openDatabase } from "./db/open.ts";
 import type { Sql } from "./db/pool.ts";
 import { queueStats } from "./db/stats.ts";
+import type { HealthSettings } from "./db/subscription_health.ts";
 import { listSecretsWithPrefix } from "./db/subscriptions.ts";
 import { createApp, createOpsApp } from "./http/app.ts";
 import type { Logger } from "./observability/log.ts";
@@ -96,6 +97,8 @@ export async function startService(
         retryMaxDelayMs: config.retryMaxDelayMs,
         allowPrivateTargets: config.allowPrivateTargets,
         allowedTargetCidrs: config.allowedTargetCidrs,
+        channel: db.channel,
+        health: healthSettings(config),
       });
       started.push(() =>
         w.stop({ drainMs: config.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
@@ -158,6 +161,16 @@ export async function startService(
     await db.close();
     throw err;
   }
+}
+
+/** The circuit breaker's and auto-disable's settings. */
+export function healthSettings(config: Config): HealthSettings {
+  return {
+    failureThreshold: config.circuitFailureThreshold,
+    cooldownMs: config.circuitCooldownMs,
+    maxCooldownMs: config.circuitMaxCooldownMs,
+    autoDisableAfterMs: config.autoDisableAfterMs,
+  };
 }
 
 /**

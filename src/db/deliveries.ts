@@ -2,10 +2,15 @@ import type { DeliveryStatus } from "../delivery/lifecycle.ts";
 import type { Sql } from "./pool.ts";
 
 export interface DeliveryRow {
+  id: number;
+  event_id: string;
   subscription_id: string;
   status: DeliveryStatus;
   attempts: number;
+  /** When it is next due, while it waits. */
   next_attempt_at: Date | null;
+  /** What holds it back while it waits, beside its backoff: a limit or an open circuit. */
+  held_by: "rate_limit" | "max_in_flight" | "circuit" | null;
   last_status_code: number | null;
   last_error: string | null;
   delivered_at: Date | null;
@@ -26,12 +31,56 @@ export interface AttemptRow {
   response_headers: Record<string, string>;
 }
 
-export async function listDeliveries(sql: Sql, eventId: string): Promise<DeliveryRow[]> {
+const columns = `d.id, d.event_id, d.subscription_id, d.status, d.attempts,
+  CASE WHEN d.status IN ('pending', 'retrying') THEN d.next_attempt_at END AS next_attempt_at,
+  CASE WHEN d.status IN ('pending', 'retrying') THEN d.held_by END AS held_by,
+  d.last_status_code, d.last_error, d.delivered_at, d.created_at, d.updated_at`;
+
+export async function listEventDeliveries(sql: Sql, eventId: string): Promise<DeliveryRow[]> {
   return await sql<DeliveryRow[]>`
-    SELECT subscription_id, status, attempts,
-      CASE WHEN status IN ('pending', 'retrying') THEN next_attempt_at END AS next_attempt_at,
-      last_status_code, last_error, delivered_at, created_at, updated_at
-    FROM deliveries WHERE event_id = ${eventId} ORDER BY id`;
+    SELECT ${sql.unsafe(columns)} FROM deliveries d WHERE d.event_id = ${eventId} ORDER BY d.id`;
+}
+
+export async function getDelivery(sql: Sql, id: number): Promise<DeliveryRow | undefined> {
+  const [row] = await sql<DeliveryRow[]>`
+    SELECT ${sql.unsafe(columns)} FROM deliveries d WHERE d.id = ${id}`;
+  return row;
+}
+
+export interface DeliveryFilter {
+  limit: number;
+  /** Only deliveries older than this id (from a cursor). */
+  before?: number | undefined;
+  status?: DeliveryStatus | undefined;
+  /** The subscription's seq: deliveries of the subscription that has this id now. */
+  subscriptionSeq?: number | undefined;
+  /** Fanned out at or after / before. */
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/**
+ * Newest first; `next` is the id to continue from, if more remain. With
+ * `status: "failed"` (the dead letters) it reads their index only.
+ */
+export async function listDeliveries(
+  sql: Sql,
+  filter: DeliveryFilter,
+): Promise<{ deliveries: DeliveryRow[]; next: number | null }> {
+  const { before, status, subscriptionSeq, since, until } = filter;
+  const rows = await sql<DeliveryRow[]>`
+    SELECT ${sql.unsafe(columns)} FROM deliveries d
+    WHERE true
+      ${before !== undefined ? sql`AND d.id < ${before}` : sql``}
+      ${status !== undefined ? sql`AND d.status = ${status}` : sql``}
+      ${subscriptionSeq !== undefined ? sql`AND d.subscription_seq = ${subscriptionSeq}` : sql``}
+      ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
+      ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
+    ORDER BY d.id DESC
+    LIMIT ${filter.limit + 1}`;
+  const more = rows.length > filter.limit;
+  const page = rows.slice(0, filter.limit);
+  return { deliveries: page, next: more ? page.at(-1)!.id : null };
 }
 
 /** Every attempt of an event, oldest first. */
@@ -42,39 +91,67 @@ export async function listAttempts(sql: Sql, eventId: string): Promise<AttemptRo
     FROM delivery_attempts WHERE event_id = ${eventId} ORDER BY id`;
 }
 
+/** Which failed deliveries a requeue puts back. */
+export type RequeueScope =
+  | { eventId: string }
+  | { deliveryId: number }
+  | { subscriptionSeq: number; since: Date; until: Date | null };
+
+/**
+ * **requeue**, the one statement every retry and recovery uses: puts failed
+ * deliveries back in the queue with a fresh attempt budget (attempt numbers
+ * keep counting). Deliveries whose subscription is gone or disabled stay
+ * failed and are reported, so nothing is re-enabled silently. Their events
+ * are share-locked first, so retention (which locks an event for update
+ * before it deletes it) can never delete a delivery this puts back.
+ */
+function requeue(sql: Sql, scope: RequeueScope, channel: string) {
+  const [events, which] = "eventId" in scope
+    ? [sql`SELECT ${scope.eventId}::text AS event_id`, sql`true`]
+    : "deliveryId" in scope
+    ? [
+      sql`SELECT event_id FROM deliveries WHERE id = ${scope.deliveryId}`,
+      sql`d.id = ${scope.deliveryId}`,
+    ]
+    : [
+      sql`SELECT DISTINCT d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id
+        WHERE d.subscription_seq = ${scope.subscriptionSeq} AND d.status = 'failed'
+          AND e.created_at >= ${scope.since}
+          ${scope.until === null ? sql`` : sql`AND e.created_at < ${scope.until}`}`,
+      sql`d.subscription_seq = ${scope.subscriptionSeq}`,
+    ];
+  return sql`
+    WITH target AS (${events}), event AS (
+      SELECT id FROM events WHERE id IN (SELECT event_id FROM target) FOR KEY SHARE
+    ), failed AS (
+      SELECT d.id, d.subscription_id, s.active
+      FROM deliveries d LEFT JOIN subscriptions s ON s.seq = d.subscription_seq
+      WHERE d.event_id IN (SELECT id FROM event) AND d.status = 'failed' AND ${which}
+      FOR UPDATE OF d
+    ), done AS (
+      UPDATE deliveries d SET status = 'retrying', attempt_base = d.attempts,
+        next_attempt_at = now(), held_by = NULL, last_error = NULL, last_status_code = NULL,
+        updated_at = now()
+      FROM failed f WHERE d.id = f.id AND f.active
+      RETURNING d.id
+    ), wake AS (
+      SELECT pg_notify(${channel}, '') FROM (SELECT 1 FROM done LIMIT 1) x
+    )`;
+}
+
 export interface RequeueResult {
   requeued: string[];
   skipped: { subscription_id: string; reason: string }[];
 }
 
-/**
- * **requeue**: puts an event's failed deliveries back in the queue with a
- * fresh attempt budget (attempt numbers keep counting). Deliveries whose
- * subscription is gone or disabled stay failed and are reported, so nothing
- * is re-enabled silently. The event row is share-locked first, so retention
- * (which locks it for update) can never delete a delivery this puts back.
- */
+/** **requeue** one event's failed deliveries, each reported by its subscription. */
 export async function requeueFailed(
   sql: Sql,
-  eventId: string,
+  scope: { eventId: string } | { deliveryId: number },
   options: { channel: string },
 ): Promise<RequeueResult> {
   const rows = await sql<{ subscription_id: string; active: boolean | null; done: boolean }[]>`
-    WITH event AS (
-      SELECT id FROM events WHERE id = ${eventId} FOR KEY SHARE
-    ), failed AS (
-      SELECT d.id, d.subscription_id, s.active
-      FROM deliveries d LEFT JOIN subscriptions s ON s.seq = d.subscription_seq
-      WHERE d.event_id = (SELECT id FROM event) AND d.status = 'failed'
-      FOR UPDATE OF d
-    ), done AS (
-      UPDATE deliveries d SET status = 'retrying', attempt_base = d.attempts, next_attempt_at = now(),
-        last_error = NULL, last_status_code = NULL, updated_at = now()
-      FROM failed f WHERE d.id = f.id AND f.active
-      RETURNING d.id
-    ), wake AS (
-      SELECT pg_notify(${options.channel}, '') FROM (SELECT 1 FROM done LIMIT 1) x
-    )
+    ${requeue(sql, scope, options.channel)}
     SELECT f.subscription_id, f.active, f.id IN (SELECT id FROM done) AS done,
       (SELECT count(*) FROM wake) AS woke
     FROM failed f ORDER BY f.id`;
@@ -85,4 +162,16 @@ export async function requeueFailed(
       reason: r.active === null ? "subscription deleted" : "subscription disabled",
     })),
   };
+}
+
+/** **requeue** a subscription's failed deliveries of events created in a window, in one statement. */
+export async function recoverFailed(
+  sql: Sql,
+  scope: { subscriptionSeq: number; since: Date; until: Date | null },
+  options: { channel: string },
+): Promise<number> {
+  const [row] = await sql<{ requeued: number }[]>`
+    ${requeue(sql, scope, options.channel)}
+    SELECT (SELECT count(*) FROM done)::int AS requeued, (SELECT count(*) FROM wake) AS woke`;
+  return row?.requeued ?? 0;
 }

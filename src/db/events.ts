@@ -68,8 +68,13 @@ export type BatchOutcome =
 export async function insertEvents(
   sql: Sql,
   events: readonly NewEvent[],
-  options: { channel: string },
+  options: {
+    channel: string;
+    /** Fan out to this subscription only, whatever its patterns (`POST /subscriptions/:id/test`). */
+    to?: { id: string; seq: number };
+  },
 ): Promise<BatchOutcome[]> {
+  const to = options.to;
   const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
       SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data
@@ -80,10 +85,12 @@ export async function insertEvents(
         ${events.map((e) => JSON.stringify(e.data))}::text[]
       ) WITH ORDINALITY AS i(id, type, source, data, ord)
       ORDER BY id, ord
-    ), matched AS (
-      SELECT i.id, s.id AS subscription_id, s.seq
-      FROM input i JOIN subscriptions s ON s.active AND ${matches(sql)}
-    ), counted AS (
+    ), matched AS (${
+    to === undefined
+      ? sql`SELECT i.id, s.id AS subscription_id, s.seq
+          FROM input i JOIN subscriptions s ON s.active AND ${matches(sql)}`
+      : sql`SELECT i.id, ${to.id}::text AS subscription_id, ${to.seq}::bigint AS seq FROM input i`
+  }), counted AS (
       SELECT id, count(*) AS n FROM matched GROUP BY id
     ), ins AS (
       INSERT INTO events (id, type, source, data, fanned_out)

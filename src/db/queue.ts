@@ -19,10 +19,19 @@ export interface ClaimedDelivery {
   id: number;
   event_id: string;
   subscription_id: string;
+  /** The subscription as it existed at fan-out; null when it was deleted before version 3. */
+  subscription_seq: number | null;
   /** Number of this attempt, 1-based, counted over the delivery's life: the lease's token. */
   attempt: number;
   /** Whether this attempt spends the last of the attempt budget. */
   last_attempt: boolean;
+  /** Not before this (the subscription's rate limit paces it); null: at once. */
+  send_at: Date | null;
+  /**
+   * The subscription's circuit was closed with no failure counted when claimed:
+   * a success changes nothing about its health, so its result needs no health write.
+   */
+  healthy: boolean;
   type: string;
   source: string | null;
   created_at: Date;
@@ -47,39 +56,141 @@ function budgetSpent(sql: Sql, aliases: { d: string; s: string }, maxAttempts: n
   return sql`${d}.attempts - ${d}.attempt_base >= coalesce(${s}.max_attempts, ${maxAttempts})`;
 }
 
+/** A subscription whose deliveries a limit or its circuit can hold back. */
+const gatedSubscription = `(s.rate_limit IS NOT NULL OR s.max_in_flight IS NOT NULL
+  OR s.circuit_state <> 'closed')`;
+
+export interface ClaimOptions {
+  workerId: string;
+  limit: number;
+  leaseMs: number;
+  maxAttempts: number;
+  /** How far ahead a rate-limited delivery may be claimed, to be sent at its slot. */
+  horizonMs: number;
+  /** When a delivery held for max_in_flight or a probe in flight is looked at again at the latest. */
+  recheckMs: number;
+}
+
 /**
  * **claim**: takes up to `limit` due deliveries and marks them `processing`
  * with a lease owned by `workerId`, in one statement. Rows locked by another
  * transaction are skipped, so no delivery is ever claimed twice and a claim
- * never waits.
+ * never waits. First attempts come first; a quarter of the claim is kept for
+ * retries whenever any are due, so neither starves.
+ *
+ * A subscription with a limit or a circuit that is not closed is locked for
+ * the claim (processes take turns; one held by another is skipped this time)
+ * and gets only what it allows: the next slots of its rate (the claim says
+ * when to send each), what `max_in_flight` leaves, one probe when its circuit
+ * is due one. What it does not allow is held back, without spending an
+ * attempt: its `next_attempt_at` moves to when it may go (`held_by` says why),
+ * so it never crowds the next claim. `scanned` is how many due deliveries the
+ * claim looked at: when it equals `limit`, more may be due.
  */
 export async function claimDeliveries(
   sql: Sql,
-  options: { workerId: string; limit: number; leaseMs: number; maxAttempts: number },
-): Promise<ClaimedDelivery[]> {
-  return await sql<ClaimedDelivery[]>`
-    WITH due AS (
-      SELECT id FROM deliveries
-      WHERE status IN ('pending', 'retrying') AND next_attempt_at <= now()
-      ORDER BY next_attempt_at
-      LIMIT ${options.limit}
+  options: ClaimOptions,
+): Promise<{ deliveries: ClaimedDelivery[]; scanned: number }> {
+  const { limit } = options;
+  const reserve = Math.ceil(limit / 4);
+  const ms = (n: number) => sql`${n} * interval '1 millisecond'`;
+  const rows = await sql<(ClaimedDelivery & { scanned: number; id: number | null })[]>`
+    WITH pend AS (
+      SELECT d.id, d.subscription_seq, d.next_attempt_at, 0 AS prio FROM deliveries d
+      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+      ORDER BY d.next_attempt_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
+    ), retr AS (
+      SELECT d.id, d.subscription_seq, d.next_attempt_at, 1 AS prio FROM deliveries d
+      WHERE d.status = 'retrying' AND d.next_attempt_at <= now()
+      ORDER BY d.next_attempt_at LIMIT ${limit}
+      FOR UPDATE SKIP LOCKED
+    ), share AS (
+      SELECT least((SELECT count(*) FROM pend),
+        ${limit} - least((SELECT count(*) FROM retr), ${reserve})) AS first
+    ), cand AS (
+      (SELECT * FROM pend ORDER BY next_attempt_at LIMIT (SELECT first FROM share))
+      UNION ALL
+      (SELECT * FROM retr ORDER BY next_attempt_at LIMIT (SELECT ${limit} - first FROM share))
+    ), gating AS (
+      SELECT s.seq FROM subscriptions s
+      WHERE s.seq IN (SELECT subscription_seq FROM cand) AND ${sql.unsafe(gatedSubscription)}
+    ), gated AS (
+      SELECT s.seq, s.rate_limit, s.max_in_flight, s.circuit_state, s.circuit_next_probe_at,
+        greatest(coalesce(s.rate_next_at, now()), now()) AS rate_from
+      FROM subscriptions s
+      WHERE s.seq IN (SELECT seq FROM gating) AND ${sql.unsafe(gatedSubscription)}
+      FOR UPDATE SKIP LOCKED
+    ), gauged AS (
+      SELECT g.*, (SELECT count(*) FROM deliveries x
+        WHERE x.subscription_seq = g.seq AND x.status = 'processing')::int AS in_flight
+      FROM gated g
+    ), ranked AS (
+      SELECT c.id, c.subscription_seq, g.seq IS NOT NULL AS limited, g.rate_limit,
+        g.max_in_flight, g.circuit_state, g.circuit_next_probe_at, g.rate_from, g.in_flight,
+        row_number() OVER (PARTITION BY c.subscription_seq
+          ORDER BY c.prio, c.next_attempt_at, c.id) AS k
+      FROM cand c LEFT JOIN gauged g ON g.seq = c.subscription_seq
+      -- A gated subscription another process holds waits for the next claim.
+      WHERE g.seq IS NOT NULL OR c.subscription_seq IS NULL
+        OR c.subscription_seq NOT IN (SELECT seq FROM gating)
+    ), decided AS (
+      SELECT r.*,
+        r.rate_from + (r.k - 1) * interval '1 second' / r.rate_limit AS slot,
+        CASE
+          WHEN NOT r.limited THEN NULL
+          WHEN r.circuit_state = 'open' AND r.circuit_next_probe_at > now() THEN 'circuit'
+          -- Past its cool-down a circuit lets one probe go, once nothing else is out.
+          WHEN r.circuit_state <> 'closed' AND (r.in_flight > 0 OR r.k > 1) THEN 'circuit'
+          WHEN r.k > r.max_in_flight - r.in_flight THEN 'max_in_flight'
+          WHEN r.rate_from + (r.k - 1) * interval '1 second' / r.rate_limit
+            > now() + ${ms(options.horizonMs)} THEN 'rate_limit'
+        END AS held_by
+      FROM ranked r
     ), claimed AS (
-      UPDATE deliveries d SET status = 'processing', attempts = d.attempts + 1,
-        locked_by = ${options.workerId},
-        locked_until = now() + ${options.leaseMs} * interval '1 millisecond',
+      UPDATE deliveries d SET status = 'processing', attempts = d.attempts + 1, held_by = NULL,
+        locked_by = ${options.workerId}, locked_until = now() + ${ms(options.leaseMs)},
         updated_at = now()
-      FROM due WHERE d.id = due.id
-      RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts, d.attempt_base
+      FROM decided x WHERE d.id = x.id AND x.held_by IS NULL
+      RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts,
+        d.attempt_base, CASE WHEN x.slot > now() THEN x.slot END AS send_at
+    ), held AS (
+      UPDATE deliveries d SET held_by = x.held_by, updated_at = now(),
+        next_attempt_at = CASE
+          WHEN x.held_by = 'rate_limit' THEN x.slot
+          WHEN x.held_by = 'circuit' AND x.circuit_next_probe_at > now() THEN x.circuit_next_probe_at
+          ELSE now() + ${ms(options.recheckMs)} END
+      FROM decided x WHERE d.id = x.id AND x.held_by IS NOT NULL
+      RETURNING 1
+    ), taken AS (
+      SELECT subscription_seq AS seq, count(*) AS n FROM decided
+      WHERE limited AND held_by IS NULL GROUP BY subscription_seq
+    ), paced AS (
+      UPDATE subscriptions s SET
+        rate_next_at = CASE WHEN g.rate_limit IS NULL THEN s.rate_next_at
+          ELSE g.rate_from + t.n * interval '1 second' / g.rate_limit END,
+        circuit_state = CASE WHEN g.circuit_state = 'open' THEN 'half_open'
+          ELSE s.circuit_state END
+      FROM gauged g JOIN taken t ON t.seq = g.seq
+      WHERE s.seq = g.seq
+      RETURNING 1
     )
-    SELECT c.id, c.event_id, c.subscription_id, c.attempts AS attempt,
+    SELECT st.scanned, c.id, c.event_id, c.subscription_id, c.subscription_seq,
+      c.attempts AS attempt, c.send_at,
       ${budgetSpent(sql, { d: "c", s: "s" }, options.maxAttempts)} AS last_attempt,
+      coalesce(s.circuit_state = 'closed' AND s.consecutive_failures = 0
+        AND s.failing_since IS NULL, false) AS healthy,
       e.type, e.source, e.created_at, e.data::text AS data, s.url, s.active,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
         THEN s.previous_secret END], NULL) AS secrets
-    FROM claimed c
-    JOIN events e ON e.id = c.event_id
+    FROM (SELECT count(*)::int AS scanned FROM cand) st
+    LEFT JOIN claimed c ON true
+    LEFT JOIN events e ON e.id = c.event_id
     LEFT JOIN subscriptions s ON s.seq = c.subscription_seq`;
+  return {
+    scanned: rows[0]?.scanned ?? 0,
+    deliveries: rows.filter((r) => r.id !== null).map(({ scanned: _s, ...d }) => d),
+  };
 }
 
 /** The outcome of one claimed delivery, written back by the completer. */
@@ -87,6 +198,7 @@ export interface Completion {
   deliveryId: number;
   eventId: string;
   subscriptionId: string;
+  subscriptionSeq: number | null;
   attempt: number;
   status: "delivered" | "retrying" | "failed";
   /** For `retrying`: when to try again, in ms from now. */
@@ -95,9 +207,17 @@ export interface Completion {
   record: AttemptRecord | null;
   lastError: string | null;
   lastStatusCode: number | null;
-  /** A reason to disable the subscription with this result (410 Gone), or null. */
-  disable: string | null;
+  /** What the attempt says about the endpoint's health; null when it says nothing (not sent, or stopped by us). */
+  verdict: Verdict | null;
+  /** The subscription was healthy when this was claimed (see {@linkcode ClaimedDelivery.healthy}). */
+  healthy: boolean;
 }
+
+/**
+ * An attempt as the circuit breaker sees it: a 2xx, a failure (timeout,
+ * connection error, 5xx, 429), another answer (a 4xx, a redirect), or 410 Gone.
+ */
+export type Verdict = "success" | "failure" | "answer" | "gone";
 
 export interface AttemptRecord {
   startedAt: Date;
@@ -109,30 +229,24 @@ export interface AttemptRecord {
   responseHeaders: Record<string, string>;
 }
 
-/** What writing one completion did. */
-export interface CompletionResult {
-  /** False when the lease was no longer this one (rescued, or already written): only the attempt was recorded. */
-  applied: boolean;
-  /** This result disabled its subscription. */
-  disabled: boolean;
-}
-
 /**
  * **deliver**, **retry**, **fail** and **abandon**: writes a batch of
- * outcomes, their attempts and any subscription they disable (410 Gone) in
- * one statement. A delivery is changed only while the claim is still this
- * one (`locked_by` and the attempt number match), so a write repeated after
- * a lost answer never lands on a newer claim. An attempt is always
- * recorded: it did happen. It replaces the `lease_expired` row the rescuer
- * wrote for it, if any.
+ * outcomes and their attempts in one statement. A delivery is changed only
+ * while the claim is still this one (`locked_by` and the attempt number
+ * match), so a write repeated after a lost answer never lands on a newer
+ * claim. An attempt is always recorded: it did happen. It replaces the
+ * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
+ * of a subscription with `max_in_flight` lets one delivery it held go.
+ * Answers, per outcome, whether the lease was still this one.
  */
 export async function completeDeliveries(
   sql: Sql,
   workerId: string,
   batch: readonly Completion[],
-): Promise<CompletionResult[]> {
+  options: { channel: string },
+): Promise<boolean[]> {
   const sent = batch.filter((c) => c.record !== null);
-  const rows = await sql<{ applied: boolean; disabled: boolean }[]>`
+  const rows = await sql<{ applied: boolean }[]>`
     WITH r AS (
       SELECT * FROM unnest(
         ${batch.map((c) => c.deliveryId)}::bigint[],
@@ -140,9 +254,8 @@ export async function completeDeliveries(
         ${batch.map((c) => c.status)}::text[],
         ${batch.map((c) => c.retryInMs)}::bigint[],
         ${batch.map((c) => c.lastStatusCode)}::int[],
-        ${batch.map((c) => c.lastError)}::text[],
-        ${batch.map((c) => c.disable)}::text[]
-      ) WITH ORDINALITY AS r(id, attempt, status, retry_in_ms, code, error, disable, ord)
+        ${batch.map((c) => c.lastError)}::text[]
+      ) WITH ORDINALITY AS r(id, attempt, status, retry_in_ms, code, error, ord)
     ), upd AS (
       UPDATE deliveries d SET status = r.status,
         next_attempt_at = now() + r.retry_in_ms * interval '1 millisecond',
@@ -153,25 +266,34 @@ export async function completeDeliveries(
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
         AND d.attempts = r.attempt
       RETURNING d.id, d.subscription_seq
-    ), gone AS (
-      UPDATE subscriptions s SET active = false, disabled_reason = g.reason, updated_at = now()
+    ), freed AS (
+      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
+    ), released AS (
+      UPDATE deliveries d SET next_attempt_at = now(), held_by = NULL
       FROM (
-        SELECT DISTINCT ON (upd.subscription_seq) upd.subscription_seq AS seq, r.disable AS reason
-        FROM upd JOIN r ON r.id = upd.id WHERE r.disable IS NOT NULL
-        ORDER BY upd.subscription_seq, r.ord
-      ) g
-      WHERE s.seq = g.seq AND s.active
-      RETURNING s.seq
+        SELECT h.id FROM freed f CROSS JOIN LATERAL (
+          SELECT w.id FROM deliveries w
+          WHERE w.subscription_seq = f.seq AND w.held_by = 'max_in_flight'
+            AND w.status IN ('pending', 'retrying')
+          ORDER BY w.next_attempt_at LIMIT f.n
+          FOR UPDATE SKIP LOCKED
+        ) h
+      ) x
+      WHERE d.id = x.id
+      RETURNING 1
+    ), wake AS (
+      SELECT pg_notify(${options.channel}, '') FROM (SELECT 1 FROM released LIMIT 1) x
     ), att AS (
-      INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, attempt,
-        started_at, duration_ms, status_code, error_class, error, response_body,
+      INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
+        attempt, started_at, duration_ms, status_code, error_class, error, response_body,
         response_headers)
-      SELECT delivery_id, event_id, subscription_id, attempt, started_at, duration_ms,
-        status_code, error_class, error, response_body, response_headers::jsonb
+      SELECT delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
+        duration_ms, status_code, error_class, error, response_body, response_headers::jsonb
       FROM unnest(
         ${sent.map((c) => c.deliveryId)}::bigint[],
         ${sent.map((c) => c.eventId)}::text[],
         ${sent.map((c) => c.subscriptionId)}::text[],
+        ${sent.map((c) => c.subscriptionSeq)}::bigint[],
         ${sent.map((c) => c.attempt)}::int[],
         ${sent.map((c) => c.record!.startedAt.toISOString())}::timestamptz[],
         ${sent.map((c) => c.record!.durationMs)}::int[],
@@ -180,8 +302,8 @@ export async function completeDeliveries(
         ${sent.map((c) => c.record!.error)}::text[],
         ${sent.map((c) => c.record!.responseBody)}::text[],
         ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::text[]
-      ) AS a(delivery_id, event_id, subscription_id, attempt, started_at, duration_ms,
-        status_code, error_class, error, response_body, response_headers)
+      ) AS a(delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
+        duration_ms, status_code, error_class, error, response_body, response_headers)
       ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at,
         duration_ms = excluded.duration_ms, status_code = excluded.status_code,
         error_class = excluded.error_class, error = excluded.error,
@@ -189,14 +311,11 @@ export async function completeDeliveries(
       WHERE delivery_attempts.error_class = 'lease_expired'
       RETURNING 1
     )
-    SELECT upd.id IS NOT NULL AS applied,
-      (r.disable IS NOT NULL AND gone.seq IS NOT NULL) AS disabled,
-      (SELECT count(*) FROM att) AS recorded
-    FROM r
-    LEFT JOIN upd ON upd.id = r.id
-    LEFT JOIN gone ON gone.seq = upd.subscription_seq
+    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*) FROM att) AS recorded,
+      (SELECT count(*) FROM wake) AS woke
+    FROM r LEFT JOIN upd ON upd.id = r.id
     ORDER BY r.ord`;
-  return rows.map((r) => ({ applied: r.applied, disabled: r.disabled }));
+  return rows.map((r) => r.applied);
 }
 
 /**
@@ -272,11 +391,12 @@ export async function rescueExpired(
         next_attempt_at = now(), updated_at = now()
       FROM expired x
       WHERE d.id = x.id AND d.attempts = x.attempts AND d.locked_by = x.locked_by
-      RETURNING d.id, d.event_id, d.subscription_id, d.attempts, d.last_error
+      RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts, d.last_error
     ), att AS (
-      INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, attempt,
-        started_at, duration_ms, error_class, error)
-      SELECT id, event_id, subscription_id, attempts, now(), 0, 'lease_expired', last_error
+      INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
+        attempt, started_at, duration_ms, error_class, error)
+      SELECT id, event_id, subscription_id, subscription_seq, attempts, now(), 0,
+        'lease_expired', last_error
       FROM upd
       ON CONFLICT (delivery_id, attempt) DO NOTHING
       RETURNING 1

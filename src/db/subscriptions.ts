@@ -1,4 +1,7 @@
 import type { Sql } from "./pool.ts";
+import { announce } from "./subscription_health.ts";
+
+export type CircuitState = "closed" | "open" | "half_open";
 
 /** A subscription as the API shows it: never with its secrets. */
 export interface SubscriptionRow {
@@ -9,6 +12,14 @@ export interface SubscriptionRow {
   active: boolean;
   disabled_reason: string | null;
   max_attempts: number | null;
+  rate_limit: number | null;
+  max_in_flight: number | null;
+  circuit: {
+    state: CircuitState;
+    consecutive_failures: number;
+    opened_at: string | null;
+    next_probe_at: string | null;
+  };
   metadata: Record<string, string>;
   created_at: Date;
   updated_at: Date;
@@ -22,17 +33,34 @@ export interface NewSubscription {
   secret: string;
   active: boolean;
   max_attempts: number | null;
+  rate_limit: number | null;
+  max_in_flight: number | null;
   metadata: Record<string, string>;
 }
 
 export type SubscriptionPatch = Partial<
   Pick<
     SubscriptionRow,
-    "url" | "event_types" | "description" | "active" | "max_attempts" | "metadata"
+    | "url"
+    | "event_types"
+    | "description"
+    | "active"
+    | "max_attempts"
+    | "rate_limit"
+    | "max_in_flight"
+    | "metadata"
   >
 >;
 
+/** A timestamp as the API writes every other one (JavaScript's `toISOString`). */
+const iso = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
 const columns = `id, url, event_types, description, active, disabled_reason, max_attempts,
+  rate_limit, max_in_flight,
+  json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
+    'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
+    AS circuit,
   metadata, created_at, updated_at`;
 
 /** Returns undefined when the id is taken. */
@@ -41,10 +69,11 @@ export async function insertSubscription(
   sub: NewSubscription,
 ): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
-    INSERT INTO subscriptions
-      (id, url, event_types, description, secret, active, max_attempts, metadata)
+    INSERT INTO subscriptions (id, url, event_types, description, secret, active,
+      max_attempts, rate_limit, max_in_flight, metadata)
     VALUES (${sub.id}, ${sub.url}, ${sub.event_types}, ${sub.description}, ${sub.secret},
-      ${sub.active}, ${sub.max_attempts}, ${sql.json(sub.metadata)})
+      ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit}, ${sub.max_in_flight},
+      ${sql.json(sub.metadata)})
     ON CONFLICT (id) DO NOTHING
     RETURNING ${sql.unsafe(columns)}`;
   return row;
@@ -53,6 +82,16 @@ export async function insertSubscription(
 export async function getSubscription(sql: Sql, id: string): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
     SELECT ${sql.unsafe(columns)} FROM subscriptions WHERE id = ${id}`;
+  return row;
+}
+
+/** What routes that act on a subscription's deliveries need: its seq and whether it is active. */
+export async function subscriptionState(
+  sql: Sql,
+  id: string,
+): Promise<{ seq: number; active: boolean } | undefined> {
+  const [row] = await sql<{ seq: number; active: boolean }[]>`
+    SELECT seq, active FROM subscriptions WHERE id = ${id}`;
   return row;
 }
 
@@ -73,23 +112,62 @@ export async function listSubscriptions(
   };
 }
 
-/** Setting `active: true` also clears a disabled reason. */
+/**
+ * Changes a subscription. `active: true` also clears a disabled reason and
+ * resets the circuit (announced when it was not closed). A change of limits
+ * or state lets what they held go, for the next claim to judge again.
+ */
 export async function updateSubscription(
   sql: Sql,
   id: string,
   patch: SubscriptionPatch,
+  options: { channel: string },
 ): Promise<SubscriptionRow | undefined> {
   // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
   const set: Record<string, any> = { ...patch };
   if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
-  if (patch.active === true) set.disabled_reason = null;
+  if (patch.active === true) {
+    Object.assign(set, {
+      disabled_reason: null,
+      circuit_state: "closed",
+      consecutive_failures: 0,
+      circuit_opened_at: null,
+      circuit_next_probe_at: null,
+      circuit_cooldown_ms: null,
+      failing_since: null,
+    });
+  }
   const keys = Object.keys(set);
   if (keys.length === 0) return await getSubscription(sql, id);
-  const [row] = await sql<SubscriptionRow[]>`
-    UPDATE subscriptions SET ${sql(set, keys)}, updated_at = now()
-    WHERE id = ${id}
-    RETURNING ${sql.unsafe(columns)}`;
-  return row;
+  return await sql.begin(async (tx) => {
+    const [before] = await tx<{ seq: number; circuit_state: CircuitState }[]>`
+      SELECT seq, circuit_state FROM subscriptions WHERE id = ${id} FOR UPDATE`;
+    if (before === undefined) return undefined;
+    const [row] = await tx<SubscriptionRow[]>`
+      UPDATE subscriptions SET ${tx(set, keys)}, updated_at = now()
+      WHERE seq = ${before.seq}
+      RETURNING ${tx.unsafe(columns)}`;
+    const limits = ["rate_limit", "max_in_flight", "active"].some((k) => k in patch);
+    if (limits) {
+      await tx`
+        UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
+        WHERE subscription_seq = ${before.seq} AND held_by IS NOT NULL
+          AND status IN ('pending', 'retrying')`;
+      await tx`SELECT pg_notify(${options.channel}, '')`;
+    }
+    if (patch.active === true && before.circuit_state !== "closed") {
+      await announce(tx as unknown as Sql, [{
+        kind: "circuit_closed",
+        seq: before.seq,
+        subscriptionId: id,
+        reason: "reenabled",
+        lastError: null,
+        at: new Date(),
+        nextProbeAt: null,
+      }], options);
+    }
+    return row;
+  });
 }
 
 /**
@@ -103,7 +181,7 @@ export async function deleteSubscription(sql: Sql, id: string): Promise<boolean>
     if (gone === undefined) return false;
     await tx`
       UPDATE deliveries SET status = 'failed', last_error = 'Subscription deleted',
-        next_attempt_at = now(), updated_at = now()
+        held_by = NULL, next_attempt_at = now(), updated_at = now()
       WHERE subscription_seq = ${gone.seq} AND status IN ('pending', 'retrying')`;
     return true;
   });

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ClaimedDelivery, Completion } from "../db/queue.ts";
+import type { ClaimedDelivery, Completion, Verdict } from "../db/queue.ts";
 import { retryDelayMs } from "./retry_policy.ts";
 import type { AttemptResult } from "./send.ts";
 
@@ -19,8 +19,22 @@ function identity(delivery: ClaimedDelivery) {
     deliveryId: delivery.id,
     eventId: delivery.event_id,
     subscriptionId: delivery.subscription_id,
+    subscriptionSeq: delivery.subscription_seq,
     attempt: delivery.attempt,
+    healthy: delivery.healthy,
   };
+}
+
+// The endpoint could not be reached, or answered that it cannot cope.
+const unreachable = new Set(["timeout", "connection_refused", "connection", "dns", "tls"]);
+
+/** What an attempt's result says about the endpoint, for the circuit breaker. */
+export function verdictOf(result: AttemptResult): Verdict | null {
+  if (result.ok) return "success";
+  const status = result.statusCode;
+  if (status === 410) return "gone";
+  if (status !== null) return status >= 500 || status === 429 ? "failure" : "answer";
+  return unreachable.has(result.errorClass ?? "") ? "failure" : null;
 }
 
 /** **deliver** on 2xx; otherwise **fail** or **retry**, as the budget and the failure decide. */
@@ -31,6 +45,7 @@ export function decideOutcome(
 ): Completion {
   const base = {
     ...identity(delivery),
+    verdict: verdictOf(result),
     lastStatusCode: result.statusCode,
     record: {
       startedAt: result.startedAt,
@@ -42,24 +57,22 @@ export function decideOutcome(
       responseHeaders: result.responseHeaders,
     },
   };
-  if (result.ok) {
-    return { ...base, status: "delivered", retryInMs: 0, lastError: null, disable: null };
-  }
+  if (result.ok) return { ...base, status: "delivered", retryInMs: 0, lastError: null };
   if (result.statusCode === 410) {
-    const reason = "Endpoint answered 410 Gone";
-    return { ...base, status: "failed", retryInMs: 0, lastError: reason, disable: reason };
+    // The subscription is disabled with it (reason gone), by the health write.
+    return { ...base, status: "failed", retryInMs: 0, lastError: "Endpoint answered 410 Gone" };
   }
   // A refused target or an unreadable secret stays so until the operator acts: retrying cannot help.
   const final = result.errorClass === "blocked" || result.errorClass === "secret_unreadable";
   if (final || delivery.last_attempt) {
-    return { ...base, status: "failed", retryInMs: 0, lastError: result.error, disable: null };
+    return { ...base, status: "failed", retryInMs: 0, lastError: result.error };
   }
   const retryInMs = retryDelayMs(delivery.attempt, {
     baseMs: settings.retryBaseDelayMs,
     maxMs: settings.retryMaxDelayMs,
     retryAfterMs: result.retryAfterMs,
   });
-  return { ...base, status: "retrying", retryInMs, lastError: result.error, disable: null };
+  return { ...base, status: "retrying", retryInMs, lastError: result.error };
 }
 
 /** **abandon**: the subscription was deleted or disabled since fan-out, so nothing is sent. */
@@ -72,7 +85,7 @@ export function abandonOutcome(delivery: ClaimedDelivery): Completion {
     record: null,
     lastError: reason,
     lastStatusCode: null,
-    disable: null,
+    verdict: null,
   };
 }
 

@@ -16,6 +16,7 @@ import { serveOpenApi } from "./openapi_document.ts";
 import { docsRoutes } from "./docs_routes.ts";
 import { opsRoutes } from "./ops_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
+import { deliveriesRoutes } from "./deliveries_routes.ts";
 import { subscriptionsRoutes } from "./subscriptions_routes.ts";
 
 /**
@@ -81,11 +82,13 @@ export function createApp(deps: AppDeps) {
       throw tooLarge(deps.config.maxPayloadBytes);
     },
   });
-  api.on("POST", ["/events", "/events/batch", "/subscriptions"], requireJson, limit);
+  const bodies = ["/events", "/events/batch", "/subscriptions", "/subscriptions/:id/recover"];
+  api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
   api.route("/", eventBatchRoutes(deps));
   api.route("/", eventsRoutes(deps));
   api.route("/", subscriptionsRoutes(deps));
+  api.route("/", deliveriesRoutes(deps));
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
   return app;

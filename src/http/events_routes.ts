@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { listAttempts, listDeliveries, requeueFailed } from "../db/deliveries.ts";
+import { listAttempts, listEventDeliveries, requeueFailed } from "../db/deliveries.ts";
 import { createEventWriter } from "../db/event_writer.ts";
 import { createdEvent, type EventRow, getEvent, listEvents } from "../db/events.ts";
 import { eventConflict, notFound } from "../errors.ts";
@@ -154,13 +154,13 @@ export function eventsRoutes(deps: AppDeps) {
   app.openapi(deliveries, async (c) => {
     const { id } = c.req.valid("param");
     await mustGet(deps, id);
-    return c.json({ data: await listDeliveries(sql, id) }, 200);
+    return c.json({ data: await listEventDeliveries(sql, id) }, 200);
   });
 
   app.openapi(retry, async (c) => {
     const { id } = c.req.valid("param");
     await mustGet(deps, id);
-    const result = await requeueFailed(sql, id, { channel });
+    const result = await requeueFailed(sql, { eventId: id }, { channel });
     if (result.requeued.length > 0) deps.wake?.();
     return c.json(result, 202);
   });

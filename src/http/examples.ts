@@ -33,6 +33,14 @@ export const subscription = {
   active: true,
   disabled_reason: null,
   max_attempts: null,
+  rate_limit: null,
+  max_in_flight: null,
+  circuit: {
+    state: "closed" as const,
+    consecutive_failures: 0,
+    opened_at: null,
+    next_probe_at: null,
+  },
   metadata: {},
   created_at: at,
   updated_at: at,
@@ -46,10 +54,13 @@ export const rotatedSecret = {
 };
 
 export const delivery = {
+  id: 17,
+  event_id: "evt_123",
   subscription_id: "sub_demo",
   status: "retrying" as const,
   attempts: 1,
   next_attempt_at: "2026-11-26T10:00:02.000Z",
+  held_by: null,
   last_status_code: 503,
   last_error: "Endpoint answered 503",
   delivered_at: null,
@@ -72,3 +83,21 @@ export const attempt = {
 
 export const webhookTimestamp = "1795687200";
 export const webhookSignature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+export const deadLetter = {
+  ...delivery,
+  status: "failed" as const,
+  attempts: 8,
+  next_attempt_at: null,
+  last_error: 'Connection refused by "example.com"',
+  last_status_code: null,
+};
+
+export const stats = {
+  window: "24h" as const,
+  attempts: { success: 1182, http_status: 14, timeout: 3 },
+  success_rate: 0.9858,
+  latency_ms: { p50: 41, p95: 212 },
+  last_success_at: later,
+  last_failure_at: at,
+};

@@ -1,5 +1,11 @@
 import type { OpenAPIHono, RouteConfig, z } from "@hono/zod-openapi";
-import { ApiError, eventConflict, notFound, subscriptionConflict } from "../errors.ts";
+import {
+  ApiError,
+  eventConflict,
+  notFound,
+  subscriptionConflict,
+  subscriptionInactive,
+} from "../errors.ts";
 import { errorBody, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
 
@@ -94,6 +100,15 @@ export const errors = {
     "A subscription with this id exists",
     subscriptionConflict("sub_demo"),
   ),
+  deliveryNotFound: errorResponse("No such delivery", notFound("delivery", 17)),
+  notRetryable: errorResponse(
+    "Only a failed delivery of an active subscription can be retried",
+    new ApiError("conflict", 'Delivery "17" is delivered: only failed deliveries can be retried'),
+  ),
+  inactive: errorResponse(
+    "The subscription is disabled",
+    subscriptionInactive("sub_demo"),
+  ),
   unsupported: errorResponse("Body not sent as application/json", unsupportedType("text/plain")),
   unavailable: errorResponse(
     "The database is unreachable; try again shortly",
@@ -133,9 +148,9 @@ export function documentApiRoutes(
 }
 
 function notFoundFor(route: RouteConfig) {
-  return route.path.startsWith("/subscriptions")
-    ? errors.subscriptionNotFound
-    : errors.eventNotFound;
+  if (route.path.startsWith("/subscriptions")) return errors.subscriptionNotFound;
+  if (route.path.startsWith("/deliveries")) return errors.deliveryNotFound;
+  return errors.eventNotFound;
 }
 
 /** Every answer carries `X-Request-Id`. */

@@ -72,10 +72,16 @@ export const Event = z.object({
 }).openapi("Event");
 
 export const Delivery = z.object({
+  id: z.number().int(),
+  event_id: z.string(),
   subscription_id: z.string(),
   status: z.enum(deliveryStatuses),
   attempts: z.number().int(),
   next_attempt_at: timestamp.nullable(),
+  held_by: z.enum(["rate_limit", "max_in_flight", "circuit"]).nullable().openapi({
+    description:
+      "While it waits: what holds it back besides its backoff (a limit, or an open circuit)",
+  }),
   last_status_code: z.number().int().nullable(),
   last_error: z.string().nullable(),
   delivered_at: timestamp.nullable(),
@@ -149,6 +155,12 @@ const metadata = z.record(text(0, 64), text(0, 1024))
   .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
 
 const maxAttempts = z.number().int().min(1).max(100);
+const rateLimit = z.number().int().min(1).max(10_000).nullable().openapi({
+  description: "Deliveries per second, paced; null: no limit",
+});
+const maxInFlight = z.number().int().min(1).max(1000).nullable().openapi({
+  description: "Attempts in flight at once, across every process; null: no limit",
+});
 
 // The request bodies below are documented inline, in their input form: a named component with a
 // default reads as always present to client generators (openapi-typescript makes it required).
@@ -160,6 +172,8 @@ export const NewSubscription = z.object({
   secret: secret.optional(),
   active: z.boolean().default(true),
   max_attempts: maxAttempts.optional(),
+  rate_limit: rateLimit.optional(),
+  max_in_flight: maxInFlight.optional(),
   metadata: metadata.default({}),
 }).strict();
 
@@ -169,6 +183,8 @@ export const SubscriptionPatch = z.object({
   description: text(0, 1024).nullable().optional(),
   active: z.boolean().optional(),
   max_attempts: maxAttempts.nullable().optional(),
+  rate_limit: rateLimit.optional(),
+  max_in_flight: maxInFlight.optional(),
   metadata: metadata.optional(),
 }).strict();
 
@@ -180,6 +196,14 @@ export const Subscription = z.object({
   active: z.boolean(),
   disabled_reason: z.string().nullable(),
   max_attempts: z.number().int().nullable(),
+  rate_limit: z.number().int().nullable(),
+  max_in_flight: z.number().int().nullable(),
+  circuit: z.object({
+    state: z.enum(["closed", "open", "half_open"]),
+    consecutive_failures: z.number().int(),
+    opened_at: timestamp.nullable(),
+    next_probe_at: timestamp.nullable(),
+  }).openapi("Circuit"),
   metadata: z.record(z.string(), z.string()),
   created_at: timestamp,
   updated_at: timestamp,
@@ -216,3 +240,36 @@ export const EventFilter = Page.extend({
 export function paged<T extends z.ZodType>(item: T, name: string) {
   return z.object({ data: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
 }
+
+/** A time in a query: ISO 8601, e.g. `2026-11-26T10:00:00Z`. */
+const queryTime = z.string().datetime({ offset: true, message: "must be an ISO 8601 time" })
+  .transform((t) => new Date(t)).openapi({ format: "date-time", example: "2026-11-26T10:00:00Z" });
+
+export const DeliveryFilter = Page.extend({
+  status: z.enum(deliveryStatuses).optional().openapi({ example: "failed" }),
+  subscription_id: id("sub_demo").optional(),
+  since: queryTime.optional(),
+  until: queryTime.optional(),
+});
+
+export const Recovery = z.object({
+  since: z.string().datetime({ offset: true, message: "must be an ISO 8601 time" })
+    .openapi({ example: "2026-11-26T00:00:00Z" }),
+  until: z.string().datetime({ offset: true, message: "must be an ISO 8601 time" }).optional(),
+}).strict();
+
+export const StatsQuery = z.object({
+  window: z.enum(["1h", "24h", "7d"]).default("24h"),
+});
+
+export const SubscriptionStats = z.object({
+  window: z.enum(["1h", "24h", "7d"]),
+  attempts: z.record(z.string(), z.number().int()).openapi({
+    description:
+      "Attempts by result class (`success` or the error class), as `dispatch_delivery_attempts_total` counts them",
+  }),
+  success_rate: z.number().min(0).max(1).nullable(),
+  latency_ms: z.object({ p50: z.number().nullable(), p95: z.number().nullable() }),
+  last_success_at: timestamp.nullable(),
+  last_failure_at: timestamp.nullable(),
+}).openapi("SubscriptionStats");

@@ -1,15 +1,19 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Config } from "../config.ts";
+import { recoverFailed } from "../db/deliveries.ts";
+import { insertEvents } from "../db/events.ts";
+import { subscriptionStats } from "../db/stats.ts";
 import {
   deleteSubscription,
   getSubscription,
   insertSubscription,
   listSubscriptions,
   rotateSecret,
+  subscriptionState,
   updateSubscription,
 } from "../db/subscriptions.ts";
 import { generateSecret } from "../delivery/signature.ts";
-import { notFound, subscriptionConflict } from "../errors.ts";
+import { notFound, subscriptionConflict, subscriptionInactive } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
@@ -23,8 +27,11 @@ import {
   NewSubscription,
   Page,
   paged,
+  Recovery,
+  StatsQuery,
   Subscription,
   SubscriptionPatch,
+  SubscriptionStats,
   SubscriptionWithSecret,
 } from "./schemas.ts";
 
@@ -115,6 +122,60 @@ const rotate = createRoute({
   },
 });
 
+const recover = createRoute({
+  method: "post",
+  path: "/subscriptions/{id}/recover",
+  tags,
+  operationId: "recoverSubscription",
+  summary:
+    "Put back every failed delivery of the subscription whose event was created in the window, with a fresh attempt budget",
+  request: {
+    params: IdParam,
+    body: jsonBody(Recovery, { since: "2026-11-26T00:00:00Z" }),
+  },
+  responses: {
+    202: jsonResponse(
+      z.object({ requeued: z.number().int() }).openapi("Recovered"),
+      "How many went back in the queue",
+      { example: { requeued: 1204 } },
+    ),
+    409: errors.inactive,
+  },
+});
+
+const windows = { "1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000 } as const;
+
+const stats = createRoute({
+  method: "get",
+  path: "/subscriptions/{id}/stats",
+  tags,
+  operationId: "getSubscriptionStats",
+  summary: "Attempts, success rate and latency of the subscription's endpoint in a window",
+  request: { params: IdParam, query: StatsQuery },
+  responses: {
+    200: jsonResponse(SubscriptionStats, "Its attempts in the window", {
+      example: examples.stats,
+    }),
+  },
+});
+
+const test = createRoute({
+  method: "post",
+  path: "/subscriptions/{id}/test",
+  tags,
+  operationId: "testSubscription",
+  summary: "Send one dispatch.test event to this subscription only",
+  request: { params: IdParam },
+  responses: {
+    202: jsonResponse(
+      z.object({ event_id: z.string() }).openapi("TestEvent"),
+      "The test event, on its way",
+      { example: { event_id: "evt_test_1" } },
+    ),
+    409: errors.inactive,
+  },
+});
+
 export function subscriptionsRoutes(deps: AppDeps) {
   const { sql } = deps;
   const app = new OpenAPIHono();
@@ -133,6 +194,8 @@ export function subscriptionsRoutes(deps: AppDeps) {
       secret: await deps.secrets.seal(secret),
       active: body.active,
       max_attempts: body.max_attempts ?? null,
+      rate_limit: body.rate_limit ?? null,
+      max_in_flight: body.max_in_flight ?? null,
       metadata: body.metadata,
     });
     if (!row) throw subscriptionConflict(id);
@@ -157,7 +220,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
-    const row = await updateSubscription(sql, id, dropUndefined(body));
+    const row = await updateSubscription(sql, id, dropUndefined(body), { channel: deps.channel });
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
@@ -178,6 +241,45 @@ export function subscriptionsRoutes(deps: AppDeps) {
     if (!rotated) throw notFound("subscription", id);
     c.header("Cache-Control", "no-store");
     return c.json({ secret, ...rotated }, 200);
+  });
+
+  app.openapi(recover, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const sub = await subscriptionState(sql, id);
+    if (!sub) throw notFound("subscription", id);
+    if (!sub.active) throw subscriptionInactive(id);
+    const requeued = await recoverFailed(sql, {
+      subscriptionSeq: sub.seq,
+      since: new Date(body.since),
+      until: body.until === undefined ? null : new Date(body.until),
+    }, { channel: deps.channel });
+    if (requeued > 0) deps.wake?.();
+    return c.json({ requeued }, 202);
+  });
+
+  app.openapi(stats, async (c) => {
+    const { id } = c.req.valid("param");
+    const { window } = c.req.valid("query");
+    const sub = await subscriptionState(sql, id);
+    if (!sub) throw notFound("subscription", id);
+    return c.json({ window, ...(await subscriptionStats(sql, sub.seq, windows[window])) }, 200);
+  });
+
+  app.openapi(test, async (c) => {
+    const { id } = c.req.valid("param");
+    const sub = await subscriptionState(sql, id);
+    if (!sub) throw notFound("subscription", id);
+    if (!sub.active) throw subscriptionInactive(id);
+    const event = {
+      id: newId("evt"),
+      type: "dispatch.test",
+      source: "dispatch",
+      data: { subscription_id: id, at: new Date().toISOString() },
+    };
+    await insertEvents(sql, [event], { channel: deps.channel, to: { id, seq: sub.seq } });
+    deps.wake?.();
+    return c.json({ event_id: event.id }, 202);
   });
 
   return app;

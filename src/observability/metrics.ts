@@ -98,8 +98,17 @@ export function createMetrics(options: MetricsOptions): Metrics {
     },
   });
   new Gauge({
+    name: "dispatch_circuits_open",
+    help: "Subscriptions whose circuit breaker is open or half open (deliveries held)",
+    registers,
+    async collect() {
+      const s = await readStats();
+      if (s) this.set(s.openCircuits);
+    },
+  });
+  new Gauge({
     name: "dispatch_subscriptions_disabled",
-    help: "Subscriptions that are disabled (by the API or after 410 Gone)",
+    help: "Subscriptions that are disabled (by the API, after 410 Gone, or failing for too long)",
     registers,
     async collect() {
       const s = await readStats();

@@ -4,8 +4,11 @@ import { Wakeup } from "./wakeup.ts";
 
 /** The queue's side of the claim loop; the worker binds it to the database. */
 export interface ClaimSource {
-  /** **claim**: up to `limit` due deliveries, leased to this worker. */
-  claim(limit: number): Promise<ClaimedDelivery[]>;
+  /**
+   * **claim**: up to `limit` due deliveries, leased to this worker; `scanned`
+   * counts those it looked at (some a limit holds back), so `limit` of them means more may be due.
+   */
+  claim(limit: number): Promise<{ deliveries: ClaimedDelivery[]; scanned: number }>;
   /** **hand back** every claim of this worker except `held`. */
   handBackExcept(held: Lease[]): Promise<number>;
 }
@@ -72,8 +75,9 @@ export function startClaimLoop(
       }
       const limit = Math.min(free, maxClaim);
       let claimed: ClaimedDelivery[];
+      let scanned: number;
       try {
-        claimed = await deps.source.claim(limit);
+        ({ deliveries: claimed, scanned } = await deps.source.claim(limit));
         failures = 0;
       } catch (err) {
         orphans = true;
@@ -88,7 +92,7 @@ export function startClaimLoop(
         break;
       }
       for (const d of claimed) options.start(d);
-      if (claimed.length < limit) await wakeup.wait(options.pollIntervalMs);
+      if (scanned < limit) await wakeup.wait(options.pollIntervalMs);
     }
     if (orphans) await handBackOrphans();
   })();

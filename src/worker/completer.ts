@@ -1,12 +1,14 @@
 import { isDataError } from "../db/errors.ts";
 import { GroupCommit, QueueClosedError } from "../db/group_commit.ts";
 import type { Sql } from "../db/pool.ts";
+import { completeDeliveries, type Completion, type Lease } from "../db/queue.ts";
 import {
-  completeDeliveries,
-  type Completion,
-  type CompletionResult,
-  type Lease,
-} from "../db/queue.ts";
+  announce,
+  type HealthChange,
+  type HealthReport,
+  type HealthSettings,
+  recordHealth,
+} from "../db/subscription_health.ts";
 import type { Logger } from "../observability/log.ts";
 
 /**
@@ -15,19 +17,45 @@ import type { Logger } from "../observability/log.ts";
  * short backoff, never dropped; an outcome the database refuses as data is
  * written again without what the receiver sent, so one hostile answer never
  * holds up the others.
+ *
+ * A batch of successes for healthy subscriptions is one statement. Anything
+ * else also changes subscriptions' health (the circuit breaker, disabling)
+ * and announces each change, in the same transaction.
  */
 export class Completer {
-  #writer: GroupCommit<Completion, CompletionResult>;
+  #writer: GroupCommit<Completion, boolean>;
   #log: Logger;
   #stripped = new WeakSet<Completion>();
+  #onChange: (change: HealthChange) => void;
 
   constructor(
-    deps: { sql: Sql; log: Logger },
-    options: { workerId: string; maxPending: number; maxBatch?: number },
+    deps: { sql: Sql; log: Logger; onChange?: (change: HealthChange) => void },
+    options: {
+      workerId: string;
+      channel: string;
+      health: HealthSettings;
+      maxPending: number;
+      maxBatch?: number;
+    },
   ) {
     this.#log = deps.log;
+    this.#onChange = deps.onChange ?? (() => {});
+    const { workerId, channel, health } = options;
     this.#writer = new GroupCommit({
-      write: (batch) => completeDeliveries(deps.sql, options.workerId, batch),
+      write: async (batch) => {
+        if (!batch.some(bearsOnHealth)) {
+          return await completeDeliveries(deps.sql, workerId, batch, { channel });
+        }
+        const { applied, changes } = await deps.sql.begin(async (tx) => {
+          const sql = tx as unknown as Sql;
+          const applied = await completeDeliveries(sql, workerId, batch, { channel });
+          const changes = await recordHealth(sql, healthReports(batch), health);
+          await announce(sql, changes, { channel });
+          return { applied, changes };
+        });
+        for (const change of changes) this.#changed(change);
+        return applied;
+      },
       onFailure: "retry",
       maxBatch: options.maxBatch ?? 1000,
       maxPending: options.maxPending,
@@ -73,21 +101,30 @@ export class Completer {
     this.#writer.close();
   }
 
-  #written(outcome: Completion, result: CompletionResult): void {
-    const fields = {
-      delivery_id: outcome.deliveryId,
-      subscription_id: outcome.subscriptionId,
-      attempt: outcome.attempt,
-    };
-    if (result.disabled) {
-      this.#log.warn("Subscription disabled", { ...fields, reason: outcome.disable });
-    }
-    if (!result.applied) {
+  #written(outcome: Completion, applied: boolean): void {
+    if (!applied) {
       this.#log.warn("Result arrived after the lease was lost: only the attempt was recorded", {
-        ...fields,
+        delivery_id: outcome.deliveryId,
+        subscription_id: outcome.subscriptionId,
+        attempt: outcome.attempt,
         outcome: outcome.status,
       });
     }
+  }
+
+  #changed(change: HealthChange): void {
+    const messages = {
+      circuit_opened: "Circuit opened",
+      circuit_closed: "Circuit closed",
+      disabled: "Subscription disabled",
+    };
+    this.#log.warn(messages[change.kind], {
+      subscription_id: change.subscriptionId,
+      reason: change.reason,
+      last_error: change.lastError,
+      next_probe_at: change.nextProbeAt?.toISOString() ?? null,
+    });
+    this.#onChange(change);
   }
 
   #refused(outcome: Completion, err: unknown): void {
@@ -113,4 +150,43 @@ export class Completer {
     this.#stripped.add(stripped);
     this.push(stripped);
   }
+}
+
+/** Whether an outcome may change its subscription's health: anything but a healthy success. */
+function bearsOnHealth(c: Completion): boolean {
+  return c.verdict !== null && !(c.verdict === "success" && c.healthy);
+}
+
+/** One report per subscription, from the batch's attempts in the order they were made. */
+export function healthReports(batch: readonly Completion[]): HealthReport[] {
+  const bySeq = new Map<number, HealthReport>();
+  for (const c of batch) {
+    if (c.verdict === null || c.subscriptionSeq === null) continue;
+    const r = bySeq.get(c.subscriptionSeq) ?? {
+      seq: c.subscriptionSeq,
+      success: false,
+      answered: false,
+      failures: 0,
+      failuresSinceSuccess: 0,
+      failedSinceSuccess: false,
+      gone: false,
+      lastError: null,
+    };
+    if (c.verdict === "success") {
+      r.success = true;
+      r.failuresSinceSuccess = 0;
+      r.failedSinceSuccess = false;
+    } else {
+      r.failedSinceSuccess = true;
+      r.lastError = c.lastError;
+    }
+    if (c.verdict === "success" || c.verdict === "answer") r.answered = true;
+    if (c.verdict === "failure") {
+      r.failures++;
+      r.failuresSinceSuccess++;
+    }
+    if (c.verdict === "gone") r.gone = true;
+    bySeq.set(c.subscriptionSeq, r);
+  }
+  return [...bySeq.values()];
 }

@@ -1,3 +1,4 @@
+import { pause } from "../async.ts";
 import type { ClaimedDelivery, Completion } from "../db/queue.ts";
 import {
   abandonOutcome,
@@ -64,6 +65,9 @@ export function createSender(
       deps.metrics.deliveryFinished("failed");
       return abandonOutcome(d);
     }
+    // Its slot of the subscription's rate limit.
+    if (d.send_at !== null) await pause(d.send_at.getTime() - Date.now(), signal);
+    if (signal.aborted) return null;
     const url = d.url;
     let outcome: Completion | null = null;
     await traceDelivery(d, async () => {

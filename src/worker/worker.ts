@@ -7,6 +7,7 @@ import {
   type Lease,
   renewLeases,
 } from "../db/queue.ts";
+import type { HealthChange, HealthSettings } from "../db/subscription_health.ts";
 import type { Logger } from "../observability/log.ts";
 import { startClaimLoop } from "./claim_loop.ts";
 import { Completer } from "./completer.ts";
@@ -27,7 +28,18 @@ export interface WorkerOptions extends SenderOptions {
    * claiming until the database takes them. Default: 4 × concurrency, at least 1,000.
    */
   maxPendingResults?: number;
+  /** NOTIFY channel that wakes this database schema's workers. */
+  channel: string;
+  health: HealthSettings;
 }
+
+/**
+ * A delivery held for max_in_flight goes when a claim of its subscription
+ * ends; one held behind a probe when the probe's result closes the circuit.
+ * In case neither news comes (a lease that expired), it is looked at again
+ * after this long.
+ */
+const HELD_RECHECK_MS = 5000;
 
 export interface Worker {
   /** Claim now: there is new work. */
@@ -47,7 +59,12 @@ export interface Worker {
  * held. `sender` can be replaced in tests.
  */
 export function startWorker(
-  deps: { sql: Sql; log: Logger; sender?: Sender } & Parameters<typeof createSender>[0],
+  deps: {
+    sql: Sql;
+    log: Logger;
+    sender?: Sender;
+    onHealthChange?: (change: HealthChange) => void;
+  } & Parameters<typeof createSender>[0],
   options: WorkerOptions,
 ): Worker {
   const { sql, log, sender = createSender(deps, options) } = deps;
@@ -57,8 +74,14 @@ export function startWorker(
   const unsent: Lease[] = [];
   const abort = new AbortController();
   // Room for a result of every delivery in flight, whatever the database does.
-  const completer = new Completer({ sql, log }, {
+  const completer = new Completer({
+    sql,
+    log,
+    ...(deps.onHealthChange ? { onChange: deps.onHealthChange } : {}),
+  }, {
     workerId,
+    channel: options.channel,
+    health: options.health,
     maxPending: options.maxPendingResults ?? Math.max(1000, 4 * options.concurrency),
   });
   const held = () => [...[...inFlight.values()].map((f) => f.lease), ...completer.leases()];
@@ -67,7 +90,15 @@ export function startWorker(
     log,
     source: {
       claim: (limit) =>
-        claimDeliveries(sql, { workerId, limit, leaseMs, maxAttempts: options.maxAttempts }),
+        claimDeliveries(sql, {
+          workerId,
+          limit,
+          leaseMs,
+          maxAttempts: options.maxAttempts,
+          // A rate-limited delivery is claimed up to a poll ahead of its slot and sent at it.
+          horizonMs: Math.min(options.pollIntervalMs, 1000),
+          recheckMs: HELD_RECHECK_MS,
+        }),
       handBackExcept: (leases) => handBack(sql, workerId, { except: leases }),
     },
   }, {

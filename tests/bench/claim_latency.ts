@@ -108,26 +108,30 @@ async function timeClaims(sql: Sql, rounds: number): Promise<number[]> {
   const times: number[] = [];
   for (let i = 0; i < rounds; i++) {
     const t = performance.now();
-    const claimed = await claimDeliveries(sql, {
+    const { deliveries: claimed } = await claimDeliveries(sql, {
       workerId: "bench",
       limit: 100,
       leaseMs: 60_000,
       maxAttempts: 8,
+      horizonMs: 1000,
+      recheckMs: 5000,
     });
     times.push(performance.now() - t);
     const done: Completion[] = claimed.map((d) => ({
       deliveryId: d.id,
       eventId: d.event_id,
       subscriptionId: d.subscription_id,
+      subscriptionSeq: d.subscription_seq,
       attempt: d.attempt,
       status: "delivered",
       retryInMs: 0,
       record: null,
       lastError: null,
       lastStatusCode: 200,
-      disable: null,
+      verdict: "success",
+      healthy: true,
     }));
-    await completeDeliveries(sql, "bench", done);
+    await completeDeliveries(sql, "bench", done, { channel: "bench" });
   }
   return times.sort((a, b) => a - b);
 }

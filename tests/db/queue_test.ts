@@ -1,58 +1,7 @@
 import assert from "node:assert/strict";
-import type { Sql } from "../../src/db/pool.ts";
-import {
-  claimDeliveries,
-  completeDeliveries,
-  type Completion,
-  handBack,
-  renewLeases,
-  rescueExpired,
-} from "../../src/db/queue.ts";
+import { completeDeliveries, handBack, renewLeases, rescueExpired } from "../../src/db/queue.ts";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
-
-/** One subscription `s` and `n` events `e1…en`, each with a pending delivery to it. */
-async function seed(sql: Sql, n: number, options: { maxAttempts?: number } = {}) {
-  const [sub] = await sql<{ seq: number }[]>`
-    INSERT INTO subscriptions (id, url, event_types, secret, max_attempts)
-    VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret', ${options.maxAttempts ?? null})
-    RETURNING seq`;
-  await sql`INSERT INTO events (id, type, data) SELECT 'e' || g, 'a', '{}'
-    FROM generate_series(1, ${n}) g`;
-  await sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
-    SELECT 'e' || g, 's', ${sub!.seq} FROM generate_series(1, ${n}) g`;
-  return sub!.seq;
-}
-
-const claim = (sql: Sql, workerId = "w", limit = 10) =>
-  claimDeliveries(sql, { workerId, limit, leaseMs: 60_000, maxAttempts: 3 });
-
-function completion(
-  d: { id: number; event_id: string; attempt: number },
-  status: Completion["status"],
-  extra: Partial<Completion> = {},
-): Completion {
-  return {
-    deliveryId: d.id,
-    eventId: d.event_id,
-    subscriptionId: "s",
-    attempt: d.attempt,
-    status,
-    retryInMs: 0,
-    record: {
-      startedAt: new Date(),
-      durationMs: 5,
-      statusCode: status === "delivered" ? 200 : 500,
-      errorClass: status === "delivered" ? null : "http_status",
-      error: null,
-      responseBody: "ok",
-      responseHeaders: {},
-    },
-    lastError: null,
-    lastStatusCode: null,
-    disable: null,
-    ...extra,
-  };
-}
+import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
 
 async function withDb(test: (db: TestDatabase) => Promise<void>) {
   const db = await testDatabase();
@@ -65,7 +14,7 @@ async function withDb(test: (db: TestDatabase) => Promise<void>) {
 
 Deno.test("claimDeliveries skips a row another transaction holds, without waiting for it", () =>
   withDb(async (db) => {
-    await seed(db.sql, 3);
+    await seedDeliveries(db.sql, 3);
     const locked = Promise.withResolvers<void>();
     const release = Promise.withResolvers<void>();
     const holder = db.sql.begin(async (tx) => {
@@ -91,7 +40,7 @@ Deno.test("claimDeliveries skips a row another transaction holds, without waitin
 
 Deno.test("claimDeliveries counts the attempt and says when it spends the last of the budget", () =>
   withDb(async (db) => {
-    await seed(db.sql, 1);
+    await seedDeliveries(db.sql, 1);
     const first = await claim(db.sql);
     assert.deepEqual(first.map((d) => [d.attempt, d.last_attempt]), [[1, false]]);
     await db.sql`UPDATE deliveries SET status = 'retrying', attempts = 2, locked_by = NULL,
@@ -109,7 +58,7 @@ Deno.test("claimDeliveries counts the attempt and says when it spends the last o
 
 Deno.test("claimDeliveries joins the subscription that existed at fan-out, never a new one with its id", () =>
   withDb(async (db) => {
-    await seed(db.sql, 1);
+    await seedDeliveries(db.sql, 1);
     await db.sql`DELETE FROM subscriptions WHERE id = 's'`;
     await db.sql`INSERT INTO subscriptions (id, url, event_types, secret)
       VALUES ('s', 'http://127.0.0.1:10/new', '{other}', 'another-secret')`;
@@ -122,22 +71,25 @@ Deno.test("claimDeliveries joins the subscription that existed at fan-out, never
 
 Deno.test("completeDeliveries changes only the claim it was made for: same worker, same attempt", () =>
   withDb(async (db) => {
-    await seed(db.sql, 1);
+    await seedDeliveries(db.sql, 1);
     const [d1] = await claim(db.sql);
-    const retry = completion(d1!, "retrying");
-    assert.deepEqual(await completeDeliveries(db.sql, "other-worker", [retry]), [
-      { applied: false, disabled: false },
-    ]);
+    const retry = outcome(d1!, "retrying");
+    assert.deepEqual(
+      await completeDeliveries(db.sql, "other-worker", [retry], { channel: db.channel }),
+      [
+        false,
+      ],
+    );
     let [row] = await db.sql`SELECT status, locked_by FROM deliveries`;
     assert.deepEqual([row!.status, row!.locked_by], ["processing", "w"]);
-    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry]), [
-      { applied: true, disabled: false },
+    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry], { channel: db.channel }), [
+      true,
     ]);
     // The same worker claims attempt 2; the first result is written again (its answer was lost).
     const [d2] = await claim(db.sql);
     assert.equal(d2!.attempt, 2);
-    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry]), [
-      { applied: false, disabled: false },
+    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry], { channel: db.channel }), [
+      false,
     ]);
     [row] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
     assert.deepEqual([row!.status, row!.attempts, row!.locked_by], ["processing", 2, "w"]);
@@ -147,18 +99,18 @@ Deno.test("completeDeliveries changes only the claim it was made for: same worke
 
 Deno.test("completeDeliveries records a late result in place of the rescuer's lease_expired row, leaving the delivery to its new owner", () =>
   withDb(async (db) => {
-    await seed(db.sql, 1);
-    const [d1] = await claim(db.sql, "old");
+    await seedDeliveries(db.sql, 1);
+    const [d1] = await claim(db.sql, { workerId: "old" });
     await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'`;
     assert.equal(
       await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
       1,
     );
-    const [d2] = await claim(db.sql, "new");
+    const [d2] = await claim(db.sql, { workerId: "new" });
     assert.equal(d2!.attempt, 2);
-    const late = completion(d1!, "delivered", { lastStatusCode: 200 });
-    assert.deepEqual(await completeDeliveries(db.sql, "old", [late]), [
-      { applied: false, disabled: false },
+    const late = outcome(d1!, "delivered", { lastStatusCode: 200 });
+    assert.deepEqual(await completeDeliveries(db.sql, "old", [late], { channel: db.channel }), [
+      false,
     ]);
     const [row] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
     assert.deepEqual([row!.status, row!.attempts, row!.locked_by], ["processing", 2, "new"]);
@@ -172,29 +124,9 @@ Deno.test("completeDeliveries records a late result in place of the rescuer's le
     );
   }));
 
-Deno.test("completeDeliveries disables the subscription of a 410 in the same statement, only with the lease", () =>
-  withDb(async (db) => {
-    await seed(db.sql, 2);
-    const [a, b] = await claim(db.sql);
-    const gone = (d: typeof a) =>
-      completion(d!, "failed", { disable: "Endpoint answered 410 Gone", lastStatusCode: 410 });
-    // Not this worker's lease: nothing changes, the subscription included.
-    assert.deepEqual(await completeDeliveries(db.sql, "other", [gone(a)]), [
-      { applied: false, disabled: false },
-    ]);
-    let [sub] = await db.sql`SELECT active FROM subscriptions`;
-    assert.equal(sub!.active, true);
-    assert.deepEqual(await completeDeliveries(db.sql, "w", [gone(a), gone(b)]), [
-      { applied: true, disabled: true },
-      { applied: true, disabled: true },
-    ]);
-    [sub] = await db.sql`SELECT active, disabled_reason FROM subscriptions`;
-    assert.deepEqual([sub!.active, sub!.disabled_reason], [false, "Endpoint answered 410 Gone"]);
-  }));
-
 Deno.test("handBack returns only the given claims, uncounted", () =>
   withDb(async (db) => {
-    await seed(db.sql, 3);
+    await seedDeliveries(db.sql, 3);
     const [a, b, c] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
     const lease = (d: typeof a) => ({ id: d!.id, attempt: d!.attempt });
     assert.equal(await handBack(db.sql, "other-worker", { only: [lease(a)] }), 0);
@@ -212,7 +144,7 @@ Deno.test("handBack returns only the given claims, uncounted", () =>
 
 Deno.test("handBack returns every claim of the worker except the ones it still holds", () =>
   withDb(async (db) => {
-    await seed(db.sql, 3);
+    await seedDeliveries(db.sql, 3);
     const [a, b, c] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
     assert.equal(await handBack(db.sql, "w", { except: [{ id: b!.id, attempt: b!.attempt }] }), 2);
     const rows = await db.sql`SELECT id, status, locked_by FROM deliveries ORDER BY id`;
@@ -225,7 +157,7 @@ Deno.test("handBack returns every claim of the worker except the ones it still h
 
 Deno.test("renewLeases extends only the leases that are still the worker's", () =>
   withDb(async (db) => {
-    await seed(db.sql, 2);
+    await seedDeliveries(db.sql, 2);
     const [a, b] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
     await db.sql`UPDATE deliveries SET locked_until = now() + interval '1 second'`;
     const renewed = await renewLeases(db.sql, {
@@ -249,7 +181,7 @@ Deno.test("renewLeases extends only the leases that are still the worker's", () 
 
 Deno.test("rescueExpired fails what spent its budget, retries what did not, and records lease_expired", () =>
   withDb(async (db) => {
-    const seq = await seed(db.sql, 4);
+    const seq = await seedDeliveries(db.sql, 4);
     // [event, attempts, attempt_base]: MAX_ATTEMPTS is 3 here.
     const cases: [string, number, number][] = [["e1", 3, 0], ["e2", 2, 0], ["e3", 5, 2], [
       "e4",
@@ -291,7 +223,7 @@ Deno.test("rescueExpired fails what spent its budget, retries what did not, and 
 
 Deno.test("rescueExpired follows the subscription's own max_attempts in both directions", () =>
   withDb(async (db) => {
-    await seed(db.sql, 2, { maxAttempts: 5 });
+    await seedDeliveries(db.sql, 2, { maxAttempts: 5 });
     await db.sql`UPDATE deliveries SET status = 'processing', locked_by = 'dead',
       locked_until = now() - interval '1 second',
       attempts = CASE event_id WHEN 'e1' THEN 4 ELSE 5 END`;

@@ -9,6 +9,7 @@ const stats: QueueStats = {
   processing: 1,
   oldestDueAgeSeconds: 12.5,
   disabledSubscriptions: 4,
+  openCircuits: 2,
 };
 
 /** The value of one sample line, e.g. `name{label="x"}`, in the exposition text. */

@@ -23,6 +23,8 @@ async function setup(env: Record<string, string>, url: (receiver: string) => str
     secret: "a-secret-of-enough-length",
     active: true,
     max_attempts: null,
+    rate_limit: null,
+    max_in_flight: null,
     metadata: {},
   });
   // deno-lint-ignore no-explicit-any -- JSON from the API

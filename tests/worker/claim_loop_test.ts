@@ -4,23 +4,21 @@ import { claimDeliveries, type ClaimedDelivery, handBack } from "../../src/db/qu
 import { createLogger } from "../../src/observability/log.ts";
 import { type ClaimSource, startClaimLoop } from "../../src/worker/claim_loop.ts";
 import { testDatabase } from "../helpers/db.ts";
+import { claim, seedDeliveries } from "../helpers/queue.ts";
 import { eventually } from "../helpers/service.ts";
-
-async function seed(sql: Sql, n: number) {
-  const [sub] = await sql<{ seq: number }[]>`
-    INSERT INTO subscriptions (id, url, event_types, secret)
-    VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret') RETURNING seq`;
-  await sql`INSERT INTO events (id, type, data) SELECT 'e' || g, 'a', '{}'
-    FROM generate_series(1, ${n}) g`;
-  await sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
-    SELECT 'e' || g, 's', ${sub!.seq} FROM generate_series(1, ${n}) g`;
-}
 
 /** The real queue statements for worker "w". */
 function realSource(sql: Sql): ClaimSource {
   return {
     claim: (limit) =>
-      claimDeliveries(sql, { workerId: "w", limit, leaseMs: 60_000, maxAttempts: 3 }),
+      claimDeliveries(sql, {
+        workerId: "w",
+        limit,
+        leaseMs: 60_000,
+        maxAttempts: 3,
+        horizonMs: 1000,
+        recheckMs: 5000,
+      }),
     handBackExcept: (held) => handBack(sql, "w", { except: held }),
   };
 }
@@ -29,7 +27,7 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
   const db = await testDatabase();
   const lines: string[] = [];
   try {
-    await seed(db.sql, 3);
+    await seedDeliveries(db.sql, 3);
     const real = realSource(db.sql);
     let calls = 0;
     const started: ClaimedDelivery[] = [];
@@ -64,15 +62,10 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
 Deno.test("the claim loop keeps what the worker holds when it hands orphans back", async () => {
   const db = await testDatabase();
   try {
-    await seed(db.sql, 2);
+    await seedDeliveries(db.sql, 2);
     const real = realSource(db.sql);
     // The worker is sending e1 (claimed earlier, in its held list); e2's claim answer is lost.
-    const [held] = await claimDeliveries(db.sql, {
-      workerId: "w",
-      limit: 1,
-      leaseMs: 60_000,
-      maxAttempts: 3,
-    });
+    const [held] = await claim(db.sql, { limit: 1 });
     let calls = 0;
     const started: ClaimedDelivery[] = [];
     const loop = startClaimLoop({
@@ -106,7 +99,7 @@ Deno.test("the claim loop keeps what the worker holds when it hands orphans back
 Deno.test("the claim loop claims no more than the worker's capacity", async () => {
   const db = await testDatabase();
   try {
-    await seed(db.sql, 5);
+    await seedDeliveries(db.sql, 5);
     const limits: number[] = [];
     const real = realSource(db.sql);
     let free = 2;
@@ -134,7 +127,7 @@ Deno.test("the claim loop claims no more than the worker's capacity", async () =
 Deno.test("the claim loop never starts what it claimed after stop was asked for, and returns it", async () => {
   const db = await testDatabase();
   try {
-    await seed(db.sql, 2);
+    await seedDeliveries(db.sql, 2);
     const real = realSource(db.sql);
     const inClaim = Promise.withResolvers<void>();
     const release = Promise.withResolvers<void>();
@@ -172,7 +165,7 @@ Deno.test({
     const locked = Promise.withResolvers<void>();
     const release = Promise.withResolvers<void>();
     try {
-      await seed(db.sql, 1);
+      await seedDeliveries(db.sql, 1);
       // Blocks every UPDATE of deliveries, the claim's included.
       const holder = db.sql.begin(async (tx) => {
         await tx`LOCK TABLE deliveries IN SHARE ROW EXCLUSIVE MODE`;

@@ -118,7 +118,7 @@ Deno.test({
       });
       await locked.promise;
       let finished = false;
-      const requeue = requeueFailed(db.sql, "old", { channel: db.channel })
+      const requeue = requeueFailed(db.sql, { eventId: "old" }, { channel: db.channel })
         .then((r) => (finished = true, r));
       let waiting = false;
       while (!waiting && !finished) {

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { queueStats } from "../../src/db/stats.ts";
-import type { Sql } from "../../src/db/pool.ts";
 import { rescueExpired } from "../../src/db/queue.ts";
 import { createLogger, type Logger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -8,21 +7,17 @@ import { createSecretCipher, type SecretCipher } from "../../src/security/secret
 import type { Resolver } from "../../src/security/ssrf.ts";
 import { startWorker, type WorkerOptions } from "../../src/worker/worker.ts";
 import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { seedDeliveries } from "../helpers/queue.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually } from "../helpers/service.ts";
 
 const quiet: Logger = createLogger({ write: () => {} });
-
-/** A subscription to `url` with `n` pending deliveries, e1…en. */
-async function seed(sql: Sql, url: string, n: number, secret = "a-secret") {
-  const [sub] = await sql<{ seq: number }[]>`
-    INSERT INTO subscriptions (id, url, event_types, secret)
-    VALUES ('s', ${url}, '{*}', ${secret}) RETURNING seq`;
-  await sql`INSERT INTO events (id, type, data) SELECT 'e' || g, 'a', '{}'
-    FROM generate_series(1, ${n}) g`;
-  await sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
-    SELECT 'e' || g, 's', ${sub!.seq} FROM generate_series(1, ${n}) g`;
-}
+const health = {
+  failureThreshold: 0,
+  cooldownMs: 30_000,
+  maxCooldownMs: 60_000,
+  autoDisableAfterMs: 0,
+};
 
 function worker(
   db: TestDatabase,
@@ -47,6 +42,8 @@ function worker(
     retryMaxDelayMs: 100,
     allowPrivateTargets: true,
     allowedTargetCidrs: [],
+    channel: db.channel,
+    health,
     ...rest,
   });
 }
@@ -54,7 +51,7 @@ function worker(
 Deno.test("a claim that shutdown stops before anything was sent goes back uncounted", async () => {
   const db = await testDatabase();
   try {
-    await seed(db.sql, "http://hangs.example/hook", 1);
+    await seedDeliveries(db.sql, 1, { url: "http://hangs.example/hook" });
     const resolving = Promise.withResolvers<void>();
     // The SSRF guard's look-up never answers: shutdown lands before the request is made.
     const w = worker(db, {
@@ -80,7 +77,10 @@ Deno.test("a secret that cannot be decrypted fails its delivery unsent and unret
   const receiver = startReceiver();
   try {
     const otherKey = createSecretCipher(crypto.getRandomValues(new Uint8Array(32)));
-    await seed(db.sql, receiver.url, 1, await otherKey.seal("whsec_" + btoa("x".repeat(32))));
+    await seedDeliveries(db.sql, 1, {
+      url: receiver.url,
+      secret: await otherKey.seal("whsec_" + btoa("x".repeat(32))),
+    });
     const w = worker(db, {
       secrets: createSecretCipher(crypto.getRandomValues(new Uint8Array(32))),
     });
@@ -106,7 +106,7 @@ Deno.test("a worker stops claiming while its results cannot be written, and lose
   const db = await testDatabase();
   const receiver = startReceiver();
   try {
-    await seed(db.sql, receiver.url, 10);
+    await seedDeliveries(db.sql, 10, { url: receiver.url });
     // Results cannot be written (a failure that is not the data's: kept and retried).
     await db.sql.unsafe(`
       CREATE FUNCTION refuse_results() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -144,7 +144,7 @@ Deno.test("a live worker keeps its lease however long the endpoint takes, so the
   });
   const rescuing = new AbortController();
   try {
-    await seed(db.sql, receiver.url, 1);
+    await seedDeliveries(db.sql, 1, { url: receiver.url });
     // A lease of one second, renewed every quarter of it, against a rescuer that runs all the time.
     const w = worker(db, { leaseMs: 1_000 });
     const rescuer = (async () => {
@@ -178,7 +178,7 @@ Deno.test("a live worker keeps its lease however long the endpoint takes, so the
 Deno.test("a worker that holds two claims of one delivery (after a rescue) keeps track of both", async () => {
   const db = await testDatabase();
   try {
-    await seed(db.sql, "http://127.0.0.1:9/hook", 1);
+    await seedDeliveries(db.sql, 1);
     const releases = new Map<number, () => void>();
     const started: number[] = [];
     // A sender that holds each attempt until the test lets it finish.
@@ -208,6 +208,8 @@ Deno.test("a worker that holds two claims of one delivery (after a rescue) keeps
       retryMaxDelayMs: 100,
       allowPrivateTargets: true,
       allowedTargetCidrs: [],
+      channel: db.channel,
+      health,
     });
     await eventually(() => Promise.resolve(started.length === 1 ? true : undefined));
     // The lease runs out under attempt 1, the rescuer takes it, and this worker claims attempt 2.

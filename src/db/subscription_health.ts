@@ -1,0 +1,235 @@
+/**
+ * A subscription's health, from what its endpoint answered: the circuit
+ * breaker (closed → open → half_open → closed), auto-disable after failing
+ * without a success for long enough, and disable on 410 Gone. Each change is
+ * returned so that the caller can hold, release or fail the subscription's
+ * waiting deliveries and announce it, in the same transaction.
+ *
+ * @module
+ */
+import { newId } from "../ids.ts";
+import { insertEvents, type NewEvent } from "./events.ts";
+import type { Sql } from "./pool.ts";
+
+/** What one batch of attempts said about one subscription's endpoint. */
+export interface HealthReport {
+  seq: number;
+  /** A 2xx among the attempts. */
+  success: boolean;
+  /** An answer that is not a failure for the breaker (2xx, or e.g. a 400). */
+  answered: boolean;
+  /** Breaker failures (timeouts, connection errors, 5xx, 429) in the batch. */
+  failures: number;
+  /** Breaker failures after the batch's last success. */
+  failuresSinceSuccess: number;
+  /** An attempt that did not deliver, after the batch's last success (or in a batch without one). */
+  failedSinceSuccess: boolean;
+  /** The endpoint answered 410 Gone. */
+  gone: boolean;
+  lastError: string | null;
+}
+
+export interface HealthSettings {
+  /** Consecutive failures that open the circuit; 0 never opens it. */
+  failureThreshold: number;
+  cooldownMs: number;
+  maxCooldownMs: number;
+  /** Failing without a success this long disables the subscription; 0 never does. */
+  autoDisableAfterMs: number;
+}
+
+export type HealthChangeKind = "circuit_opened" | "circuit_closed" | "disabled";
+
+/** A change of a subscription's circuit or state. */
+export interface HealthChange {
+  kind: HealthChangeKind;
+  seq: number;
+  subscriptionId: string;
+  /** `consecutive_failures` or `probe_failed` (opened), `answered` (closed), `failing` or `gone` (disabled). */
+  reason: string;
+  lastError: string | null;
+  at: Date;
+  /** Opened: when the probe goes. */
+  nextProbeAt: Date | null;
+}
+
+/**
+ * Applies the reports to their subscriptions in one statement, under their
+ * row locks, and returns what changed.
+ */
+export async function recordHealth(
+  sql: Sql,
+  reports: readonly HealthReport[],
+  settings: HealthSettings,
+): Promise<HealthChange[]> {
+  if (reports.length === 0) return [];
+  const rows = await sql<
+    {
+      seq: number;
+      id: string;
+      was: string;
+      now_state: string;
+      reopened: boolean;
+      disabled: string | null;
+      last_error: string | null;
+      at: Date;
+      next_probe_at: Date | null;
+    }[]
+  >`
+    WITH a AS (
+      SELECT * FROM unnest(
+        ${reports.map((r) => r.seq)}::bigint[],
+        ${sql.array(reports.map((r) => r.success))}::bool[],
+        ${sql.array(reports.map((r) => r.answered))}::bool[],
+        ${reports.map((r) => r.failures)}::int[],
+        ${reports.map((r) => r.failuresSinceSuccess)}::int[],
+        ${sql.array(reports.map((r) => r.failedSinceSuccess))}::bool[],
+        ${sql.array(reports.map((r) => r.gone))}::bool[],
+        ${reports.map((r) => r.lastError)}::text[]
+      ) AS a(seq, success, answered, failures, since_success, failed_since, gone, last_error)
+    ), cur AS (
+      SELECT s.seq, s.id, s.active, s.circuit_state, s.consecutive_failures,
+        s.circuit_cooldown_ms, s.failing_since, a.success, a.answered, a.failures, a.since_success,
+        a.failed_since, a.gone, a.last_error
+      FROM subscriptions s JOIN a ON a.seq = s.seq
+      FOR UPDATE OF s
+    ), counted AS (
+      SELECT c.*,
+        CASE WHEN c.success THEN c.since_success ELSE c.consecutive_failures + c.failures END AS streak,
+        CASE WHEN c.success THEN CASE WHEN c.failed_since THEN now() END
+          WHEN c.failed_since THEN coalesce(c.failing_since, now())
+          ELSE c.failing_since END AS failing_now
+      FROM cur c
+    ), decided AS (
+      SELECT c.*,
+        CASE
+          WHEN c.circuit_state <> 'closed' AND c.answered THEN 'closed'
+          WHEN c.circuit_state = 'half_open' AND c.failures > 0 THEN 'open'
+          WHEN c.circuit_state = 'closed' AND ${settings.failureThreshold} > 0
+            AND c.streak >= ${settings.failureThreshold} THEN 'open'
+          ELSE c.circuit_state
+        END AS next_state,
+        CASE
+          WHEN NOT c.active THEN NULL
+          WHEN c.gone THEN 'gone'
+          WHEN NOT c.success AND ${settings.autoDisableAfterMs} > 0
+            AND c.failing_now <= now() - ${settings.autoDisableAfterMs} * interval '1 millisecond'
+            THEN 'failing'
+        END AS disabled
+      FROM counted c
+    ), upd AS (
+      UPDATE subscriptions s SET
+        consecutive_failures = d.streak,
+        failing_since = d.failing_now,
+        circuit_state = d.next_state,
+        circuit_cooldown_ms = CASE
+          WHEN d.next_state = 'closed' THEN NULL
+          WHEN d.next_state = 'open' AND d.circuit_state = 'half_open'
+            THEN least(${settings.maxCooldownMs}, 2 * coalesce(d.circuit_cooldown_ms, ${settings.cooldownMs}))
+          WHEN d.next_state = 'open' AND d.circuit_state = 'closed' THEN ${settings.cooldownMs}
+          ELSE s.circuit_cooldown_ms END,
+        circuit_opened_at = CASE
+          WHEN d.next_state = 'closed' THEN NULL
+          WHEN d.circuit_state = 'closed' AND d.next_state = 'open' THEN now()
+          ELSE s.circuit_opened_at END,
+        circuit_next_probe_at = CASE
+          WHEN d.next_state = 'closed' THEN NULL
+          WHEN d.next_state = 'open' AND d.circuit_state = 'half_open'
+            THEN now() + least(${settings.maxCooldownMs},
+              2 * coalesce(d.circuit_cooldown_ms, ${settings.cooldownMs})) * interval '1 millisecond'
+          WHEN d.next_state = 'open' AND d.circuit_state = 'closed'
+            THEN now() + ${settings.cooldownMs} * interval '1 millisecond'
+          ELSE s.circuit_next_probe_at END,
+        active = CASE WHEN d.disabled IS NULL THEN s.active ELSE false END,
+        disabled_reason = coalesce(d.disabled, s.disabled_reason),
+        updated_at = CASE WHEN d.disabled IS NULL THEN s.updated_at ELSE now() END
+      FROM decided d WHERE s.seq = d.seq
+      RETURNING s.seq, s.id, d.circuit_state AS was, s.circuit_state AS now_state,
+        d.circuit_state = 'half_open' AND s.circuit_state = 'open' AS reopened,
+        d.disabled, d.last_error, now() AS at, s.circuit_next_probe_at AS next_probe_at
+    )
+    SELECT * FROM upd WHERE was <> now_state OR disabled IS NOT NULL`;
+  const changes: HealthChange[] = [];
+  for (const r of rows) {
+    const base = { seq: r.seq, subscriptionId: r.id, lastError: r.last_error, at: r.at };
+    if (r.now_state === "open" && r.was !== "open") {
+      changes.push({
+        ...base,
+        kind: "circuit_opened",
+        reason: r.reopened ? "probe_failed" : "consecutive_failures",
+        nextProbeAt: r.next_probe_at,
+      });
+    }
+    if (r.now_state === "closed" && r.was !== "closed") {
+      changes.push({ ...base, kind: "circuit_closed", reason: "answered", nextProbeAt: null });
+    }
+    if (r.disabled !== null) {
+      changes.push({ ...base, kind: "disabled", reason: r.disabled, nextProbeAt: null });
+    }
+  }
+  return changes;
+}
+
+/**
+ * Carries the changes out, in the caller's transaction: what each does to
+ * the subscription's waiting deliveries (see {@linkcode applyToWaiting}),
+ * and one operational event per change, `dispatch.subscription.<kind>`,
+ * fanned out like any other event.
+ */
+export async function announce(
+  sql: Sql,
+  changes: readonly HealthChange[],
+  options: { channel: string },
+): Promise<void> {
+  if (changes.length === 0) return;
+  let released = 0;
+  for (const change of changes) released += await applyToWaiting(sql, change);
+  await insertEvents(sql, changes.map(operationalEvent), options);
+  if (released > 0) await sql`SELECT pg_notify(${options.channel}, '')`;
+}
+
+/** The event that reports a change to the operator's subscriptions. */
+export function operationalEvent(change: HealthChange): NewEvent {
+  return {
+    id: newId("evt"),
+    type: `dispatch.subscription.${change.kind}`,
+    source: "dispatch",
+    data: {
+      subscription_id: change.subscriptionId,
+      tenant_id: null,
+      reason: change.reason,
+      last_error: change.lastError,
+      at: change.at.toISOString(),
+    },
+  };
+}
+
+/**
+ * What a change does to the subscription's waiting deliveries: an opened
+ * circuit holds them until its probe (no attempt spent), a closed one lets
+ * them go at once, a disabled subscription **cancel**s them with its reason.
+ * Returns how many were released, so the caller can wake the workers.
+ */
+async function applyToWaiting(sql: Sql, change: HealthChange): Promise<number> {
+  if (change.kind === "circuit_opened") {
+    await sql`
+      UPDATE deliveries SET next_attempt_at = ${change.nextProbeAt}, held_by = 'circuit',
+        updated_at = now()
+      WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')
+        AND next_attempt_at < ${change.nextProbeAt}`;
+    return 0;
+  }
+  if (change.kind === "circuit_closed") {
+    const rows = await sql`
+      UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
+      WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')
+        AND held_by = 'circuit'
+      RETURNING 1`;
+    return rows.length;
+  }
+  await sql`
+    UPDATE deliveries SET status = 'failed', held_by = NULL, next_attempt_at = now(),
+      last_error = ${`Subscription disabled: ${change.reason}`}, updated_at = now()
+    WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')`;
+  return 0;
+}

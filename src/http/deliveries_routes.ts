@@ -1,0 +1,88 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { getDelivery, listDeliveries, requeueFailed } from "../db/deliveries.ts";
+import { subscriptionState } from "../db/subscriptions.ts";
+import { ApiError, notFound, subscriptionInactive } from "../errors.ts";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import type { AppDeps } from "./deps.ts";
+import * as examples from "./examples.ts";
+import { errors, jsonResponse } from "./openapi.ts";
+import { Delivery, DeliveryFilter, IdParam, paged } from "./schemas.ts";
+
+const tags = ["Deliveries"];
+
+const list = createRoute({
+  method: "get",
+  path: "/deliveries",
+  tags,
+  operationId: "listDeliveries",
+  summary: "List deliveries, newest first; ?status=failed lists the dead letters",
+  request: { query: DeliveryFilter },
+  responses: {
+    200: jsonResponse(paged(Delivery, "DeliveryPage"), "A page of deliveries", {
+      example: { data: [examples.deadLetter], next_cursor: null },
+    }),
+  },
+});
+
+const retry = createRoute({
+  method: "post",
+  path: "/deliveries/{id}/retry",
+  tags,
+  operationId: "retryDelivery",
+  summary: "Put a failed delivery back in the queue, with a fresh attempt budget",
+  request: { params: IdParam },
+  responses: {
+    202: jsonResponse(Delivery, "Queued again", {
+      example: { ...examples.deadLetter, status: "retrying", last_error: null },
+    }),
+    409: errors.notRetryable,
+  },
+});
+
+export function deliveriesRoutes(deps: AppDeps) {
+  const { sql, channel } = deps;
+  const app = new OpenAPIHono();
+
+  app.openapi(list, async (c) => {
+    const q = c.req.valid("query");
+    let subscriptionSeq: number | undefined;
+    if (q.subscription_id !== undefined) {
+      // An unknown subscription has no deliveries: an empty page, not an error.
+      subscriptionSeq = (await subscriptionState(sql, q.subscription_id))?.seq ?? -1;
+    }
+    const page = await listDeliveries(sql, {
+      limit: q.limit,
+      before: decodeCursor(q.cursor),
+      status: q.status,
+      subscriptionSeq,
+      since: q.since,
+      until: q.until,
+    });
+    return c.json({ data: page.deliveries, next_cursor: encodeCursor(page.next) }, 200);
+  });
+
+  app.openapi(retry, async (c) => {
+    const { id: text } = c.req.valid("param");
+    // Delivery ids are numbers; any other id is as unknown as a number never given out.
+    const id = /^[1-9]\d{0,14}$/.test(text) ? Number(text) : 0;
+    const delivery = id > 0 ? await getDelivery(sql, id) : undefined;
+    if (!delivery) throw notFound("delivery", text);
+    const result = await requeueFailed(sql, { deliveryId: id }, { channel });
+    if (result.requeued.length === 0) {
+      const [skipped] = result.skipped;
+      if (skipped?.reason === "subscription disabled") {
+        throw subscriptionInactive(delivery.subscription_id);
+      }
+      throw new ApiError(
+        "conflict",
+        skipped
+          ? `Delivery "${id}" cannot be retried: its subscription was deleted`
+          : `Delivery "${id}" is ${delivery.status}: only failed deliveries can be retried`,
+      );
+    }
+    deps.wake?.();
+    return c.json((await getDelivery(sql, id))!, 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,92 @@
+/**
+ * Fixtures for tests of the queue itself: a subscription with deliveries in
+ * the database, claims made the way a worker makes them, and outcomes as the
+ * sender decides them.
+ *
+ * @module
+ */
+import type { Sql } from "../../src/db/pool.ts";
+import {
+  claimDeliveries,
+  type ClaimedDelivery,
+  type ClaimOptions,
+  type Completion,
+} from "../../src/db/queue.ts";
+
+export interface SeedOptions {
+  /** Subscription id; default `s`. */
+  id?: string;
+  url?: string;
+  secret?: string;
+  maxAttempts?: number;
+  rateLimit?: number;
+  maxInFlight?: number;
+  /** Event ids are `${prefix}1` … `${prefix}n`; default `e`. */
+  prefix?: string;
+}
+
+/** A subscription with `n` pending deliveries; answers the subscription's seq. */
+export async function seedDeliveries(sql: Sql, n: number, options: SeedOptions = {}) {
+  const { id = "s", prefix = "e" } = options;
+  const [sub] = await sql<{ seq: number }[]>`
+    INSERT INTO subscriptions (id, url, event_types, secret, max_attempts, rate_limit,
+      max_in_flight)
+    VALUES (${id}, ${options.url ?? "http://127.0.0.1:9/"}, '{*}',
+      ${options.secret ?? "a-secret"}, ${options.maxAttempts ?? null},
+      ${options.rateLimit ?? null}, ${options.maxInFlight ?? null})
+    RETURNING seq`;
+  await sql`INSERT INTO events (id, type, data, fanned_out)
+    SELECT ${prefix} || g, 'a', '{}', 1 FROM generate_series(1, ${n}) g`;
+  await sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+    SELECT ${prefix} || g, ${id}, ${sub!.seq} FROM generate_series(1, ${n}) g`;
+  return sub!.seq;
+}
+
+/** A claim as a worker makes it, with a 60 s lease and MAX_ATTEMPTS 3 unless told otherwise. */
+export async function claim(
+  sql: Sql,
+  options: Partial<ClaimOptions> = {},
+): Promise<ClaimedDelivery[]> {
+  return (await claimDeliveries(sql, {
+    workerId: "w",
+    limit: 10,
+    leaseMs: 60_000,
+    maxAttempts: 3,
+    horizonMs: 1000,
+    recheckMs: 5000,
+    ...options,
+  })).deliveries;
+}
+
+/** The outcome the sender would decide for `d` after a 2xx (`delivered`) or a 500. */
+export function outcome(
+  d: Pick<ClaimedDelivery, "id" | "event_id" | "attempt" | "subscription_seq" | "subscription_id">,
+  status: Completion["status"],
+  extra: Partial<Completion> & { responseBody?: string } = {},
+): Completion {
+  const ok = status === "delivered";
+  const { responseBody = "ok", ...rest } = extra;
+  return {
+    deliveryId: d.id,
+    eventId: d.event_id,
+    subscriptionId: d.subscription_id,
+    subscriptionSeq: d.subscription_seq,
+    attempt: d.attempt,
+    status,
+    retryInMs: 0,
+    record: {
+      startedAt: new Date(),
+      durationMs: 3,
+      statusCode: ok ? 200 : 500,
+      errorClass: ok ? null : "http_status",
+      error: ok ? null : "Endpoint answered 500",
+      responseBody,
+      responseHeaders: { "content-type": "text/plain" },
+    },
+    lastError: ok ? null : "Endpoint answered 500",
+    lastStatusCode: ok ? 200 : 500,
+    verdict: ok ? "success" : "failure",
+    healthy: true,
+    ...rest,
+  };
+}
