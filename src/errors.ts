@@ -3,6 +3,7 @@ export const errorStatus = {
   bad_request: 400,
   validation_failed: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
@@ -40,9 +41,16 @@ export class ApiError extends Error {
   }
 }
 
-export function notFound(kind: "event" | "subscription", id: string): ApiError {
-  const label = kind === "event" ? "Event" : "Subscription";
-  return new ApiError("not_found", `${label} "${id}" does not exist`);
+const labels = {
+  event: "Event",
+  subscription: "Subscription",
+  tenant: "Tenant",
+  apiKey: "API key",
+};
+
+/** The one answer for an id that does not exist and for another tenant's: ids cannot be probed. */
+export function notFound(kind: keyof typeof labels, id: string): ApiError {
+  return new ApiError("not_found", `${labels[kind]} "${id}" does not exist`);
 }
 
 export function eventConflict(id: string): ApiError {

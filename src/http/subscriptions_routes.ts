@@ -1,5 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Config } from "../config.ts";
+import type { Sql } from "../db/pool.ts";
 import {
   deleteSubscription,
   getSubscription,
@@ -8,10 +9,12 @@ import {
   rotateSecret,
   updateSubscription,
 } from "../db/subscriptions.ts";
+import type { TenantFilter } from "../db/tenant_filter.ts";
 import { generateSecret } from "../delivery/signature.ts";
 import { notFound, subscriptionConflict } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
+import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
@@ -21,9 +24,9 @@ import {
   IdParam,
   minProductionSecretLength,
   NewSubscription,
-  Page,
   paged,
   Subscription,
+  SubscriptionFilter,
   SubscriptionPatch,
   SubscriptionWithSecret,
 } from "./schemas.ts";
@@ -52,7 +55,7 @@ const list = createRoute({
   tags,
   operationId: "listSubscriptions",
   summary: "List subscriptions, oldest first",
-  request: { query: Page },
+  request: { query: SubscriptionFilter },
   responses: {
     200: jsonResponse(paged(Subscription, "SubscriptionPage"), "A page of subscriptions", {
       example: { data: [examples.subscription], next_cursor: null },
@@ -127,6 +130,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const id = body.id ?? newId("sub");
     const row = await insertSubscription(sql, {
       id,
+      tenant_id: tenantFilter(c, body.tenant_id).tenantId ?? null,
       url: body.url,
       event_types: body.event_types,
       description: body.description ?? null,
@@ -142,29 +146,35 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const page = await listSubscriptions(sql, { limit: q.limit, after: decodeCursor(q.cursor) });
+    const page = await listSubscriptions(sql, {
+      ...tenantFilter(c, q.tenant_id),
+      limit: q.limit,
+      after: decodeCursor(q.cursor),
+    });
     return c.json({ data: page.subscriptions, next_cursor: encodeCursor(page.next) }, 200);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getSubscription(sql, id);
+    const row = await getSubscription(sql, id, tenantFilter(c));
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
 
   app.openapi(patch, async (c) => {
     const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
+    const { tenant_id, ...body } = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
-    const row = await updateSubscription(sql, id, dropUndefined(body));
+    const scope = tenantFilter(c);
+    if (tenant_id !== undefined) await assertSameTenant(sql, id, { ...scope, given: tenant_id });
+    const row = await updateSubscription(sql, id, dropUndefined(body), scope);
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await deleteSubscription(sql, id))) throw notFound("subscription", id);
+    if (!(await deleteSubscription(sql, id, tenantFilter(c)))) throw notFound("subscription", id);
     return c.body(null, 204);
   });
 
@@ -172,6 +182,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const secret = generateSecret();
     const rotated = await rotateSecret(sql, id, {
+      ...tenantFilter(c),
       secret: await deps.secrets.seal(secret),
       graceMs: deps.config.rotationGraceMs,
     });
@@ -187,6 +198,22 @@ export function subscriptionsRoutes(deps: AppDeps) {
 function assertAllowedTarget(url: string, policy: TargetPolicy): void {
   const why = urlRefusal(url, policy);
   if (why !== null) throw validationError([{ path: ["url"], message: `points to ${why}` }], "json");
+}
+
+/** A subscription's tenant is set at creation: a PATCH may only repeat it. */
+async function assertSameTenant(
+  sql: Sql,
+  id: string,
+  options: TenantFilter & { given: string | null },
+): Promise<void> {
+  const current = await getSubscription(sql, id, options);
+  if (!current) throw notFound("subscription", id);
+  if (current.tenant_id === options.given) return;
+  const was = current.tenant_id === null ? "has none" : `is "${current.tenant_id}"`;
+  throw validationError([{
+    path: ["tenant_id"],
+    message: `cannot change once the subscription is created (its tenant ${was})`,
+  }], "json");
 }
 
 /** Short secrets are for trying Dispatch out; production wants ones that cannot be guessed. */

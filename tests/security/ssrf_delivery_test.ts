@@ -17,6 +17,7 @@ async function setup(env: Record<string, string>, url: (receiver: string) => str
   const svc = await startTestService(db, { env });
   await insertSubscription(db.sql, {
     id: "sub_local",
+    tenant_id: null,
     url: url(receiver.url),
     event_types: ["*"],
     description: null,
