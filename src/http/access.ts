@@ -7,7 +7,7 @@
  * @module
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 import type { KeyScope } from "../db/api_keys.ts";
 import type { TenantFilter } from "../db/tenant_filter.ts";
 import { ApiError, notFound } from "../errors.ts";
@@ -76,11 +76,10 @@ export function authorize(operations: () => Iterable<Operation>): MiddlewareHand
           o,
         ]),
       );
-      // The route that will answer is the last one matched (middleware match every method).
-      const endpoint = routePath(c, -1);
+      // The route that answers is the last one matched for the method (middleware match them all).
       const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-      const served = c.req.matchedRoutes.some((r) => r.method === method && r.path === endpoint);
-      if (served) {
+      const endpoint = matchedRoutes(c).findLast((r) => r.method === method)?.path;
+      if (endpoint !== undefined) {
         const operation = byRoute.get(`${method} ${endpoint}`);
         if (!scopesOf(operation?.operationId).includes(scope)) {
           throw forbidden(scope, `${method} ${operation?.path ?? endpoint}`);
