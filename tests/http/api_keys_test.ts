@@ -5,6 +5,19 @@ const admin = "admin-key-0123456789";
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const hook = "http://127.0.0.1:9/hook";
 
+type App = Awaited<ReturnType<typeof testApp>>;
+
+/** A new tenant key of `tenant`, made with the admin key. */
+async function tenantKey(t: App, tenant: string): Promise<string> {
+  const body = { scope: "tenant", tenant_id: tenant };
+  return (await json(await t.call("POST", "/api-keys", body, bearer(admin)))).key;
+}
+
+/** A call with the admin key whose answer is not looked at. */
+async function asAdmin(t: App, method: string, path: string, body: unknown) {
+  await (await t.call(method, path, body, bearer(admin))).body?.cancel();
+}
+
 Deno.test("POST /api-keys answers 201 with the key once; GET /api-keys lists it without the key", async () => {
   const t = await testApp({ apiKeys: [admin] });
   try {
@@ -172,15 +185,8 @@ Deno.test("last_used_at is set when a key is used, without a write per request",
 Deno.test("a tenant key manages its own subscriptions: tenant_id defaults to its own, another answers 404", async () => {
   const t = await testApp({ apiKeys: [admin] });
   try {
-    const { key } = await json(
-      await t.call("POST", "/api-keys", { scope: "tenant", tenant_id: "acme" }, bearer(admin)),
-    );
-    await (await t.call(
-      "POST",
-      "/subscriptions",
-      { id: "theirs", tenant_id: "globex", url: hook },
-      bearer(admin),
-    )).body?.cancel();
+    const key = await tenantKey(t, "acme");
+    await asAdmin(t, "POST", "/subscriptions", { id: "theirs", tenant_id: "globex", url: hook });
     const created = await json(
       await t.call("POST", "/subscriptions", { id: "mine", url: hook }, bearer(key)),
     );
@@ -229,21 +235,9 @@ Deno.test("a tenant key manages its own subscriptions: tenant_id defaults to its
 Deno.test("a tenant key reads its events, deliveries and attempts and retries them; publishing and keys answer 403", async () => {
   const t = await testApp({ apiKeys: [admin] });
   try {
-    const { key } = await json(
-      await t.call("POST", "/api-keys", { scope: "tenant", tenant_id: "acme" }, bearer(admin)),
-    );
-    await (await t.call(
-      "POST",
-      "/subscriptions",
-      { id: "s", tenant_id: "acme", url: hook },
-      bearer(admin),
-    )).body?.cancel();
-    await (await t.call(
-      "POST",
-      "/events",
-      { id: "e", tenant_id: "acme", type: "a", data: {} },
-      bearer(admin),
-    )).body?.cancel();
+    const key = await tenantKey(t, "acme");
+    await asAdmin(t, "POST", "/subscriptions", { id: "s", tenant_id: "acme", url: hook });
+    await asAdmin(t, "POST", "/events", { id: "e", tenant_id: "acme", type: "a", data: {} });
     await t.db.sql`UPDATE deliveries SET status = 'failed'`;
     for (
       const [method, path, status] of [
