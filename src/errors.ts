@@ -3,6 +3,7 @@ export const errorStatus = {
   bad_request: 400,
   validation_failed: 400,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,
@@ -40,8 +41,15 @@ export class ApiError extends Error {
   }
 }
 
-const labels = { event: "Event", subscription: "Subscription", delivery: "Delivery" };
+const labels = {
+  event: "Event",
+  subscription: "Subscription",
+  delivery: "Delivery",
+  tenant: "Tenant",
+  apiKey: "API key",
+};
 
+/** The one answer for an id that does not exist and for another tenant's: ids cannot be probed. */
 export function notFound(kind: keyof typeof labels, id: string | number): ApiError {
   return new ApiError("not_found", `${labels[kind]} "${id}" does not exist`);
 }

@@ -1,5 +1,15 @@
 import type { DeliveryStatus } from "../delivery/lifecycle.ts";
 import type { Sql } from "./pool.ts";
+import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
+
+/** Deliveries `d` of the filter's tenant: their event's tenant (it outlives the subscription). */
+function ofEventTenant(sql: Sql, filter: TenantFilter) {
+  return filter.tenantId === undefined
+    ? sql``
+    : sql`AND EXISTS (SELECT 1 FROM events e WHERE e.id = d.event_id ${
+      ofTenant(sql, "e", filter)
+    })`;
+}
 
 export interface DeliveryRow {
   id: number;
@@ -41,13 +51,18 @@ export async function listEventDeliveries(sql: Sql, eventId: string): Promise<De
     SELECT ${sql.unsafe(columns)} FROM deliveries d WHERE d.event_id = ${eventId} ORDER BY d.id`;
 }
 
-export async function getDelivery(sql: Sql, id: number): Promise<DeliveryRow | undefined> {
+export async function getDelivery(
+  sql: Sql,
+  id: number,
+  filter: TenantFilter = {},
+): Promise<DeliveryRow | undefined> {
   const [row] = await sql<DeliveryRow[]>`
-    SELECT ${sql.unsafe(columns)} FROM deliveries d WHERE d.id = ${id}`;
+    SELECT ${sql.unsafe(columns)} FROM deliveries d
+    WHERE d.id = ${id} ${ofEventTenant(sql, filter)}`;
   return row;
 }
 
-export interface DeliveryFilter {
+export interface DeliveryFilter extends TenantFilter {
   limit: number;
   /** Only deliveries older than this id (from a cursor). */
   before?: number | undefined;
@@ -76,6 +91,7 @@ export async function listDeliveries(
       ${subscriptionSeq !== undefined ? sql`AND d.subscription_seq = ${subscriptionSeq}` : sql``}
       ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
       ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
+      ${ofEventTenant(sql, filter)}
     ORDER BY d.id DESC
     LIMIT ${filter.limit + 1}`;
   const more = rows.length > filter.limit;

@@ -1,3 +1,5 @@
+import { fanOut } from "./fan_out.ts";
+import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 import type { Sql } from "./pool.ts";
 
 export const eventStatuses = [
@@ -15,6 +17,7 @@ export interface NewEvent {
   type: string;
   source: string | null;
   data: unknown;
+  tenant_id: string | null;
 }
 
 export interface DeliveryCounts {
@@ -31,10 +34,13 @@ export interface EventRow {
   type: string;
   source: string | null;
   data: unknown;
+  tenant_id: string | null;
   created_at: Date;
   status: EventStatus;
   deliveries: DeliveryCounts;
 }
+
+const eventColumns = "e.id, e.type, e.source, e.data, e.tenant_id, e.created_at";
 
 // Derived status and counts of one event's deliveries, for `FROM events e`.
 const summary = `
@@ -77,30 +83,32 @@ export async function insertEvents(
   const to = options.to;
   const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
-      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data
+      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, tenant_id
       FROM unnest(
         ${events.map((e) => e.id)}::text[],
         ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[],
-        ${events.map((e) => JSON.stringify(e.data))}::text[]
-      ) WITH ORDINALITY AS i(id, type, source, data, ord)
+        ${events.map((e) => JSON.stringify(e.data))}::text[],
+        ${events.map((e) => e.tenant_id)}::text[]
+      ) WITH ORDINALITY AS i(id, type, source, data, tenant_id, ord)
       ORDER BY id, ord
     ), matched AS (${
     to === undefined
-      ? sql`SELECT i.id, s.id AS subscription_id, s.seq
-          FROM input i JOIN subscriptions s ON s.active AND ${matches(sql)}`
-      : sql`SELECT i.id, ${to.id}::text AS subscription_id, ${to.seq}::bigint AS seq FROM input i`
+      ? fanOut(sql, sql("input"))
+      : sql`SELECT id AS event_id, ${to.id}::text AS subscription_id,
+          ${to.seq}::bigint AS subscription_seq FROM input`
   }), counted AS (
-      SELECT id, count(*) AS n FROM matched GROUP BY id
+      SELECT event_id, count(*) AS n FROM matched GROUP BY event_id
     ), ins AS (
-      INSERT INTO events (id, type, source, data, fanned_out)
-      SELECT i.id, i.type, i.source, i.data, coalesce(c.n, 0)
-      FROM input i LEFT JOIN counted c ON c.id = i.id
+      INSERT INTO events (id, type, source, data, tenant_id, fanned_out)
+      SELECT i.id, i.type, i.source, i.data, i.tenant_id, coalesce(c.n, 0)
+      FROM input i LEFT JOIN counted c ON c.event_id = i.id
       ON CONFLICT (id) DO NOTHING
       RETURNING id, created_at, fanned_out
     ), fan AS (
       INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
-      SELECT m.id, m.subscription_id, m.seq FROM matched m JOIN ins ON ins.id = m.id
+      SELECT m.event_id, m.subscription_id, m.subscription_seq
+      FROM matched m JOIN ins ON ins.id = m.event_id
       RETURNING 1
     ), wake AS (
       SELECT pg_notify(${options.channel}, '') FROM (SELECT 1 FROM fan LIMIT 1) f
@@ -112,7 +120,7 @@ export async function insertEvents(
   const existing = new Map<string, NewEvent>();
   if (others.length > 0) {
     const stored = await sql<NewEvent[]>`
-      SELECT id, type, source, data FROM events WHERE id = ANY(${others}::text[])`;
+      SELECT id, type, source, data, tenant_id FROM events WHERE id = ANY(${others}::text[])`;
     for (const e of stored) existing.set(e.id, e);
   }
   const seen = new Set<string>();
@@ -151,17 +159,9 @@ const noDeliveries: DeliveryCounts = {
   failed: 0,
 };
 
-/** `s.event_types` has `*`, the exact `i.type`, or a `prefix.*` that covers it. */
-function matches(sql: Sql) {
-  return sql`EXISTS (
-    SELECT 1 FROM unnest(s.event_types) p
-    WHERE p = '*' OR p = i.type
-       OR (right(p, 2) = '.*' AND starts_with(i.type, left(p, -1))))`;
-}
-
 function sameContent(stored: NewEvent, event: NewEvent): boolean {
   return stored.type === event.type && stored.source === event.source &&
-    canonical(stored.data) === canonical(event.data);
+    stored.tenant_id === event.tenant_id && canonical(stored.data) === canonical(event.data);
 }
 
 // jsonb does not keep key order, so compare with sorted keys.
@@ -175,14 +175,19 @@ function canonical(value: unknown): string {
   );
 }
 
-export async function getEvent(sql: Sql, id: string): Promise<EventRow | undefined> {
+/** The event, or undefined when it does not exist or (given `tenantId`) is not that tenant's. */
+export async function getEvent(
+  sql: Sql,
+  id: string,
+  options: TenantFilter = {},
+): Promise<EventRow | undefined> {
   const [row] = await sql<EventRow[]>`
-    SELECT e.id, e.type, e.source, e.data, e.created_at, ${sql.unsafe(summary)}
-    FROM events e WHERE e.id = ${id}`;
+    SELECT ${sql.unsafe(eventColumns)}, ${sql.unsafe(summary)}
+    FROM events e WHERE e.id = ${id} ${ofTenant(sql, "e", options)}`;
   return row;
 }
 
-export interface ListEventsOptions {
+export interface ListEventsOptions extends TenantFilter {
   limit: number;
   /** Only events older than this sequence number (from a cursor). */
   before?: number | undefined;
@@ -210,9 +215,9 @@ export async function listEvents(
     : sql`events e`;
   const rows = await sql<(EventRow & { seq: number })[]>`
     SELECT * FROM (
-      SELECT e.seq, e.id, e.type, e.source, e.data, e.created_at, ${sql.unsafe(summary)}
+      SELECT e.seq, ${sql.unsafe(eventColumns)}, ${sql.unsafe(summary)}
       FROM ${source}
-      WHERE true
+      WHERE true ${ofTenant(sql, "e", options)}
         ${options.before !== undefined ? sql`AND e.seq < ${options.before}` : sql``}
         ${options.type !== undefined ? sql`AND e.type = ${options.type}` : sql``}
         ${status === "no_subscribers" ? sql`AND e.fanned_out = 0` : sql``}

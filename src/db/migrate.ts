@@ -2,6 +2,7 @@ import type { Sql } from "./pool.ts";
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
 import m0002 from "../../migrations/0002_retention.sql" with { type: "text" };
 import m0003 from "../../migrations/0003_engine.sql" with { type: "text" };
+import m0004 from "../../migrations/0004_tenants.sql" with { type: "text" };
 import m0005 from "../../migrations/0005_traffic_control.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
@@ -9,6 +10,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 1, name: "0001_init", sql: m0001 },
   { version: 2, name: "0002_retention", sql: m0002 },
   { version: 3, name: "0003_engine", sql: m0003 },
+  { version: 4, name: "0004_tenants", sql: m0004 },
   { version: 5, name: "0005_traffic_control", sql: m0005 },
 ];
 

@@ -45,6 +45,7 @@ export interface HealthChange {
   kind: HealthChangeKind;
   seq: number;
   subscriptionId: string;
+  tenantId: string | null;
   /** `consecutive_failures` or `probe_failed` (opened), `answered` (closed), `failing` or `gone` (disabled). */
   reason: string;
   lastError: string | null;
@@ -67,6 +68,7 @@ export async function recordHealth(
     {
       seq: number;
       id: string;
+      tenant_id: string | null;
       was: string;
       now_state: string;
       reopened: boolean;
@@ -144,14 +146,20 @@ export async function recordHealth(
         disabled_reason = coalesce(d.disabled, s.disabled_reason),
         updated_at = CASE WHEN d.disabled IS NULL THEN s.updated_at ELSE now() END
       FROM decided d WHERE s.seq = d.seq
-      RETURNING s.seq, s.id, d.circuit_state AS was, s.circuit_state AS now_state,
+      RETURNING s.seq, s.id, s.tenant_id, d.circuit_state AS was, s.circuit_state AS now_state,
         d.circuit_state = 'half_open' AND s.circuit_state = 'open' AS reopened,
         d.disabled, d.last_error, now() AS at, s.circuit_next_probe_at AS next_probe_at
     )
     SELECT * FROM upd WHERE was <> now_state OR disabled IS NOT NULL`;
   const changes: HealthChange[] = [];
   for (const r of rows) {
-    const base = { seq: r.seq, subscriptionId: r.id, lastError: r.last_error, at: r.at };
+    const base = {
+      seq: r.seq,
+      subscriptionId: r.id,
+      tenantId: r.tenant_id,
+      lastError: r.last_error,
+      at: r.at,
+    };
     if (r.now_state === "open" && r.was !== "open") {
       changes.push({
         ...base,
@@ -194,9 +202,11 @@ export function operationalEvent(change: HealthChange): NewEvent {
     id: newId("evt"),
     type: `dispatch.subscription.${change.kind}`,
     source: "dispatch",
+    // The operator's event: it has no tenant, whatever the subscription's.
+    tenant_id: null,
     data: {
       subscription_id: change.subscriptionId,
-      tenant_id: null,
+      tenant_id: change.tenantId,
       reason: change.reason,
       last_error: change.lastError,
       at: change.at.toISOString(),

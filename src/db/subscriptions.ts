@@ -1,11 +1,14 @@
+import type postgres from "postgres";
 import type { Sql } from "./pool.ts";
 import { announce } from "./subscription_health.ts";
+import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 export type CircuitState = "closed" | "open" | "half_open";
 
 /** A subscription as the API shows it: never with its secrets. */
 export interface SubscriptionRow {
   id: string;
+  tenant_id: string | null;
   url: string;
   event_types: string[];
   description: string | null;
@@ -27,6 +30,7 @@ export interface SubscriptionRow {
 
 export interface NewSubscription {
   id: string;
+  tenant_id: string | null;
   url: string;
   event_types: string[];
   description: string | null;
@@ -56,7 +60,8 @@ export type SubscriptionPatch = Partial<
 const iso = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
-const columns = `id, url, event_types, description, active, disabled_reason, max_attempts,
+const columns =
+  `id, tenant_id, url, event_types, description, active, disabled_reason, max_attempts,
   rate_limit, max_in_flight,
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
@@ -69,19 +74,24 @@ export async function insertSubscription(
   sub: NewSubscription,
 ): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
-    INSERT INTO subscriptions (id, url, event_types, description, secret, active,
+    INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
       max_attempts, rate_limit, max_in_flight, metadata)
-    VALUES (${sub.id}, ${sub.url}, ${sub.event_types}, ${sub.description}, ${sub.secret},
-      ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit}, ${sub.max_in_flight},
-      ${sql.json(sub.metadata)})
+    VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
+      ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
+      ${sub.max_in_flight}, ${sql.json(sub.metadata)})
     ON CONFLICT (id) DO NOTHING
     RETURNING ${sql.unsafe(columns)}`;
   return row;
 }
 
-export async function getSubscription(sql: Sql, id: string): Promise<SubscriptionRow | undefined> {
+export async function getSubscription(
+  sql: Sql,
+  id: string,
+  options: TenantFilter = {},
+): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
-    SELECT ${sql.unsafe(columns)} FROM subscriptions WHERE id = ${id}`;
+    SELECT ${sql.unsafe(columns)} FROM subscriptions s
+    WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
   return row;
 }
 
@@ -89,20 +99,22 @@ export async function getSubscription(sql: Sql, id: string): Promise<Subscriptio
 export async function subscriptionState(
   sql: Sql,
   id: string,
-): Promise<{ seq: number; active: boolean } | undefined> {
-  const [row] = await sql<{ seq: number; active: boolean }[]>`
-    SELECT seq, active FROM subscriptions WHERE id = ${id}`;
+  options: TenantFilter = {},
+): Promise<{ seq: number; active: boolean; tenant_id: string | null } | undefined> {
+  const [row] = await sql<{ seq: number; active: boolean; tenant_id: string | null }[]>`
+    SELECT seq, active, tenant_id FROM subscriptions s
+    WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
   return row;
 }
 
 /** Oldest first; `next` is the sequence number to continue after, if more remain. */
 export async function listSubscriptions(
   sql: Sql,
-  options: { limit: number; after?: number | undefined },
+  options: TenantFilter & { limit: number; after?: number | undefined },
 ): Promise<{ subscriptions: SubscriptionRow[]; next: number | null }> {
   const rows = await sql<(SubscriptionRow & { seq: number })[]>`
-    SELECT seq, ${sql.unsafe(columns)} FROM subscriptions
-    WHERE seq > ${options.after ?? 0}
+    SELECT seq, ${sql.unsafe(columns)} FROM subscriptions s
+    WHERE seq > ${options.after ?? 0} ${ofTenant(sql, "s", options)}
     ORDER BY seq LIMIT ${options.limit + 1}`;
   const more = rows.length > options.limit;
   const page = rows.slice(0, options.limit);
@@ -121,7 +133,7 @@ export async function updateSubscription(
   sql: Sql,
   id: string,
   patch: SubscriptionPatch,
-  options: { channel: string },
+  options: TenantFilter & { channel: string },
 ): Promise<SubscriptionRow | undefined> {
   // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
   const set: Record<string, any> = { ...patch };
@@ -138,10 +150,11 @@ export async function updateSubscription(
     });
   }
   const keys = Object.keys(set);
-  if (keys.length === 0) return await getSubscription(sql, id);
+  if (keys.length === 0) return await getSubscription(sql, id, options);
   return await sql.begin(async (tx) => {
     const [before] = await tx<{ seq: number; circuit_state: CircuitState }[]>`
-      SELECT seq, circuit_state FROM subscriptions WHERE id = ${id} FOR UPDATE`;
+      SELECT seq, circuit_state FROM subscriptions s
+      WHERE id = ${id} ${ofTenant(tx as unknown as Sql, "s", options)} FOR UPDATE`;
     if (before === undefined) return undefined;
     const [row] = await tx<SubscriptionRow[]>`
       UPDATE subscriptions SET ${tx(set, keys)}, updated_at = now()
@@ -160,6 +173,7 @@ export async function updateSubscription(
         kind: "circuit_closed",
         seq: before.seq,
         subscriptionId: id,
+        tenantId: row!.tenant_id,
         reason: "reenabled",
         lastError: null,
         at: new Date(),
@@ -171,20 +185,36 @@ export async function updateSubscription(
 }
 
 /**
- * Deletes a subscription and, in one transaction, **cancel**s its waiting
- * deliveries, so none is attempted again. Returns false when absent.
+ * Deletes a subscription and, in the same statement, **cancel**s its
+ * waiting deliveries, so none is attempted again. Returns false when absent.
  */
-export async function deleteSubscription(sql: Sql, id: string): Promise<boolean> {
-  return await sql.begin(async (tx) => {
-    const [gone] = await tx<{ seq: number }[]>`
-      DELETE FROM subscriptions WHERE id = ${id} RETURNING seq`;
-    if (gone === undefined) return false;
-    await tx`
+export async function deleteSubscription(
+  sql: Sql,
+  id: string,
+  options: TenantFilter = {},
+): Promise<boolean> {
+  return await deleteSubscriptionsWhere(sql, sql`id = ${id} ${ofTenant(sql, "s", options)}`) > 0;
+}
+
+/**
+ * Deletes the subscriptions `s` that `where` selects, cancelling their
+ * waiting deliveries in the same statement; returns how many were deleted.
+ */
+export async function deleteSubscriptionsWhere(
+  sql: Sql,
+  where: postgres.Fragment,
+): Promise<number> {
+  const [row] = await sql<{ deleted: number }[]>`
+    WITH gone AS (
+      DELETE FROM subscriptions s WHERE ${where} RETURNING seq
+    ), cancelled AS (
       UPDATE deliveries SET status = 'failed', last_error = 'Subscription deleted',
         held_by = NULL, next_attempt_at = now(), updated_at = now()
-      WHERE subscription_seq = ${gone.seq} AND status IN ('pending', 'retrying')`;
-    return true;
-  });
+      WHERE subscription_seq IN (SELECT seq FROM gone) AND status IN ('pending', 'retrying')
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM gone)::int AS deleted, (SELECT count(*) FROM cancelled) AS n`;
+  return row?.deleted ?? 0;
 }
 
 /**
@@ -194,15 +224,15 @@ export async function deleteSubscription(sql: Sql, id: string): Promise<boolean>
 export async function rotateSecret(
   sql: Sql,
   id: string,
-  options: { secret: string; graceMs: number },
+  options: TenantFilter & { secret: string; graceMs: number },
 ): Promise<{ previous_secret_expires_at: Date } | undefined> {
   const [row] = await sql<{ previous_secret_expires_at: Date }[]>`
-    UPDATE subscriptions SET
+    UPDATE subscriptions s SET
       previous_secret = secret,
       previous_secret_expires_at = now() + ${options.graceMs} * interval '1 millisecond',
       secret = ${options.secret},
       updated_at = now()
-    WHERE id = ${id}
+    WHERE id = ${id} ${ofTenant(sql, "s", options)}
     RETURNING previous_secret_expires_at`;
   return row;
 }

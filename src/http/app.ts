@@ -3,9 +3,13 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { timeout } from "hono/timeout";
+import { readKeyTable } from "../db/api_keys.ts";
 import { ApiError } from "../errors.ts";
+import { ApiKeyTable } from "../security/api_key_table.ts";
+import { authorize } from "./access.ts";
 import { allowedMethods } from "./allowed_methods.ts";
-import { apiKeyAuth } from "./auth.ts";
+import { apiKeysRoutes } from "./api_keys_routes.ts";
+import { authenticate } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
@@ -18,12 +22,17 @@ import { opsRoutes } from "./ops_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
 import { deliveriesRoutes } from "./deliveries_routes.ts";
 import { subscriptionsRoutes } from "./subscriptions_routes.ts";
+import { tenantsRoutes } from "./tenants_routes.ts";
 
 /**
  * What every listener serves, the worker role's included: probes and
  * metrics, with request ids, access log lines and JSON errors.
  */
-export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "metrics">) {
+export function createOpsApp(
+  deps: Pick<AppDeps, "sql" | "log" | "config" | "metrics">,
+  options: { keys?: ApiKeyTable } = {},
+) {
+  const keys = options.keys ?? apiKeyTable(deps);
   const app = new OpenAPIHono({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues, result.target);
@@ -48,13 +57,19 @@ export function createOpsApp(deps: Pick<AppDeps, "sql" | "log" | "config" | "met
   });
 
   app.route("/", opsRoutes(deps));
-  app.route("/", metricsRoutes(deps));
+  app.route("/", metricsRoutes({ ...deps, keys }));
   return app;
+}
+
+/** The managed API keys as this process sees them (read from the database when needed). */
+function apiKeyTable(deps: Pick<AppDeps, "sql">): ApiKeyTable {
+  return new ApiKeyTable((used) => readKeyTable(deps.sql, used));
 }
 
 /** The whole HTTP API as a web-standard fetch handler. */
 export function createApp(deps: AppDeps) {
-  const app = createOpsApp(deps);
+  const keys = apiKeyTable(deps);
+  const app = createOpsApp(deps, { keys });
   const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());
   serveOpenApi(app, { auth });
@@ -74,7 +89,12 @@ export function createApp(deps: AppDeps) {
         message: `The database did not answer within ${wait} ms: retry shortly`,
       })),
   );
-  if (auth) api.use("*", apiKeyAuth(deps.config.apiKeys));
+  // Who calls, and whether their key's scope may call this operation, before any body is read.
+  api.use(
+    "*",
+    authenticate({ keys: deps.config.apiKeys, table: keys, required: auth }),
+    authorize(() => routesOf(api)),
+  );
   // Only the routes that take a body read one, so only they can answer 413 or 415.
   const limit = bodyLimit({
     maxSize: deps.config.maxPayloadBytes,
@@ -82,16 +102,29 @@ export function createApp(deps: AppDeps) {
       throw tooLarge(deps.config.maxPayloadBytes);
     },
   });
-  const bodies = ["/events", "/events/batch", "/subscriptions", "/subscriptions/:id/recover"];
+  const bodies = [
+    "/events",
+    "/events/batch",
+    "/subscriptions",
+    "/subscriptions/:id/recover",
+    "/api-keys",
+  ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
   api.route("/", eventBatchRoutes(deps));
   api.route("/", eventsRoutes(deps));
   api.route("/", subscriptionsRoutes(deps));
   api.route("/", deliveriesRoutes(deps));
+  api.route("/", tenantsRoutes(deps));
+  api.route("/", apiKeysRoutes(deps, { table: keys }));
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
   return app;
+}
+
+/** The operations an OpenAPI router documents. */
+export function routesOf(app: OpenAPIHono) {
+  return app.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : []);
 }
 
 /** Routes that take a body take JSON, and must be told so. */

@@ -1,22 +1,47 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../errors.ts";
-
-const digest = (s: string) => createHash("sha256").update(s).digest();
+import { type ApiKeyTable, tokenDigest } from "../security/api_key_table.ts";
+import { admin } from "./access.ts";
 
 /**
- * Bearer API keys. Keys are compared as SHA-256 digests in constant time, so
- * neither the key's content nor its length leaks through timing.
+ * Whether `given` (a SHA-256 digest) is one of `digests`, compared in
+ * constant time: every digest is compared, whichever matches, and all have
+ * one length, so neither a key nor its length leaks through timing.
  */
-export function apiKeyAuth(keys: readonly string[]): MiddlewareHandler {
-  const digests = keys.map(digest);
+export function isOneOf(
+  given: Uint8Array,
+  digests: readonly Uint8Array[],
+  options: { compare?: (a: Uint8Array, b: Uint8Array) => boolean } = {},
+): boolean {
+  const compare = options.compare ?? timingSafeEqual;
+  let ok = false;
+  for (const d of digests) ok = compare(d, given) || ok;
+  return ok;
+}
+
+/**
+ * Bearer API keys: those of DISPATCH_API_KEYS are admin keys; any other is
+ * looked up by its SHA-256 among the managed keys. Puts the caller's
+ * {@linkcode Principal} in the context. Without DISPATCH_API_KEYS
+ * (`required: false`) a request without a key acts as admin, and one with
+ * a key as that key: a revoked one is refused, never taken for admin.
+ */
+export function authenticate(
+  options: { keys: readonly string[]; table: ApiKeyTable; required: boolean },
+): MiddlewareHandler {
+  const digests = options.keys.map(tokenDigest);
   return async (c, next) => {
     const header = c.req.header("authorization");
     if (header === undefined) {
-      throw new ApiError(
-        "unauthorized",
-        'Missing API key: send "Authorization: Bearer <key>" with a key from DISPATCH_API_KEYS',
-      );
+      if (options.required) {
+        throw new ApiError(
+          "unauthorized",
+          'Missing API key: send "Authorization: Bearer <key>" with a key from DISPATCH_API_KEYS or POST /api-keys',
+        );
+      }
+      c.set("principal", admin);
+      return await next();
     }
     // Keys are printable ASCII (DISPATCH_API_KEYS is checked for it); HTTP spaces are space and tab.
     const match = /^Bearer[ \t]+([\x21-\x7e]+)[ \t]*$/i.exec(header);
@@ -24,13 +49,17 @@ export function apiKeyAuth(keys: readonly string[]): MiddlewareHandler {
       // The header is not quoted back: it may hold a credential meant for something else.
       throw new ApiError(
         "unauthorized",
-        'Malformed Authorization header: send "Authorization: Bearer <key>" with a key from DISPATCH_API_KEYS',
+        'Malformed Authorization header: send "Authorization: Bearer <key>" with a key from DISPATCH_API_KEYS or POST /api-keys',
       );
     }
-    const given = digest(match[1]!);
-    let ok = false;
-    for (const d of digests) ok = timingSafeEqual(d, given) || ok;
-    if (!ok) throw new ApiError("unauthorized", "Invalid API key");
+    const given = tokenDigest(match[1]!);
+    if (isOneOf(given, digests)) {
+      c.set("principal", admin);
+      return await next();
+    }
+    const key = await options.table.find(given);
+    if (key === undefined) throw new ApiError("unauthorized", "Invalid API key");
+    c.set("principal", { scope: key.scope, tenantId: key.tenant_id });
     await next();
   };
 }

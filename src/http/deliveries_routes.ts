@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { getDelivery, listDeliveries, requeueFailed } from "../db/deliveries.ts";
 import { subscriptionState } from "../db/subscriptions.ts";
 import { ApiError, notFound, subscriptionInactive } from "../errors.ts";
+import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
@@ -45,12 +46,14 @@ export function deliveriesRoutes(deps: AppDeps) {
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
+    const scope = tenantFilter(c, q.tenant_id);
     let subscriptionSeq: number | undefined;
     if (q.subscription_id !== undefined) {
       // An unknown subscription has no deliveries: an empty page, not an error.
-      subscriptionSeq = (await subscriptionState(sql, q.subscription_id))?.seq ?? -1;
+      subscriptionSeq = (await subscriptionState(sql, q.subscription_id, scope))?.seq ?? -1;
     }
     const page = await listDeliveries(sql, {
+      ...scope,
       limit: q.limit,
       before: decodeCursor(q.cursor),
       status: q.status,
@@ -65,7 +68,8 @@ export function deliveriesRoutes(deps: AppDeps) {
     const { id: text } = c.req.valid("param");
     // Delivery ids are numbers; any other id is as unknown as a number never given out.
     const id = /^[1-9]\d{0,14}$/.test(text) ? Number(text) : 0;
-    const delivery = id > 0 ? await getDelivery(sql, id) : undefined;
+    const scope = tenantFilter(c);
+    const delivery = id > 0 ? await getDelivery(sql, id, scope) : undefined;
     if (!delivery) throw notFound("delivery", text);
     const result = await requeueFailed(sql, { deliveryId: id }, { channel });
     if (result.requeued.length === 0) {
@@ -81,7 +85,7 @@ export function deliveriesRoutes(deps: AppDeps) {
       );
     }
     deps.wake?.();
-    return c.json((await getDelivery(sql, id))!, 202);
+    return c.json((await getDelivery(sql, id, scope))!, 202);
   });
 
   return app;

@@ -1,9 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { insertEvents } from "../db/events.ts";
 import { eventConflict, type FieldIssue } from "../errors.ts";
-import { newId } from "../ids.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
+import { storedEvent } from "./events_routes.ts";
 import * as examples from "./examples.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
@@ -63,11 +63,7 @@ export function eventBatchRoutes(deps: AppDeps) {
           error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
         };
       }
-      const e = parsed.data;
-      return {
-        index,
-        event: { id: e.id ?? newId("evt"), type: e.type, source: e.source ?? null, data: e.data },
-      };
+      return { index, event: storedEvent(parsed.data) };
     });
     const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
     const outcomes = valid.length > 0 ? await insertEvents(sql, valid, { channel }) : [];

@@ -1,9 +1,17 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { listAttempts, listEventDeliveries, requeueFailed } from "../db/deliveries.ts";
 import { createEventWriter } from "../db/event_writer.ts";
-import { createdEvent, type EventRow, getEvent, listEvents } from "../db/events.ts";
+import {
+  createdEvent,
+  type EventRow,
+  getEvent,
+  listEvents,
+  type NewEvent as StoredEvent,
+} from "../db/events.ts";
 import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
+import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
@@ -111,18 +119,12 @@ export function eventsRoutes(deps: AppDeps) {
   const app = new OpenAPIHono();
 
   app.openapi(create, async (c) => {
-    const body = c.req.valid("json");
-    const event = {
-      id: body.id ?? newId("evt"),
-      type: body.type,
-      source: body.source ?? null,
-      data: body.data,
-    };
+    const event = storedEvent(c.req.valid("json"));
     const outcome = await writer.submit(event);
     if (outcome.kind !== "created") {
       if (outcome.kind === "conflict") throw eventConflict(event.id);
       c.header("Idempotent-Replayed", "true");
-      return c.json(wire(await mustGet(deps, event.id)), 200);
+      return c.json(wire(await mustGet(c, deps, event.id)), 200);
     }
     deps.metrics.eventIngested(event.type);
     if (outcome.fanned > 0) deps.wake?.();
@@ -132,6 +134,7 @@ export function eventsRoutes(deps: AppDeps) {
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
     const page = await listEvents(sql, {
+      ...tenantFilter(c, q.tenant_id),
       limit: q.limit,
       before: decodeCursor(q.cursor),
       type: q.type,
@@ -142,24 +145,24 @@ export function eventsRoutes(deps: AppDeps) {
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(wire(await mustGet(deps, id)), 200);
+    return c.json(wire(await mustGet(c, deps, id)), 200);
   });
 
   app.openapi(attempts, async (c) => {
     const { id } = c.req.valid("param");
-    await mustGet(deps, id);
+    await mustGet(c, deps, id);
     return c.json({ data: await listAttempts(sql, id) }, 200);
   });
 
   app.openapi(deliveries, async (c) => {
     const { id } = c.req.valid("param");
-    await mustGet(deps, id);
+    await mustGet(c, deps, id);
     return c.json({ data: await listEventDeliveries(sql, id) }, 200);
   });
 
   app.openapi(retry, async (c) => {
     const { id } = c.req.valid("param");
-    await mustGet(deps, id);
+    await mustGet(c, deps, id);
     const result = await requeueFailed(sql, { eventId: id }, { channel });
     if (result.requeued.length > 0) deps.wake?.();
     return c.json(result, 202);
@@ -168,10 +171,22 @@ export function eventsRoutes(deps: AppDeps) {
   return app;
 }
 
-async function mustGet(deps: AppDeps, id: string): Promise<EventRow> {
-  const event = await getEvent(deps.sql, id);
+/** The event, if it exists and is within the caller's tenant; otherwise 404. */
+async function mustGet(c: Context, deps: AppDeps, id: string): Promise<EventRow> {
+  const event = await getEvent(deps.sql, id, tenantFilter(c));
   if (!event) throw notFound("event", id);
   return event;
+}
+
+/** An event as a request sent it, with its defaults. */
+export function storedEvent(body: z.output<typeof NewEvent>): StoredEvent {
+  return {
+    id: body.id ?? newId("evt"),
+    type: body.type,
+    source: body.source ?? null,
+    data: body.data,
+    tenant_id: body.tenant_id ?? null,
+  };
 }
 
 // `data` is stored as a JSON object, so it comes back as one.

@@ -12,6 +12,7 @@ export const newEvent = {
 
 export const event = {
   ...newEvent,
+  tenant_id: null,
   created_at: at,
   status: "pending" as const,
   deliveries: { total: 1, pending: 1, processing: 0, retrying: 0, delivered: 0, failed: 0 },
@@ -29,6 +30,7 @@ export const newSubscription = {
 
 export const subscription = {
   ...newSubscription,
+  tenant_id: null,
   description: null,
   active: true,
   disabled_reason: null,
@@ -101,3 +103,28 @@ export const stats = {
   last_success_at: later,
   last_failure_at: at,
 };
+
+export const tenant = {
+  id: "acme",
+  subscriptions: 2,
+  events: 1250,
+  deliveries: { pending: 3, processing: 1, retrying: 2, delivered: 2480, failed: 14 },
+};
+
+export const newApiKey = {
+  scope: "tenant" as const,
+  tenant_id: "acme",
+  description: "Acme's portal",
+  expires_at: "2027-11-26T10:00:00.000Z",
+};
+
+export const apiKey = {
+  id: "key_0mx564f5bvg9632tupetpadd0",
+  scope: "tenant" as const,
+  tenant_id: "acme",
+  description: "Acme's portal",
+  created_at: at,
+  expires_at: "2027-11-26T10:00:00.000Z",
+};
+
+export const apiKeyToken = "dk_Xq3bZ0k9yQm7Vt2LrW8sNc4Hj6Pd1Fg5Ae0Ui9Oy3Tb";

@@ -1,14 +1,25 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { apiKeyAuth } from "./auth.ts";
+import type { ApiKeyTable } from "../security/api_key_table.ts";
+import { authorize } from "./access.ts";
+import { authenticate } from "./auth.ts";
 import type { AppDeps } from "./deps.ts";
 import { errors } from "./openapi.ts";
 
-/** `GET /metrics` in Prometheus text format; behind the API keys when METRICS_PUBLIC=false. */
-export function metricsRoutes(deps: Pick<AppDeps, "config" | "metrics">) {
+/**
+ * `GET /metrics` in Prometheus text format; for admin keys only when
+ * METRICS_PUBLIC=false.
+ */
+export function metricsRoutes(deps: Pick<AppDeps, "config" | "metrics"> & { keys: ApiKeyTable }) {
   const app = new OpenAPIHono();
   const { apiKeys, metricsPublic } = deps.config;
   const auth = !metricsPublic && apiKeys.length > 0;
-  if (auth) app.use("/metrics", apiKeyAuth(apiKeys));
+  if (auth) {
+    app.use(
+      "/metrics",
+      authenticate({ keys: apiKeys, table: deps.keys, required: true }),
+      authorize(() => [{ method: "get", path: "/metrics", operationId: "getMetrics" }]),
+    );
+  }
   const metrics = createRoute({
     method: "get",
     path: "/metrics",
@@ -27,7 +38,7 @@ export function metricsRoutes(deps: Pick<AppDeps, "config" | "metrics">) {
           },
         },
       },
-      ...(auth ? { 401: errors.unauthorized } : {}),
+      ...(auth ? { 401: errors.unauthorized, 403: errors.forbidden } : {}),
     },
   });
   app.openapi(metrics, async (c) => {

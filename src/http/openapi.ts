@@ -7,6 +7,7 @@ import {
   subscriptionInactive,
 } from "../errors.ts";
 import { errorBody, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
+import { forbidden, scopesOf } from "./access.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
 
 interface HeaderDoc {
@@ -90,8 +91,23 @@ export const errors = {
     new ApiError("unauthorized", "Invalid API key"),
     { headers: ["WWW-Authenticate"] },
   ),
-  eventNotFound: errorResponse("No such event", notFound("event", "evt_123")),
-  subscriptionNotFound: errorResponse("No such subscription", notFound("subscription", "sub_demo")),
+  forbidden: errorResponse(
+    "The key's scope does not allow this operation (see `x-scopes`)",
+    forbidden("publish", "GET /subscriptions"),
+  ),
+  eventNotFound: errorResponse(
+    "No such event, or not the tenant key's",
+    notFound("event", "evt_123"),
+  ),
+  subscriptionNotFound: errorResponse(
+    "No such subscription, or not the tenant key's",
+    notFound("subscription", "sub_demo"),
+  ),
+  tenantNotFound: errorResponse(
+    "No such tenant (nothing carries its id), or not the tenant key's",
+    notFound("tenant", "acme"),
+  ),
+  apiKeyNotFound: errorResponse("No such API key", notFound("apiKey", "key_123")),
   eventConflict: errorResponse(
     "The id was used before with other content",
     eventConflict("evt_123"),
@@ -118,10 +134,11 @@ export const errors = {
 };
 
 /**
- * Gives every route of the API router its security and the errors it can
- * answer, derived from what it takes: input → 400, API keys → 401, an `{id}`
- * → 404, a body → 413 and 415, the database → 503. A 409 each route
- * declares itself.
+ * Gives every route of the API router its security, the scopes that may
+ * call it (`x-scopes`) and the errors it can answer, derived from what it
+ * takes: input → 400, API keys → 401, a scope that may not call it → 403,
+ * an `{id}`, or a `tenant_id` a tenant key may name → 404, a body → 413 and
+ * 415, the database → 503. A 409 each route declares itself.
  */
 export function documentApiRoutes(
   api: OpenAPIHono,
@@ -135,11 +152,16 @@ export function documentApiRoutes(
     if (def.type !== "route") continue;
     const route = def.route;
     const { body, params, query } = route.request ?? {};
+    const scopes = scopesOf(route.operationId);
     route.security = options.auth ? [{ bearer: [] }] : [];
+    route["x-scopes"] = scopes;
+    const namesTenant = scopes.includes("tenant") &&
+      [query, jsonSchemaOf(body)].some(hasTenantId);
     route.responses = {
       ...(body || params || query ? { 400: errors.invalid } : {}),
       ...(options.auth ? { 401: errors.unauthorized } : {}),
-      ...(route.path.includes("{id}") ? { 404: notFoundFor(route) } : {}),
+      403: errors.forbidden,
+      ...(route.path.includes("{id}") || namesTenant ? { 404: notFoundFor(route) } : {}),
       ...(body ? { 413: tooLargeResponse, 415: errors.unsupported } : {}),
       503: errors.unavailable,
       ...route.responses,
@@ -147,10 +169,28 @@ export function documentApiRoutes(
   }
 }
 
+function jsonSchemaOf(body: unknown): unknown {
+  return (body as { content?: Record<string, { schema?: unknown }> } | undefined)
+    ?.content?.["application/json"]?.schema;
+}
+
+function hasTenantId(schema: unknown): boolean {
+  const shape = (schema as { shape?: Record<string, unknown> } | undefined)?.shape;
+  return shape?.tenant_id !== undefined;
+}
+
+const notFoundByResource: Record<string, ReturnType<typeof errorResponse>> = {
+  events: errors.eventNotFound,
+  subscriptions: errors.subscriptionNotFound,
+  tenants: errors.tenantNotFound,
+  "api-keys": errors.apiKeyNotFound,
+  deliveries: errors.deliveryNotFound,
+};
+
+/** The resource an `{id}` names, from the path's first segment; without one, the tenant asked for. */
 function notFoundFor(route: RouteConfig) {
-  if (route.path.startsWith("/subscriptions")) return errors.subscriptionNotFound;
-  if (route.path.startsWith("/deliveries")) return errors.deliveryNotFound;
-  return errors.eventNotFound;
+  if (!route.path.includes("{id}")) return errors.tenantNotFound;
+  return notFoundByResource[route.path.split("/")[1] ?? ""] ?? errors.eventNotFound;
 }
 
 /** Every answer carries `X-Request-Id`. */

@@ -9,11 +9,16 @@ signatures, retrying with backoff; what an endpoint receives is under \`webhooks
 
 Errors are \`{"error":{"code","message","details"?}}\`. With \`DISPATCH_API_KEYS\` set, every
 operation but the probes (and \`/metrics\` unless \`METRICS_PUBLIC=false\`) needs
-\`Authorization: Bearer <key>\`.`;
+\`Authorization: Bearer <key>\`: a key from \`DISPATCH_API_KEYS\` (an admin key) or one made
+by \`POST /api-keys\`. Each operation's \`x-scopes\` lists the key scopes that may call it
+(\`admin\`, \`publish\`, \`tenant\`); a \`tenant\` key sees only its tenant's resources, and
+another tenant's answers 404 as one that does not exist.`;
 
 const tags = [
   { name: "Events", description: "Ingest events and follow their deliveries" },
   { name: "Subscriptions", description: "Where events go, and the secrets that sign them" },
+  { name: "Tenants", description: "Each customer's subscriptions and events, and their health" },
+  { name: "API keys", description: "Keys for admins, publishers and tenants" },
   { name: "Operations", description: "Probes and metrics for orchestrators and Prometheus" },
 ];
 
@@ -27,7 +32,7 @@ export function serveOpenApi(app: OpenAPIHono, options: { auth: boolean }): void
     registry.registerComponent("securitySchemes", "bearer", {
       type: "http",
       scheme: "bearer",
-      description: "A key from DISPATCH_API_KEYS",
+      description: "A key from DISPATCH_API_KEYS, or one from POST /api-keys",
     });
   }
   for (const [name, header] of Object.entries(headers)) {

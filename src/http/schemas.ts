@@ -9,7 +9,7 @@ const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
 
 /** Free text of `min` to `max` characters that PostgreSQL stores as sent. */
-const text = (min: number, max: number) =>
+export const text = (min: number, max: number) =>
   z.string().min(min).max(max).refine(isStorable, unstorableText);
 
 /** Ids and event types share one alphabet. */
@@ -18,6 +18,9 @@ const id = (example: string) =>
     .openapi({ example });
 
 const eventType = id("order.created");
+
+/** A tenant: the customer whose subscriptions and events these are. */
+export const tenantId = id("acme");
 
 /** `*`, `prefix.*` (any depth below prefix) or an exact type. */
 const eventTypePattern = z.string().min(1).max(255)
@@ -29,7 +32,7 @@ const eventTypePattern = z.string().min(1).max(255)
 
 const eventTypes = z.array(eventTypePattern).min(1).max(100);
 
-const timestamp = z.string().openapi({ format: "date-time" });
+export const timestamp = z.string().openapi({ format: "date-time" });
 
 // z.record would copy the object and drop a "__proto__" key; z.custom keeps the value as parsed.
 const jsonObject = z.custom<Record<string, unknown>>(
@@ -44,6 +47,10 @@ export const NewEvent = z.object({
   id: id("evt_123").optional().openapi({ description: "Idempotency key; generated when absent" }),
   type: eventType,
   source: text(1, 255).optional().openapi({ example: "billing-service" }),
+  tenant_id: tenantId.optional().openapi({
+    description:
+      "Fans out only to this tenant's subscriptions; without it, only to those without a tenant",
+  }),
   data: jsonObject.openapi({
     type: "object",
     additionalProperties: {},
@@ -65,6 +72,7 @@ export const Event = z.object({
   id: z.string(),
   type: z.string(),
   source: z.string().nullable(),
+  tenant_id: z.string().nullable(),
   data: z.record(z.string(), z.unknown()),
   created_at: timestamp,
   status: z.enum(eventStatuses),
@@ -166,6 +174,10 @@ const maxInFlight = z.number().int().min(1).max(1000).nullable().openapi({
 // default reads as always present to client generators (openapi-typescript makes it required).
 export const NewSubscription = z.object({
   id: id("sub_123").optional(),
+  tenant_id: tenantId.optional().openapi({
+    description:
+      "Receives only this tenant's events; set here for good. A tenant key's own by default",
+  }),
   url,
   event_types: eventTypes.default(["*"]),
   description: text(0, 1024).optional(),
@@ -178,6 +190,9 @@ export const NewSubscription = z.object({
 }).strict();
 
 export const SubscriptionPatch = z.object({
+  tenant_id: tenantId.nullable().optional().openapi({
+    description: "Cannot change: only the subscription's own tenant (or null for none) is accepted",
+  }),
   url: url.optional(),
   event_types: eventTypes.optional(),
   description: text(0, 1024).nullable().optional(),
@@ -190,6 +205,7 @@ export const SubscriptionPatch = z.object({
 
 export const Subscription = z.object({
   id: z.string(),
+  tenant_id: z.string().nullable(),
   url: z.string(),
   event_types: z.array(z.string()),
   description: z.string().nullable(),
@@ -232,7 +248,12 @@ export const Page = z.object({
   }),
 });
 
+const tenantQuery = tenantId.optional().openapi({ description: "Only this tenant's" });
+
+export const SubscriptionFilter = Page.extend({ tenant_id: tenantQuery });
+
 export const EventFilter = Page.extend({
+  tenant_id: tenantQuery,
   type: eventType.optional(),
   status: z.enum(eventStatuses).optional(),
 });
@@ -248,6 +269,7 @@ const queryTime = z.string().datetime({ offset: true, message: "must be an ISO 8
 export const DeliveryFilter = Page.extend({
   status: z.enum(deliveryStatuses).optional().openapi({ example: "failed" }),
   subscription_id: id("sub_demo").optional(),
+  tenant_id: tenantId.optional(),
   since: queryTime.optional(),
   until: queryTime.optional(),
 });

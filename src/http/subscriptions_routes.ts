@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Config } from "../config.ts";
 import { recoverFailed } from "../db/deliveries.ts";
 import { insertEvents } from "../db/events.ts";
+import type { Sql } from "../db/pool.ts";
 import { subscriptionStats } from "../db/stats.ts";
 import {
   deleteSubscription,
@@ -12,10 +13,12 @@ import {
   subscriptionState,
   updateSubscription,
 } from "../db/subscriptions.ts";
+import type { TenantFilter } from "../db/tenant_filter.ts";
 import { generateSecret } from "../delivery/signature.ts";
 import { notFound, subscriptionConflict, subscriptionInactive } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
+import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
@@ -25,11 +28,11 @@ import {
   IdParam,
   minProductionSecretLength,
   NewSubscription,
-  Page,
   paged,
   Recovery,
   StatsQuery,
   Subscription,
+  SubscriptionFilter,
   SubscriptionPatch,
   SubscriptionStats,
   SubscriptionWithSecret,
@@ -59,7 +62,7 @@ const list = createRoute({
   tags,
   operationId: "listSubscriptions",
   summary: "List subscriptions, oldest first",
-  request: { query: Page },
+  request: { query: SubscriptionFilter },
   responses: {
     200: jsonResponse(paged(Subscription, "SubscriptionPage"), "A page of subscriptions", {
       example: { data: [examples.subscription], next_cursor: null },
@@ -188,6 +191,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const id = body.id ?? newId("sub");
     const row = await insertSubscription(sql, {
       id,
+      tenant_id: tenantFilter(c, body.tenant_id).tenantId ?? null,
       url: body.url,
       event_types: body.event_types,
       description: body.description ?? null,
@@ -205,29 +209,38 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const page = await listSubscriptions(sql, { limit: q.limit, after: decodeCursor(q.cursor) });
+    const page = await listSubscriptions(sql, {
+      ...tenantFilter(c, q.tenant_id),
+      limit: q.limit,
+      after: decodeCursor(q.cursor),
+    });
     return c.json({ data: page.subscriptions, next_cursor: encodeCursor(page.next) }, 200);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getSubscription(sql, id);
+    const row = await getSubscription(sql, id, tenantFilter(c));
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
 
   app.openapi(patch, async (c) => {
     const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
+    const { tenant_id, ...body } = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
-    const row = await updateSubscription(sql, id, dropUndefined(body), { channel: deps.channel });
+    const scope = tenantFilter(c);
+    if (tenant_id !== undefined) await assertSameTenant(sql, id, { ...scope, given: tenant_id });
+    const row = await updateSubscription(sql, id, dropUndefined(body), {
+      ...scope,
+      channel: deps.channel,
+    });
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await deleteSubscription(sql, id))) throw notFound("subscription", id);
+    if (!(await deleteSubscription(sql, id, tenantFilter(c)))) throw notFound("subscription", id);
     return c.body(null, 204);
   });
 
@@ -235,6 +248,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const secret = generateSecret();
     const rotated = await rotateSecret(sql, id, {
+      ...tenantFilter(c),
       secret: await deps.secrets.seal(secret),
       graceMs: deps.config.rotationGraceMs,
     });
@@ -246,7 +260,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
   app.openapi(recover, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const sub = await subscriptionState(sql, id);
+    const sub = await subscriptionState(sql, id, tenantFilter(c));
     if (!sub) throw notFound("subscription", id);
     if (!sub.active) throw subscriptionInactive(id);
     const requeued = await recoverFailed(sql, {
@@ -261,20 +275,21 @@ export function subscriptionsRoutes(deps: AppDeps) {
   app.openapi(stats, async (c) => {
     const { id } = c.req.valid("param");
     const { window } = c.req.valid("query");
-    const sub = await subscriptionState(sql, id);
+    const sub = await subscriptionState(sql, id, tenantFilter(c));
     if (!sub) throw notFound("subscription", id);
     return c.json({ window, ...(await subscriptionStats(sql, sub.seq, windows[window])) }, 200);
   });
 
   app.openapi(test, async (c) => {
     const { id } = c.req.valid("param");
-    const sub = await subscriptionState(sql, id);
+    const sub = await subscriptionState(sql, id, tenantFilter(c));
     if (!sub) throw notFound("subscription", id);
     if (!sub.active) throw subscriptionInactive(id);
     const event = {
       id: newId("evt"),
       type: "dispatch.test",
       source: "dispatch",
+      tenant_id: sub.tenant_id,
       data: { subscription_id: id, at: new Date().toISOString() },
     };
     await insertEvents(sql, [event], { channel: deps.channel, to: { id, seq: sub.seq } });
@@ -289,6 +304,22 @@ export function subscriptionsRoutes(deps: AppDeps) {
 function assertAllowedTarget(url: string, policy: TargetPolicy): void {
   const why = urlRefusal(url, policy);
   if (why !== null) throw validationError([{ path: ["url"], message: `points to ${why}` }], "json");
+}
+
+/** A subscription's tenant is set at creation: a PATCH may only repeat it. */
+async function assertSameTenant(
+  sql: Sql,
+  id: string,
+  options: TenantFilter & { given: string | null },
+): Promise<void> {
+  const current = await getSubscription(sql, id, options);
+  if (!current) throw notFound("subscription", id);
+  if (current.tenant_id === options.given) return;
+  const was = current.tenant_id === null ? "has none" : `is "${current.tenant_id}"`;
+  throw validationError([{
+    path: ["tenant_id"],
+    message: `cannot change once the subscription is created (its tenant ${was})`,
+  }], "json");
 }
 
 /** Short secrets are for trying Dispatch out; production wants ones that cannot be guessed. */

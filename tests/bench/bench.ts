@@ -6,7 +6,10 @@
  *
  * Modes: `--mode burst --events E --subs S --producers K [--batch N]`,
  * `--mode rate --rate R --seconds T --subs S`, `--mode single`; no mode runs
- * the whole target set.
+ * the whole target set. `--fanout [--repeat N]` compares fan-out among many
+ * subscriptions with the matching ones alone, side by side: 10,000
+ * subscriptions that do not match plus 1 that does, and 10,000 tenants × 2
+ * subscriptions with events spread over the tenants.
  *
  * @module
  */
@@ -32,6 +35,8 @@ const { values: args } = parseArgs({
     rate: { type: "string", default: "200" },
     seconds: { type: "string", default: "20" },
     concurrency: { type: "string", default: "64" },
+    fanout: { type: "boolean", default: false },
+    repeat: { type: "string", default: "2" },
   },
 });
 
@@ -43,9 +48,37 @@ interface Run {
   producers?: number;
   batch?: number;
   rate?: number;
+  /** Subscriptions besides the matching ones, that no event matches. */
+  nonMatching?: number;
+  /** `subs` subscriptions for each of this many tenants, events spread over them in turn. */
+  tenants?: number;
+  /** The scenario whose figures this run is compared with. */
+  baseline?: string;
 }
 
-const runs: Run[] = args.mode
+const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
+const fanoutRuns: Run[] = [
+  { name: "fanout-1-alone", ...fanoutBurst, subs: 1 },
+  {
+    name: "fanout-1-among-10000",
+    ...fanoutBurst,
+    subs: 1,
+    nonMatching: 10000,
+    baseline: "fanout-1-alone",
+  },
+  { name: "fanout-2-one-tenant", ...fanoutBurst, subs: 2, tenants: 1 },
+  {
+    name: "fanout-10000-tenants-x2",
+    ...fanoutBurst,
+    subs: 2,
+    tenants: 10000,
+    baseline: "fanout-2-one-tenant",
+  },
+];
+
+const runs: Run[] = args.fanout
+  ? Array.from({ length: Number(args.repeat) }, () => fanoutRuns).flat()
+  : args.mode
   ? [{
     name: "custom",
     mode: args.mode as Run["mode"],
@@ -90,12 +123,14 @@ const port = freePort();
 const base = `http://127.0.0.1:${port}`;
 let dispatch: Deno.ChildProcess | null = null;
 
+const results: Awaited<ReturnType<typeof execute>>[] = [];
 try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
     dispatch = startDispatch();
     await waitForHealth();
     const result = await execute(run);
+    results.push(result);
     console.log(JSON.stringify({
       ...result,
       machine: { cores: navigator.hardwareConcurrency },
@@ -109,6 +144,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
+  if (args.fanout) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -148,9 +184,18 @@ async function stop(child: Deno.ChildProcess) {
 async function execute(run: Run) {
   arrivals.clear();
   received = 0;
-  await resetSubscriptions(run.subs);
+  await resetSubscriptions(run);
   const sent = new Map<string, number>();
   const prefix = `${run.name}_${Date.now()}_`;
+  // Spread over the tenants in turn, by the event's number.
+  const eventOf = (id: string) => ({
+    id,
+    type: run.tenants ? "order.created" : "bench.event",
+    ...(run.tenants
+      ? { tenant_id: `tenant_${Number(id.slice(prefix.length)) % run.tenants}` }
+      : {}),
+    data: { n: 1 },
+  });
   const expected = run.events * run.subs;
   const t0 = performance.now();
   let ingestEnd = t0;
@@ -161,8 +206,8 @@ async function execute(run: Run) {
     for (const id of ids) sent.set(id, now);
     const one = ids.length === 1 && run.batch !== undefined && run.batch <= 1;
     const body = one || run.mode !== "burst"
-      ? JSON.stringify({ id: ids[0], type: "bench.event", data: { n: 1 } })
-      : JSON.stringify({ events: ids.map((id) => ({ id, type: "bench.event", data: { n: 1 } })) });
+      ? JSON.stringify(eventOf(ids[0]!))
+      : JSON.stringify({ events: ids.map(eventOf) });
     const res = await fetch(`${base}/events${one || run.mode !== "burst" ? "" : "/batch"}`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -228,7 +273,9 @@ async function execute(run: Run) {
     run: run.name,
     mode: run.mode,
     events: run.events,
-    subscriptions: run.subs,
+    subscriptions: run.subs * (run.tenants ?? 1),
+    ...(run.nonMatching ? { non_matching_subscriptions: run.nonMatching } : {}),
+    ...(run.tenants ? { tenants: run.tenants } : {}),
     ...(run.producers ? { producers: run.producers } : {}),
     ...(run.batch && run.batch > 1 ? { events_per_request: run.batch } : {}),
     ...(run.rate ? { target_rate: run.rate } : {}),
@@ -250,19 +297,45 @@ async function execute(run: Run) {
   };
 }
 
-async function resetSubscriptions(n: number) {
-  const list = await (await fetch(`${base}/subscriptions?limit=1000`)).json();
-  for (const s of list.data) {
-    await (await fetch(`${base}/subscriptions/${s.id}`, { method: "DELETE" })).body?.cancel();
-  }
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(`${base}/subscriptions`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ url: `http://127.0.0.1:${receiver.addr.port}/hook/${i}` }),
-    });
-    if (res.status !== 201) throw new Error(`Creating a subscription answered ${res.status}`);
-    await res.body?.cancel();
+/**
+ * The run's subscriptions, written straight to its schema (20,000 through
+ * the API would take longer than the run), then analysed as autovacuum would.
+ */
+async function resetSubscriptions(run: Run) {
+  const sql = admin;
+  const hook = `http://127.0.0.1:${receiver.addr.port}/hook/`;
+  const table = sql(`${schema}.subscriptions`);
+  await sql`DELETE FROM ${table}`;
+  const tenants = run.tenants ?? 0;
+  await sql`
+    INSERT INTO ${table} (id, url, event_types, secret, tenant_id)
+    SELECT 'sub_' || t || '_' || i, ${hook} || t || '_' || i,
+      ${tenants ? ["order.*"] : ["*"]}::text[], 'bench-secret',
+      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END
+    FROM generate_series(0, greatest(${tenants}, 1) - 1) t, generate_series(1, ${run.subs}) i`;
+  await sql`
+    INSERT INTO ${table} (id, url, event_types, secret)
+    SELECT 'sub_other_' || i, ${hook} || 'other', ARRAY['other.type_' || i], 'bench-secret'
+    FROM generate_series(1, ${run.nonMatching ?? 0}) i`;
+  await sql`ANALYZE ${table}`;
+}
+
+/** Each fan-out run beside its baseline: the same figures, and their ratio. */
+function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
+  console.log(
+    "\nscenario | ingest events/s | deliveries/s | baseline ingest | baseline deliveries/s | ratio",
+  );
+  for (const [i, r] of results.entries()) {
+    const run = runs[i]!;
+    if (!run.baseline) continue;
+    // The baseline run just before this one, so the two share the machine's mood.
+    const b = results.slice(0, i).findLast((x) => x.run === run.baseline)!;
+    const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
+    console.log(
+      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ingest ${
+        ratio(r.ingest_events_per_s, b.ingest_events_per_s)
+      }, deliveries ${ratio(r.deliveries_per_s, b.deliveries_per_s)}`,
+    );
   }
 }
 

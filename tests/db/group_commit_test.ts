@@ -156,6 +156,7 @@ Deno.test("the event writer stores every event of a batch but the one PostgreSQL
       id: `e${i}`,
       type: "a",
       source: null,
+      tenant_id: null,
       // PostgreSQL's jsonb cannot hold \u0000: the statement with this event fails.
       data: i === 7 ? { s: "\u0000" } : { i },
     }));

@@ -32,12 +32,16 @@ export function spawnDispatch(
  * configuration but a data directory and a free port: empty values count
  * as unset, so the suite's own database settings do not reach it.
  */
-export function spawnTaskStart(dataDir: string): Promise<DispatchProcess> {
+export function spawnTaskStart(
+  dataDir: string,
+  env: Record<string, string> = {},
+): Promise<DispatchProcess> {
   return spawnLogged(["task", "start"], {
     DATABASE_URL: "",
     DATABASE_SCHEMA: "",
     DISPATCH_DATA_DIR: dataDir,
     ADDR: "127.0.0.1:0",
+    ...env,
   });
 }
 

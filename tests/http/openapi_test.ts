@@ -42,7 +42,7 @@ Deno.test("every operation and the webhook have a unique operationId", async () 
     ...operations(doc).map((o) => o.op.operationId),
     doc.webhooks.event.post.operationId,
   ];
-  assert.equal(ids.length, 22);
+  assert.equal(ids.length, 27);
   for (const id of ids) assert.match(id ?? "", /^[a-z][A-Za-z]+$/);
   assert.equal(new Set(ids).size, ids.length);
 });
@@ -62,12 +62,15 @@ Deno.test("the document lists 401, 404, 413 and 415 exactly where the API answer
   const t = await testApp(keyed);
   try {
     const doc = await json(await t.call("GET", "/openapi.json"));
+    const authed = { authorization: `Bearer ${key}` };
+    const tenantKey = (await json(
+      await t.call("POST", "/api-keys", { scope: "tenant", tenant_id: "mine" }, authed),
+    )).key;
     for (const { method, path, op, statuses } of operations(doc)) {
       const what = `${method.toUpperCase()} ${path}`;
       const url = path.replace("{id}", "nope");
-      const authed = { authorization: `Bearer ${key}` };
-      const answers = async (body?: string, headers: HeadersInit = {}) => {
-        const res = await t.call(method.toUpperCase(), url, body, { ...authed, ...headers });
+      const answers = async (body?: string, headers: HeadersInit = {}, target = url) => {
+        const res = await t.call(method.toUpperCase(), target, body, { ...authed, ...headers });
         await res.body?.cancel();
         return res.status;
       };
@@ -75,10 +78,19 @@ Deno.test("the document lists 401, 404, 413 and 415 exactly where the API answer
       await unauthenticated.body?.cancel();
       assert.equal(unauthenticated.status === 401, statuses.includes("401"), `${what}: 401`);
       const example = op.requestBody?.content["application/json"].example;
-      const missing = await answers(example === undefined ? undefined : JSON.stringify(example), {
-        "content-type": "application/json",
-      });
-      assert.equal(missing === 404, statuses.includes("404"), `${what}: 404 (${missing})`);
+      const asJson = { "content-type": "application/json" };
+      const missing = await answers(
+        example === undefined ? undefined : JSON.stringify(example),
+        asJson,
+      );
+      // A tenant key naming another tenant is answered as for a tenant that does not exist.
+      const otherTenant = await answers(
+        example === undefined ? undefined : JSON.stringify({ ...example, tenant_id: "theirs" }),
+        { ...asJson, authorization: `Bearer ${tenantKey}` },
+        `${url}?tenant_id=theirs`,
+      );
+      const notFound = missing === 404 || otherTenant === 404;
+      assert.equal(notFound, statuses.includes("404"), `${what}: 404 (${missing}, ${otherTenant})`);
       if (method === "get") continue;
       const notJson = await answers("x", { "content-type": "text/plain" });
       assert.equal(notJson === 415, statuses.includes("415"), `${what}: 415 (${notJson})`);

@@ -113,3 +113,44 @@ Deno.test("on deno task start the seed's curl flow and then the README's quick s
   // bodies caused one).
   assert.equal(p.stderr().replace(/^.*Task.*start.*\n/, ""), "");
 });
+
+Deno.test("the README's tenants walk-through runs as written: a tenant key sees its own and 404 for another's", async () => {
+  const markdown = section(await Deno.readTextFile(readme), "## Tenants and keys");
+  const blocks = [...markdown.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((m) => m[1]!);
+  const start = blocks.find((b) => b.includes("deno task start"))!;
+  const adminKey = /DISPATCH_API_KEYS=(\S+)/.exec(start)![1]!;
+  const script = blocks.find((b) => b.includes("TENANT_KEY="))!;
+  const dataDir = await Deno.makeTempDir({ prefix: "dispatch-readme-tenants-" });
+  const p = await spawnTaskStart(dataDir, { DISPATCH_API_KEYS: adminKey });
+  try {
+    // Each curl's status goes to stderr, so the script's own output stays as a reader sees it.
+    const wrapped = `curl() { command curl -sS "$@" -w '\\n%{stderr}%{http_code}\\n'; }\n` +
+      script.replaceAll("localhost:8080", new URL(p.url).host);
+    const out = await new Deno.Command("bash", {
+      args: ["-eo", "pipefail", "-c", wrapped],
+      stdin: "null",
+    }).output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    assert.equal(out.code, 0, text(out.stderr));
+    const statuses = text(out.stderr).trim().split("\n").map(Number);
+    assert.deepEqual(statuses, [201, 201, 201, 201, 200, 200, 404, 200]);
+    const bodies = text(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
+    const [acme, , event, list, deliveries, missing, tenant] = bodies;
+    assert.equal(acme.tenant_id, "acme");
+    assert.equal(event.deliveries.total, 1);
+    assert.deepEqual(list.data.map((s: { id: string }) => s.id), ["sub_acme"]);
+    assert.deepEqual(deliveries.data.map((d: { subscription_id: string }) => d.subscription_id), [
+      "sub_acme",
+    ]);
+    assert.deepEqual(missing.error, {
+      code: "not_found",
+      message: 'Subscription "sub_globex" does not exist',
+    });
+    assert.equal(tenant.subscriptions, 1);
+    assert.equal(tenant.events, 1);
+  } finally {
+    p.child.kill("SIGTERM");
+    assert.equal(await p.exited, 0);
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

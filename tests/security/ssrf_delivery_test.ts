@@ -14,9 +14,10 @@ const apiKey = "test-production-key";
 async function setup(env: Record<string, string>, url: (receiver: string) => string) {
   const db = await testDatabase();
   const receiver = startReceiver();
-  const svc = await startTestService(db, { env });
+  const svc = await startTestService(db, { env: { DISPATCH_API_KEYS: apiKey, ...env } });
   await insertSubscription(db.sql, {
     id: "sub_local",
+    tenant_id: null,
     url: url(receiver.url),
     event_types: ["*"],
     description: null,

@@ -1,0 +1,128 @@
+/**
+ * Managed API keys as each process sees them: a table of every key's
+ * SHA-256, kept in memory and read again from the database when it is
+ * older than {@linkcode KEY_TABLE_MAX_AGE_MS}, so a revoked key is refused
+ * by every process within that bound. No timer runs: the request that finds
+ * the table too old reads it again, and concurrent requests share that read.
+ *
+ * @module
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { StoredKey } from "../db/api_keys.ts";
+
+/** A lookup never uses a table read longer ago than this. */
+export const KEY_TABLE_MAX_AGE_MS = 1000;
+
+/** `last_used_at` is written at most this often per key and process. */
+export const LAST_USED_EVERY_MS = 60_000;
+
+/** SHA-256 of a token: what is stored and what is looked up. */
+export function tokenDigest(token: string): Uint8Array {
+  return createHash("sha256").update(token).digest();
+}
+
+/** A new token: `dk_` and 32 random bytes in base64url. */
+export function newToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return `dk_${
+    btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+      .replace(/=+$/, "")
+  }`;
+}
+
+const hex = (bytes: Uint8Array) =>
+  Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+export interface ApiKeyTableOptions {
+  /** Default {@linkcode KEY_TABLE_MAX_AGE_MS}. */
+  maxAgeMs?: number;
+  /** Default {@linkcode LAST_USED_EVERY_MS}. */
+  lastUsedEveryMs?: number;
+  /** Milliseconds since the epoch; default `Date.now`. */
+  now?: () => number;
+}
+
+export class ApiKeyTable {
+  #load: (used: { id: string; at: Date }[]) => Promise<StoredKey[]>;
+  #maxAgeMs: number;
+  #lastUsedEveryMs: number;
+  #now: () => number;
+  #byDigest = new Map<string, StoredKey>();
+  /** When the read that gave the table started; null before the first. */
+  #readAt: number | null = null;
+  #reading: Promise<void> | null = null;
+  /** Uses not written yet, and when each key's use was last reported. */
+  #unreported = new Map<string, Date>();
+  #reportedAt = new Map<string, number>();
+
+  /**
+   * `load` reads every unexpired key and, in the same statement, records
+   * the uses it is given (see `readKeyTable` in `src/db/api_keys.ts`).
+   */
+  constructor(
+    load: (used: { id: string; at: Date }[]) => Promise<StoredKey[]>,
+    options: ApiKeyTableOptions = {},
+  ) {
+    this.#load = load;
+    this.#maxAgeMs = options.maxAgeMs ?? KEY_TABLE_MAX_AGE_MS;
+    this.#lastUsedEveryMs = options.lastUsedEveryMs ?? LAST_USED_EVERY_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * The unexpired key whose token has this SHA-256, from a table read at
+   * most `maxAgeMs` ago; undefined for none. Throws when the table is too
+   * old and cannot be read.
+   */
+  async find(digest: Uint8Array): Promise<StoredKey | undefined> {
+    // A read that started too long ago (a slow database) is not fresh enough either.
+    while (this.#readAt === null || this.#now() - this.#readAt >= this.#maxAgeMs) {
+      await this.#read();
+    }
+    const key = this.#byDigest.get(hex(digest));
+    // The map finds it by digest; the digests are then compared in constant time.
+    if (key === undefined || !timingSafeEqual(key.token_sha256, digest)) return undefined;
+    if (key.expires_at !== null && key.expires_at.getTime() <= this.#now()) return undefined;
+    this.#used(key.id);
+    return key;
+  }
+
+  /** Forgets a key at once in this process (it was revoked here). */
+  forget(id: string): void {
+    for (const [digest, key] of this.#byDigest) {
+      if (key.id === id) this.#byDigest.delete(digest);
+    }
+  }
+
+  #read(): Promise<void> {
+    this.#reading ??= (async () => {
+      const startedAt = this.#now();
+      const used = [...this.#unreported].map(([id, at]) => ({ id, at }));
+      this.#unreported.clear();
+      try {
+        const keys = await this.#load(used);
+        this.#byDigest = new Map(keys.map((k) => [hex(k.token_sha256), k]));
+        this.#readAt = startedAt;
+      } catch (err) {
+        // Reported with the next read instead.
+        for (const u of used) if (!this.#unreported.has(u.id)) this.#unreported.set(u.id, u.at);
+        throw err;
+      } finally {
+        this.#reading = null;
+      }
+    })();
+    return this.#reading;
+  }
+
+  /** Notes a use; at most once per `lastUsedEveryMs` it is written, with a read of the table. */
+  #used(id: string): void {
+    const now = this.#now();
+    if (now - (this.#reportedAt.get(id) ?? -Infinity) < this.#lastUsedEveryMs) return;
+    this.#reportedAt.set(id, now);
+    this.#unreported.set(id, new Date(now));
+    // Written now (after a read under way, which took its list already) rather than with the
+    // next read, which may not come for a while.
+    (this.#reading ?? Promise.resolve()).catch(() => {})
+      .then(() => this.#unreported.size > 0 ? this.#read() : undefined).catch(() => {});
+  }
+}

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import type { Sql } from "../../src/db/pool.ts";
+import { tenantSummary } from "../../src/db/tenants.ts";
+import { testDatabase } from "../helpers/db.ts";
+
+Deno.test("tenantSummary() reads the tenant's own index entries, not every event and delivery", async () => {
+  const db = await testDatabase();
+  try {
+    await db.sql`
+      INSERT INTO subscriptions (id, url, event_types, secret, tenant_id)
+      VALUES ('s_acme', 'http://127.0.0.1:9/', '{*}', 's', 'acme'),
+        ('s_big', 'http://127.0.0.1:9/', '{*}', 's', 'big')`;
+    await db.sql`
+      INSERT INTO events (id, type, data, tenant_id)
+      SELECT 'e' || i, 'a', '{}', CASE WHEN i <= 3 THEN 'acme' ELSE 'big' END
+      FROM generate_series(1, 20000) i`;
+    await db.sql`
+      INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+      SELECT e.id, s.id, s.seq FROM events e JOIN subscriptions s ON s.tenant_id = e.tenant_id`;
+    await db.sql`ANALYZE`;
+    const reads = await db.sql.begin(async (tx) => {
+      // This backend's scans as the server counts them, before and after.
+      const scans = () =>
+        tx<{ relname: string; seq_scan: number; idx_scan: number }[]>`
+          SELECT relname, seq_scan::int, idx_scan::int FROM pg_stat_xact_user_tables
+          WHERE schemaname = current_schema() AND relname IN ('events', 'deliveries')
+          ORDER BY relname`;
+      const before = await scans();
+      // A transaction runs the same statements as the pool.
+      const summary = await tenantSummary(tx as unknown as Sql, "acme");
+      assert.deepEqual(summary, {
+        id: "acme",
+        subscriptions: 1,
+        events: 3,
+        deliveries: { pending: 3, processing: 0, retrying: 0, delivered: 0, failed: 0 },
+      });
+      return (await scans()).map((r, i) => ({
+        relname: r.relname,
+        seq_scan: r.seq_scan - before[i]!.seq_scan,
+        idx_scan: r.idx_scan - before[i]!.idx_scan,
+      }));
+    });
+    assert.deepEqual(reads.map((r) => [r.relname, r.seq_scan, r.idx_scan > 0]), [
+      ["deliveries", 0, true],
+      ["events", 0, true],
+    ]);
+  } finally {
+    await db.close();
+  }
+});
