@@ -144,7 +144,7 @@ export async function claimDeliveries(
           WHEN r.circuit_state <> 'closed' AND (r.in_flight > 0 OR r.k > 1) THEN 'circuit'
           WHEN r.k > r.max_in_flight - r.in_flight THEN 'max_in_flight'
           WHEN r.rate_from + (r.k - 1) * interval '1 second' / r.rate_limit
-            > now() + ${ms(options.horizonMs)} THEN 'rate_limit'
+            >= now() + ${ms(options.horizonMs)} THEN 'rate_limit'
         END AS held_by
       FROM ranked r
     ), claimed AS (

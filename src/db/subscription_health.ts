@@ -29,6 +29,20 @@ export interface HealthReport {
   lastError: string | null;
 }
 
+/** A report of nothing yet, to add a batch's attempts to. */
+export function emptyReport(seq: number): HealthReport {
+  return {
+    seq,
+    success: false,
+    answered: false,
+    failures: 0,
+    failuresSinceSuccess: 0,
+    failedSinceSuccess: false,
+    gone: false,
+    lastError: null,
+  };
+}
+
 export interface HealthSettings {
   /** Consecutive failures that open the circuit; 0 never opens it. */
   failureThreshold: number;

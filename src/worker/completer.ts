@@ -4,6 +4,7 @@ import type { Sql } from "../db/pool.ts";
 import { completeDeliveries, type Completion, type Lease } from "../db/queue.ts";
 import {
   announce,
+  emptyReport,
   type HealthChange,
   type HealthReport,
   type HealthSettings,
@@ -162,16 +163,7 @@ export function healthReports(batch: readonly Completion[]): HealthReport[] {
   const bySeq = new Map<number, HealthReport>();
   for (const c of batch) {
     if (c.verdict === null || c.subscriptionSeq === null) continue;
-    const r = bySeq.get(c.subscriptionSeq) ?? {
-      seq: c.subscriptionSeq,
-      success: false,
-      answered: false,
-      failures: 0,
-      failuresSinceSuccess: 0,
-      failedSinceSuccess: false,
-      gone: false,
-      lastError: null,
-    };
+    const r = bySeq.get(c.subscriptionSeq) ?? emptyReport(c.subscriptionSeq);
     if (c.verdict === "success") {
       r.success = true;
       r.failuresSinceSuccess = 0;

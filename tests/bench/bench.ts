@@ -9,7 +9,10 @@
  * the whole target set. `--fanout [--repeat N]` compares fan-out among many
  * subscriptions with the matching ones alone, side by side: 10,000
  * subscriptions that do not match plus 1 that does, and 10,000 tenants × 2
- * subscriptions with events spread over the tenants.
+ * subscriptions with events spread over the tenants. `--dead [--repeat N]`
+ * puts a dead endpoint (connection refused) with 10,000 retrying
+ * deliveries beside a healthy one at 500 events/s, with the circuit breaker
+ * on and off, and compares the healthy one's latency with a run without it.
  *
  * @module
  */
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "20" },
     concurrency: { type: "string", default: "64" },
     fanout: { type: "boolean", default: false },
+    dead: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -54,6 +58,10 @@ interface Run {
   tenants?: number;
   /** The scenario whose figures this run is compared with. */
   baseline?: string;
+  /** Retrying deliveries of a dead endpoint (connection refused), due at the start. */
+  deadBacklog?: number;
+  /** Dispatch's environment for this run, beside the bench's own. */
+  env?: Record<string, string>;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -76,8 +84,27 @@ const fanoutRuns: Run[] = [
   },
 ];
 
-const runs: Run[] = args.fanout
-  ? Array.from({ length: Number(args.repeat) }, () => fanoutRuns).flat()
+const healthyRate = { mode: "rate" as const, events: 500 * 10, subs: 1, rate: 500 };
+const deadRuns: Run[] = [
+  { name: "healthy-500", ...healthyRate },
+  {
+    name: "beside-dead-breaker-off",
+    ...healthyRate,
+    deadBacklog: 10000,
+    env: { CIRCUIT_FAILURE_THRESHOLD: "0" },
+    baseline: "healthy-500",
+  },
+  {
+    name: "beside-dead-breaker-on",
+    ...healthyRate,
+    deadBacklog: 10000,
+    env: { CIRCUIT_FAILURE_THRESHOLD: "10" },
+    baseline: "healthy-500",
+  },
+];
+
+const runs: Run[] = args.fanout || args.dead
+  ? Array.from({ length: Number(args.repeat) }, () => args.dead ? deadRuns : fanoutRuns).flat()
   : args.mode
   ? [{
     name: "custom",
@@ -127,8 +154,10 @@ const results: Awaited<ReturnType<typeof execute>>[] = [];
 try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
-    dispatch = startDispatch();
+    await emptyQueue();
+    dispatch = startDispatch(run.env ?? {});
     await waitForHealth();
+    await resetSubscriptions(run);
     const result = await execute(run);
     results.push(result);
     console.log(JSON.stringify({
@@ -144,7 +173,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (args.fanout) printComparison(results);
+  if (args.fanout || args.dead) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -152,7 +181,7 @@ try {
   await admin.end();
 }
 
-function startDispatch(): Deno.ChildProcess {
+function startDispatch(env: Record<string, string>): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -170,6 +199,7 @@ function startDispatch(): Deno.ChildProcess {
       // At info every attempt is a log line; LOG_LEVEL=info measures that cost too.
       LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "warn",
       WORKER_CONCURRENCY: args.concurrency!,
+      ...env,
     },
     stdin: "null",
     stdout: "null",
@@ -184,7 +214,6 @@ async function stop(child: Deno.ChildProcess) {
 async function execute(run: Run) {
   arrivals.clear();
   received = 0;
-  await resetSubscriptions(run);
   const sent = new Map<string, number>();
   const prefix = `${run.name}_${Date.now()}_`;
   // Spread over the tenants in turn, by the event's number.
@@ -297,6 +326,13 @@ async function execute(run: Run) {
   };
 }
 
+/** Each run starts from an empty queue: what an earlier run left is not this one's work. */
+async function emptyQueue() {
+  const [row] = await admin<{ events: string | null }[]>`
+    SELECT to_regclass(${`${schema}.events`})::text AS events`;
+  if (row?.events) await admin`TRUNCATE ${admin(`${schema}.events`)} CASCADE`;
+}
+
 /**
  * The run's subscriptions, written straight to its schema (20,000 through
  * the API would take longer than the run), then analysed as autovacuum would.
@@ -317,13 +353,26 @@ async function resetSubscriptions(run: Run) {
     INSERT INTO ${table} (id, url, event_types, secret)
     SELECT 'sub_other_' || i, ${hook} || 'other', ARRAY['other.type_' || i], 'bench-secret'
     FROM generate_series(1, ${run.nonMatching ?? 0}) i`;
+  if (run.deadBacklog) {
+    const [dead] = await sql<{ seq: number }[]>`
+      INSERT INTO ${table} (id, url, event_types, secret)
+      VALUES ('sub_dead', ${`http://127.0.0.1:${freePort()}/dead`}, '{dead.event}', 'bench-secret')
+      RETURNING seq`;
+    await sql`INSERT INTO ${sql(`${schema}.events`)} (id, type, data, fanned_out)
+      SELECT 'dead_' || g, 'dead.event', '{}', 1 FROM generate_series(1, ${run.deadBacklog}) g`;
+    await sql`INSERT INTO ${sql(`${schema}.deliveries`)}
+        (event_id, subscription_id, subscription_seq, status, attempts)
+      SELECT 'dead_' || g, 'sub_dead', ${dead!.seq}, 'retrying', 1
+      FROM generate_series(1, ${run.deadBacklog}) g`;
+    await sql`ANALYZE ${sql(`${schema}.deliveries`)}`;
+  }
   await sql`ANALYZE ${table}`;
 }
 
 /** Each fan-out run beside its baseline: the same figures, and their ratio. */
 function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
   console.log(
-    "\nscenario | ingest events/s | deliveries/s | baseline ingest | baseline deliveries/s | ratio",
+    "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | ratio",
   );
   for (const [i, r] of results.entries()) {
     const run = runs[i]!;
@@ -332,7 +381,7 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
     const b = results.slice(0, i).findLast((x) => x.run === run.baseline)!;
     const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
     console.log(
-      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ingest ${
+      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ingest ${
         ratio(r.ingest_events_per_s, b.ingest_events_per_s)
       }, deliveries ${ratio(r.deliveries_per_s, b.deliveries_per_s)}`,
     );

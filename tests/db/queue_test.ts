@@ -1,45 +1,23 @@
 import assert from "node:assert/strict";
 import { completeDeliveries, handBack, renewLeases, rescueExpired } from "../../src/db/queue.ts";
-import { type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
 
-async function withDb(test: (db: TestDatabase) => Promise<void>) {
-  const db = await testDatabase();
-  try {
-    await test(db);
-  } finally {
-    await db.close();
-  }
-}
-
 Deno.test("claimDeliveries skips a row another transaction holds, without waiting for it", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 3);
-    const locked = Promise.withResolvers<void>();
-    const release = Promise.withResolvers<void>();
-    const holder = db.sql.begin(async (tx) => {
-      await tx`SELECT id FROM deliveries WHERE event_id = 'e1' FOR UPDATE`;
-      locked.resolve();
-      await release.promise;
-    });
-    await locked.promise;
-    // If the claim waited for the lock, only this guard would let it go on.
-    let guardFired = false;
-    const guard = setTimeout(() => {
-      guardFired = true;
-      release.resolve();
-    }, 5_000);
-    const claimed = await claim(db.sql);
-    const whileHeld = !guardFired;
-    clearTimeout(guard);
-    release.resolve();
-    await holder;
+    const { value: claimed, waited } = await whileLocked(
+      db.sql,
+      (tx) => tx`SELECT id FROM deliveries WHERE event_id = 'e1' FOR UPDATE`,
+      () => claim(db.sql),
+    );
+    const whileHeld = !waited;
     assert.ok(whileHeld, "the claim waited for the locked row");
     assert.deepEqual(claimed.map((d) => d.event_id).sort(), ["e2", "e3"]);
   }));
 
 Deno.test("claimDeliveries counts the attempt and says when it spends the last of the budget", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 1);
     const first = await claim(db.sql);
     assert.deepEqual(first.map((d) => [d.attempt, d.last_attempt]), [[1, false]]);
@@ -57,7 +35,7 @@ Deno.test("claimDeliveries counts the attempt and says when it spends the last o
   }));
 
 Deno.test("claimDeliveries joins the subscription that existed at fan-out, never a new one with its id", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 1);
     await db.sql`DELETE FROM subscriptions WHERE id = 's'`;
     await db.sql`INSERT INTO subscriptions (id, url, event_types, secret)
@@ -70,7 +48,7 @@ Deno.test("claimDeliveries joins the subscription that existed at fan-out, never
   }));
 
 Deno.test("completeDeliveries changes only the claim it was made for: same worker, same attempt", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 1);
     const [d1] = await claim(db.sql);
     const retry = outcome(d1!, "retrying");
@@ -98,7 +76,7 @@ Deno.test("completeDeliveries changes only the claim it was made for: same worke
   }));
 
 Deno.test("completeDeliveries records a late result in place of the rescuer's lease_expired row, leaving the delivery to its new owner", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 1);
     const [d1] = await claim(db.sql, { workerId: "old" });
     await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'`;
@@ -125,7 +103,7 @@ Deno.test("completeDeliveries records a late result in place of the rescuer's le
   }));
 
 Deno.test("handBack returns only the given claims, uncounted", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 3);
     const [a, b, c] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
     const lease = (d: typeof a) => ({ id: d!.id, attempt: d!.attempt });
@@ -143,7 +121,7 @@ Deno.test("handBack returns only the given claims, uncounted", () =>
   }));
 
 Deno.test("handBack returns every claim of the worker except the ones it still holds", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 3);
     const [a, b, c] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
     assert.equal(await handBack(db.sql, "w", { except: [{ id: b!.id, attempt: b!.attempt }] }), 2);
@@ -156,7 +134,7 @@ Deno.test("handBack returns every claim of the worker except the ones it still h
   }));
 
 Deno.test("renewLeases extends only the leases that are still the worker's", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 2);
     const [a, b] = (await claim(db.sql)).sort((x, y) => x.id - y.id);
     await db.sql`UPDATE deliveries SET locked_until = now() + interval '1 second'`;
@@ -180,7 +158,7 @@ Deno.test("renewLeases extends only the leases that are still the worker's", () 
   }));
 
 Deno.test("rescueExpired fails what spent its budget, retries what did not, and records lease_expired", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     const seq = await seedDeliveries(db.sql, 4);
     // [event, attempts, attempt_base]: MAX_ATTEMPTS is 3 here.
     const cases: [string, number, number][] = [["e1", 3, 0], ["e2", 2, 0], ["e3", 5, 2], [
@@ -222,7 +200,7 @@ Deno.test("rescueExpired fails what spent its budget, retries what did not, and 
   }));
 
 Deno.test("rescueExpired follows the subscription's own max_attempts in both directions", () =>
-  withDb(async (db) => {
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 2, { maxAttempts: 5 });
     await db.sql`UPDATE deliveries SET status = 'processing', locked_by = 'dead',
       locked_until = now() - interval '1 second',

@@ -52,3 +52,47 @@ export async function countRows(sql: Sql, table: string, where = "true"): Promis
   );
   return row?.n ?? 0;
 }
+
+/** Runs `test` with a fresh schema, dropped afterwards. */
+export async function withTestDatabase(test: (db: TestDatabase) => Promise<void>) {
+  const db = await testDatabase();
+  try {
+    await test(db);
+  } finally {
+    await db.close();
+  }
+}
+
+/**
+ * Runs `action` while another transaction holds what `lock` locks, and says
+ * whether `action` waited for it: if it did, only a guard that lets the lock
+ * go after `guardMs` would have ended the wait.
+ */
+export async function whileLocked<T>(
+  sql: Sql,
+  lock: (tx: Sql) => Promise<unknown>,
+  action: () => Promise<T>,
+  guardMs = 5_000,
+): Promise<{ value: T; waited: boolean }> {
+  const locked = Promise.withResolvers<void>();
+  const release = Promise.withResolvers<void>();
+  const holder = sql.begin(async (tx) => {
+    await lock(tx as unknown as Sql);
+    locked.resolve();
+    await release.promise;
+  });
+  await locked.promise;
+  let waited = false;
+  const guard = setTimeout(() => {
+    waited = true;
+    release.resolve();
+  }, guardMs);
+  try {
+    const value = await action();
+    return { value, waited };
+  } finally {
+    clearTimeout(guard);
+    release.resolve();
+    await holder;
+  }
+}

@@ -96,3 +96,14 @@ export async function runMain(args: string[], env: Record<string, string> = {}) 
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
+
+/** POSTs JSON to a running Dispatch and answers the JSON it answers, which must be a 2xx. */
+export async function postJson(url: string, path: string, body: unknown) {
+  const res = await fetch(url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
+  return await res.json();
+}

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
-import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
+import { type DispatchProcess, postJson, spawnDispatch } from "../helpers/process.ts";
 import { type Receiver, startReceiver } from "../helpers/receiver.ts";
-
-async function post(url: string, path: string, body: unknown) {
-  const res = await fetch(url + path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.ok(res.ok, `${path} answered ${res.status}`);
-  return await res.json();
-}
 
 /**
  * A Dispatch process with one delivery in flight: the receiver holds its
@@ -31,8 +21,8 @@ async function withDeliveryInFlight(
   });
   try {
     const p = await spawnDispatch(db, { env });
-    await post(p.url, "/subscriptions", { url: receiver.url });
-    await post(p.url, "/events", { id: "evt_in_flight", type: "a", data: {} });
+    await postJson(p.url, "/subscriptions", { url: receiver.url });
+    await postJson(p.url, "/events", { id: "evt_in_flight", type: "a", data: {} });
     await receiver.waitFor(1);
     await test({ db, p, release: () => held.resolve(), receiver });
   } finally {
