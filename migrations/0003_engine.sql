@@ -11,7 +11,7 @@
 --                                  --abandon--> failed      (subscription deleted or disabled)
 --                                  --hand back-> pending | retrying (never sent: uncounted)
 --                                  --rescue---> retrying | failed    (lease expired)
---   pending | retrying --cancel--> failed                   (subscription deleted)
+--   pending | retrying --cancel--> failed                   (subscription deleted or disabled)
 --   failed   --requeue--> retrying                          (manual retry, fresh budget)
 
 -- Subscription ids can be used again after a delete; seq never is. Null only

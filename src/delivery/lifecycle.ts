@@ -71,12 +71,13 @@ export const transitions = {
   cancel: {
     from: ["pending", "retrying"],
     to: ["failed"],
-    why: "The subscription was deleted: its waiting deliveries are never attempted again.",
+    why:
+      "The subscription was deleted, or disabled as failing or gone: its waiting deliveries are never attempted again.",
   },
   requeue: {
     from: ["failed"],
     to: ["retrying"],
     why:
-      "POST /events/:id/retry puts failed deliveries of an active subscription back, with a fresh attempt budget.",
+      "POST /events/:id/retry, POST /deliveries/:id/retry and POST /subscriptions/:id/recover put failed deliveries of an active subscription back, with a fresh attempt budget.",
   },
 } as const satisfies Record<string, Transition>;
