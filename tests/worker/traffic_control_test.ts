@@ -283,7 +283,8 @@ Deno.test("POST /subscriptions/:id/test sends one dispatch.test event to that su
 });
 
 Deno.test("a rate-limited subscription never slows the others, and its waiting spends no attempt", async () => {
-  const t = await setup({});
+  // Claimed up to a poll (a second) ahead of their slots, each sent at its time.
+  const t = await setup({ POLL_INTERVAL_MS: "1000" });
   try {
     t.setUp(true);
     await t.api("PATCH", "/subscriptions/flaky", { rate_limit: 5 });
