@@ -122,27 +122,27 @@ export type RequeueScope =
  * before it deletes it) can never delete a delivery this puts back.
  */
 function requeue(sql: Sql, scope: RequeueScope, channel: string) {
-  const [events, which] = "eventId" in scope
-    ? [sql`SELECT ${scope.eventId}::text AS event_id`, sql`true`]
+  const target = "eventId" in scope
+    ? sql`SELECT d.id, d.event_id FROM deliveries d
+      WHERE d.event_id = ${scope.eventId} AND d.status = 'failed'`
     : "deliveryId" in scope
-    ? [
-      sql`SELECT event_id FROM deliveries WHERE id = ${scope.deliveryId}`,
-      sql`d.id = ${scope.deliveryId}`,
-    ]
-    : [
-      sql`SELECT DISTINCT d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id
-        WHERE d.subscription_seq = ${scope.subscriptionSeq} AND d.status = 'failed'
-          AND e.created_at >= ${scope.since}
-          ${scope.until === null ? sql`` : sql`AND e.created_at < ${scope.until}`}`,
-      sql`d.subscription_seq = ${scope.subscriptionSeq}`,
-    ];
+    ? sql`SELECT d.id, d.event_id FROM deliveries d
+      WHERE d.id = ${scope.deliveryId} AND d.status = 'failed'`
+    : sql`SELECT d.id, d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id
+      WHERE d.subscription_seq = ${scope.subscriptionSeq} AND d.status = 'failed'
+        AND e.created_at >= ${scope.since}
+        ${scope.until === null ? sql`` : sql`AND e.created_at < ${scope.until}`}`;
   return sql`
-    WITH target AS (${events}), event AS (
+    WITH target AS (${target}), event AS (
       SELECT id FROM events WHERE id IN (SELECT event_id FROM target) FOR KEY SHARE
     ), failed AS (
+      -- Driven from the target by primary key, one probe each whatever the statistics say;
+      -- the events are locked first (the subquery runs once, before the scan).
       SELECT d.id, d.subscription_id, s.active
-      FROM deliveries d LEFT JOIN subscriptions s ON s.seq = d.subscription_seq
-      WHERE d.event_id IN (SELECT id FROM event) AND d.status = 'failed' AND ${which}
+      FROM target t
+      JOIN deliveries d ON d.id = t.id
+      LEFT JOIN subscriptions s ON s.seq = d.subscription_seq
+      WHERE d.status = 'failed' AND (SELECT count(*) FROM event) >= 0
       FOR UPDATE OF d
     ), done AS (
       UPDATE deliveries d SET status = 'retrying', attempt_base = d.attempts,
@@ -186,8 +186,12 @@ export async function recoverFailed(
   scope: { subscriptionSeq: number; since: Date; until: Date | null },
   options: { channel: string },
 ): Promise<number> {
-  const [row] = await sql<{ requeued: number }[]>`
-    ${requeue(sql, scope, options.channel)}
-    SELECT (SELECT count(*) FROM done)::int AS requeued, (SELECT count(*) FROM wake) AS woke`;
-  return row?.requeued ?? 0;
+  return await sql.begin(async (tx) => {
+    // However many there are: no statement timeout applies.
+    await tx`SET LOCAL statement_timeout = 0`;
+    const [row] = await tx<{ requeued: number }[]>`
+      ${requeue(tx as unknown as Sql, scope, options.channel)}
+      SELECT (SELECT count(*) FROM done)::int AS requeued, (SELECT count(*) FROM wake) AS woke`;
+    return row?.requeued ?? 0;
+  });
 }

@@ -305,3 +305,35 @@ Deno.test("a rate-limited subscription never slows the others, and its waiting s
     await t.close();
   }
 });
+
+Deno.test("a recovery of many deliveries is one statement that neither the request deadline nor the statement timeout cuts short", async () => {
+  const db = await testDatabase();
+  const svc = await startTestService(db, {
+    env: { REQUEST_TIMEOUT_MS: "100", STATEMENT_TIMEOUT_MS: "100", WORKER_CONCURRENCY: "1" },
+  });
+  try {
+    await svc.api("POST", "/subscriptions", {
+      id: "big",
+      url: "http://127.0.0.1:9/",
+      active: false,
+    });
+    const n = 30_000;
+    await db.sql`INSERT INTO events (id, type, data, fanned_out)
+      SELECT 'e' || g, 'a', '{}', 1 FROM generate_series(1, ${n}) g`;
+    await db.sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq, status,
+        attempts)
+      SELECT 'e' || g, 'big', (SELECT seq FROM subscriptions WHERE id = 'big'), 'failed', 3
+      FROM generate_series(1, ${n}) g`;
+    await svc.api("PATCH", "/subscriptions/big", { active: true, rate_limit: 1 });
+    const start = performance.now();
+    const result = await svc.api("POST", "/subscriptions/big/recover", {
+      since: "2000-01-01T00:00:00Z",
+    });
+    const took = Math.round(performance.now() - start);
+    assert.deepEqual(result, { requeued: n }, `after ${took} ms`);
+    assert.ok(took > 100, `took ${took} ms: this proves nothing about the deadlines`);
+  } finally {
+    await svc.stop();
+    await db.close();
+  }
+});
