@@ -3,7 +3,7 @@ import { connect, type Sql } from "../../src/db/pool.ts";
 import { claimDeliveries, type ClaimedDelivery, handBack } from "../../src/db/queue.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { type ClaimSource, startClaimLoop } from "../../src/worker/claim_loop.ts";
-import { testDatabase } from "../helpers/db.ts";
+import { testDatabase, withTestDatabase } from "../helpers/db.ts";
 import { claim, seedDeliveries } from "../helpers/queue.ts";
 import { eventually } from "../helpers/service.ts";
 
@@ -23,27 +23,28 @@ function realSource(sql: Sql): ClaimSource {
   };
 }
 
-Deno.test("the claim loop hands back claims whose answer was lost before it claims again", async () => {
-  const db = await testDatabase();
-  const lines: string[] = [];
-  try {
+/** The first claim commits, and its answer is lost with the connection (`code`). */
+function losingFirstAnswer(real: ClaimSource, code: string): ClaimSource {
+  let calls = 0;
+  return {
+    ...real,
+    async claim(limit) {
+      const claimed = await real.claim(limit);
+      if (calls++ === 0) throw Object.assign(new Error("connection lost"), { code });
+      return claimed;
+    },
+  };
+}
+
+Deno.test("the claim loop hands back claims whose answer was lost before it claims again", () =>
+  withTestDatabase(async (db) => {
+    const lines: string[] = [];
     await seedDeliveries(db.sql, 3);
     const real = realSource(db.sql);
-    let calls = 0;
     const started: ClaimedDelivery[] = [];
     const loop = startClaimLoop({
       log: createLogger({ write: (l) => lines.push(l) }),
-      source: {
-        ...real,
-        async claim(limit) {
-          const claimed = await real.claim(limit);
-          // The first claim commits, and its answer is lost with the connection.
-          if (calls++ === 0) {
-            throw Object.assign(new Error("connection lost"), { code: "ECONNRESET" });
-          }
-          return claimed;
-        },
-      },
+      source: losingFirstAnswer(real, "ECONNRESET"),
     }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
     await eventually(() => Promise.resolve(started.length === 3 ? true : undefined), {
       what: "the three deliveries to be claimed again",
@@ -54,30 +55,18 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const handed = lines.map((l) => JSON.parse(l))
       .filter((l) => l.msg === "Handed back deliveries whose claim answer was lost");
     assert.deepEqual(handed.map((l) => l.count), [3]);
-  } finally {
-    await db.close();
-  }
-});
+  }));
 
-Deno.test("the claim loop keeps what the worker holds when it hands orphans back", async () => {
-  const db = await testDatabase();
-  try {
+Deno.test("the claim loop keeps what the worker holds when it hands orphans back", () =>
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 2);
     const real = realSource(db.sql);
     // The worker is sending e1 (claimed earlier, in its held list); e2's claim answer is lost.
     const [held] = await claim(db.sql, { limit: 1 });
-    let calls = 0;
     const started: ClaimedDelivery[] = [];
     const loop = startClaimLoop({
       log: createLogger({ write: () => {} }),
-      source: {
-        ...real,
-        async claim(limit) {
-          const claimed = await real.claim(limit);
-          if (calls++ === 0) throw Object.assign(new Error("connection lost"), { code: "EPIPE" });
-          return claimed;
-        },
-      },
+      source: losingFirstAnswer(real, "EPIPE"),
     }, {
       capacity: () => 10,
       held: () => [{ id: held!.id, attempt: held!.attempt }],
@@ -91,14 +80,10 @@ Deno.test("the claim loop keeps what the worker holds when it hands orphans back
     assert.notEqual(started[0]!.id, held!.id);
     const [row] = await db.sql`SELECT status, locked_by FROM deliveries WHERE id = ${held!.id}`;
     assert.deepEqual([row!.status, row!.locked_by], ["processing", "w"]);
-  } finally {
-    await db.close();
-  }
-});
+  }));
 
-Deno.test("the claim loop claims no more than the worker's capacity", async () => {
-  const db = await testDatabase();
-  try {
+Deno.test("the claim loop claims no more than the worker's capacity", () =>
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 5);
     const limits: number[] = [];
     const real = realSource(db.sql);
@@ -119,14 +104,10 @@ Deno.test("the claim loop claims no more than the worker's capacity", async () =
     const [row] = await db
       .sql`SELECT count(*)::int AS n FROM deliveries WHERE status = 'processing'`;
     assert.equal(row!.n, 2);
-  } finally {
-    await db.close();
-  }
-});
+  }));
 
-Deno.test("the claim loop never starts what it claimed after stop was asked for, and returns it", async () => {
-  const db = await testDatabase();
-  try {
+Deno.test("the claim loop never starts what it claimed after stop was asked for, and returns it", () =>
+  withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 2);
     const real = realSource(db.sql);
     const inClaim = Promise.withResolvers<void>();
@@ -149,10 +130,7 @@ Deno.test("the claim loop never starts what it claimed after stop was asked for,
     const leftovers = await stopped;
     assert.equal(started.length, 0);
     assert.deepEqual(leftovers.map((d) => d.event_id).sort(), ["e1", "e2"]);
-  } finally {
-    await db.close();
-  }
-});
+  }));
 
 Deno.test({
   name: "a claim stuck behind a lock is cancelled by the statement timeout and the loop goes on",

@@ -5,6 +5,7 @@ import { createLogger, type Logger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";
 import type { Resolver } from "../../src/security/ssrf.ts";
+import type { Sender } from "../../src/worker/sender.ts";
 import { startWorker, type WorkerOptions } from "../../src/worker/worker.ts";
 import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
 import { seedDeliveries } from "../helpers/queue.ts";
@@ -21,16 +22,25 @@ const health = {
 
 function worker(
   db: TestDatabase,
-  options: Partial<WorkerOptions> & { secrets?: SecretCipher; resolve?: Resolver } = {},
+  options: Partial<WorkerOptions> & {
+    secrets?: SecretCipher;
+    resolve?: Resolver;
+    sender?: Sender;
+  } = {},
 ) {
-  const { secrets = createSecretCipher(null), resolve = () => Promise.resolve([]), ...rest } =
-    options;
+  const {
+    secrets = createSecretCipher(null),
+    resolve = () => Promise.resolve([]),
+    sender,
+    ...rest
+  } = options;
   return startWorker({
     sql: db.sql,
     log: quiet,
     metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log: quiet }),
     secrets,
     resolve,
+    ...(sender ? { sender } : {}),
   }, {
     workerId: "w",
     concurrency: 4,
@@ -182,34 +192,12 @@ Deno.test("a worker that holds two claims of one delivery (after a rescue) keeps
     const releases = new Map<number, () => void>();
     const started: number[] = [];
     // A sender that holds each attempt until the test lets it finish.
-    const w = startWorker({
-      sql: db.sql,
-      log: quiet,
-      metrics: createMetrics({
-        inFlight: () => 0,
-        queueStats: () => queueStats(db.sql),
-        log: quiet,
-      }),
-      secrets: createSecretCipher(null),
-      resolve: () => Promise.resolve([]),
+    const w = worker(db, {
       sender: async (d) => {
         started.push(d.attempt);
         await new Promise<void>((resolve) => releases.set(d.attempt, resolve));
         return null;
       },
-    }, {
-      workerId: "w",
-      concurrency: 4,
-      maxAttempts: 3,
-      leaseMs: 60_000,
-      pollIntervalMs: 20,
-      deliveryTimeoutMs: 5_000,
-      retryBaseDelayMs: 20,
-      retryMaxDelayMs: 100,
-      allowPrivateTargets: true,
-      allowedTargetCidrs: [],
-      channel: db.channel,
-      health,
     });
     await eventually(() => Promise.resolve(started.length === 1 ? true : undefined));
     // The lease runs out under attempt 1, the rescuer takes it, and this worker claims attempt 2.
