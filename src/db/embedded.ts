@@ -7,6 +7,11 @@
  * from different connections run one after another, and session state (SET,
  * advisory locks, LISTEN) is common to every connection.
  *
+ * pglite-socket runs one message at a time and keeps to one connection only
+ * inside a transaction, so two connections' Parse/Bind/Execute/Sync batches
+ * interleave and take each other's unnamed statement ("portal does not exist",
+ * electric-sql/pglite#1046). {@linkcode keepBatchesWhole} closes that gap.
+ *
  * @module
  */
 import { mkdir } from "node:fs/promises";
@@ -56,7 +61,7 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     throw error;
   }
   const server = new PGLiteSocketServer({
-    db,
+    db: keepBatchesWhole(db),
     host: HOST,
     port: options.port ?? 0,
     maxConnections: MAX_CONNECTIONS,
@@ -80,4 +85,32 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
       return stopped;
     },
   };
+}
+
+// Frontend messages that open or extend an extended-protocol batch, and those that end one.
+const BATCH = new Set(["P", "B", "D", "E", "C", "H"].map((c) => c.charCodeAt(0)));
+const BATCH_END = new Set(["S", "Q"].map((c) => c.charCodeAt(0)));
+
+/**
+ * `db` as pglite-socket's queue sees it: "in a transaction" also from a batch's
+ * first message to its Sync, so the queue serves that connection alone until then.
+ */
+function keepBatchesWhole(db: PGlite): PGlite {
+  let open = false;
+  const overrides: Partial<PGlite> = {
+    isInTransaction: () => open || db.isInTransaction(),
+    execProtocolRawStream: async (message, options) => {
+      const result = await db.execProtocolRawStream(message, options);
+      if (BATCH.has(message[0]!)) open = true;
+      else if (BATCH_END.has(message[0]!)) open = false;
+      return result;
+    },
+  };
+  return new Proxy(db, {
+    get(target, key) {
+      if (Object.hasOwn(overrides, key)) return overrides[key as keyof PGlite];
+      const value = Reflect.get(target, key, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }

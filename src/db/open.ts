@@ -37,11 +37,7 @@ export async function openDatabase(
     stopEmbedded = () => embedded.stop();
   }
   const options = {
-    // PGlite is one session for every connection, and interleaves their extended-protocol
-    // messages ("portal does not exist"): one connection keeps each statement whole.
-    max: config.databaseUrl === null
-      ? 1
-      : Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)),
+    max: Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)),
     // Names the installation in pg_stat_activity when several share a server.
     applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
     statementTimeoutMs: config.statementTimeoutMs,

@@ -168,3 +168,97 @@ Deno.test("startEmbedded() lets concurrent workers claim disjoint rows with FOR 
     for (const claim of claims) assert.equal(claim.length, 2);
   });
 });
+
+/** A bare wire-protocol client, to send half a batch and hold it there. */
+async function wireClient(url: string) {
+  const { hostname, port } = new URL(url);
+  const conn = await Deno.connect({ hostname, port: Number(port) });
+  const encoder = new TextEncoder();
+  let buffered = new Uint8Array(0);
+  let closed = false;
+  const message = (type: string, ...parts: (string | number[])[]) => {
+    const body = parts.flatMap((p) => typeof p === "string" ? [...encoder.encode(p), 0] : p);
+    const length = body.length + 4;
+    const head = [length >>> 24, (length >>> 16) & 255, (length >>> 8) & 255, length & 255];
+    return new Uint8Array([...(type ? [type.charCodeAt(0)] : []), ...head, ...body]);
+  };
+  const send = async (...messages: Uint8Array[]) => {
+    for (const m of messages) await conn.write(m);
+  };
+  /** Reads messages until one of type `until`; returns the types read and the text they carried. */
+  const read = async (until: string) => {
+    const types: string[] = [];
+    let text = "";
+    while (true) {
+      while (
+        buffered.length < 5 || buffered.length < 1 + new DataView(buffered.buffer).getInt32(1)
+      ) {
+        const chunk = new Uint8Array(65536);
+        const n = await conn.read(chunk);
+        if (n === null) throw new Error("The embedded database closed the connection");
+        buffered = new Uint8Array([...buffered, ...chunk.subarray(0, n)]);
+      }
+      const end = 1 + new DataView(buffered.buffer).getInt32(1);
+      const type = String.fromCharCode(buffered[0]!);
+      types.push(type);
+      text += new TextDecoder().decode(buffered.subarray(5, end));
+      buffered = buffered.slice(end);
+      if (type === until) return { types, text };
+    }
+  };
+  await send(message("", [0, 3, 0, 0], "user", "postgres", "database", "postgres", [0]));
+  await read("Z");
+  return {
+    send,
+    read,
+    close: () => {
+      if (closed) return;
+      closed = true;
+      conn.close();
+    },
+    parse: (query: string) => message("P", "", query, [0, 0]),
+    bind: () => message("B", "", "", [0, 0, 0, 0, 0, 0]),
+    flush: () => message("H"),
+    execute: () => message("E", "", [0, 0, 0, 0]),
+    sync: () => message("S"),
+    query: (query: string) => message("Q", query),
+  };
+}
+
+Deno.test("startEmbedded() serves one connection's extended-protocol batch whole before another's query", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
+  const db = await startEmbedded({ dataDir });
+  const a = await wireClient(db.url);
+  const b = await wireClient(db.url);
+  try {
+    await a.send(a.parse("SELECT 'from a' AS a"), a.bind(), a.flush());
+    assert.deepEqual((await a.read("2")).types, ["1", "2"]);
+    // B's query would replace A's unnamed portal if it ran now.
+    await b.send(b.query("SELECT 'from b' AS b"));
+    const answerB = b.read("Z");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const early = await Promise.race([
+      answerB.then(() => true),
+      new Promise<false>((resolve) => timer = setTimeout(() => resolve(false), 300)),
+    ]);
+    clearTimeout(timer);
+    await a.send(a.execute(), a.sync());
+    const resultA = await a.read("Z");
+    // PGlite reports its parameters ("S") again on every Sync.
+    assert.deepEqual(resultA.types.filter((t) => t !== "S"), ["D", "C", "Z"], resultA.text);
+    assert.match(resultA.text, /from a/);
+    assert.match((await answerB).text, /from b/);
+    assert.equal(early, false, "B was answered while A's batch was open");
+    // A connection that leaves mid-batch does not keep the others waiting.
+    await a.send(a.parse("SELECT 1"), a.bind(), a.flush());
+    await a.read("2");
+    a.close();
+    await b.send(b.query("SELECT 'b again' AS b"));
+    assert.match((await b.read("Z")).text, /b again/);
+  } finally {
+    a.close();
+    b.close();
+    await db.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

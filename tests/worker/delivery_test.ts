@@ -359,11 +359,11 @@ Deno.test("POST /events/:id/retry gives failed deliveries a fresh attempt budget
 });
 
 Deno.test("a subscription disabled while its delivery waits to be retried is not sent to again", async () => {
-  const t = await setup(() => new Response(null, { status: 500 }), {
-    MAX_ATTEMPTS: "5",
-    RETRY_BASE_DELAY_MS: "400",
-    RETRY_MAX_DELAY_MS: "400",
-  });
+  // Retry-After pins the wait at 2 s, where full jitter alone could retry at once.
+  const t = await setup(
+    () => new Response(null, { status: 503, headers: { "retry-after": "2" } }),
+    { MAX_ATTEMPTS: "5", RETRY_BASE_DELAY_MS: "400", RETRY_MAX_DELAY_MS: "2000" },
+  );
   try {
     const sub = await t.api("POST", "/subscriptions", { url: t.receiver.url });
     await t.api("POST", "/events", { id: "evt_paused", type: "a", data: {} });
