@@ -374,16 +374,35 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
   console.log(
     "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | ratio",
   );
+  const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
+  const sums = new Map<
+    string,
+    { ingest: number; baseIngest: number; deliveries: number; baseDeliveries: number }
+  >();
   for (const [i, r] of results.entries()) {
     const run = runs[i]!;
     if (!run.baseline) continue;
     // The baseline run just before this one, so the two share the machine's mood.
     const b = results.slice(0, i).findLast((x) => x.run === run.baseline)!;
-    const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
     console.log(
       `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ingest ${
         ratio(r.ingest_events_per_s, b.ingest_events_per_s)
       }, deliveries ${ratio(r.deliveries_per_s, b.deliveries_per_s)}`,
+    );
+    const sum = sums.get(r.run) ?? { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0 };
+    sum.ingest += r.ingest_events_per_s;
+    sum.baseIngest += b.ingest_events_per_s;
+    sum.deliveries += r.deliveries_per_s;
+    sum.baseDeliveries += b.deliveries_per_s;
+    sums.set(r.run, sum);
+  }
+  if (Number(args.repeat) < 2) return;
+  // A single pair is as noisy as the baseline between repeats; sums over all repeats are steadier.
+  for (const [name, sum] of sums) {
+    console.log(
+      `${name}, all ${args.repeat} repeats | ingest ${
+        ratio(sum.ingest, sum.baseIngest)
+      }, deliveries ${ratio(sum.deliveries, sum.baseDeliveries)}`,
     );
   }
 }
