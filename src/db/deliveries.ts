@@ -1,3 +1,4 @@
+import type postgres from "postgres";
 import type { DeliveryStatus } from "../delivery/lifecycle.ts";
 import type { Sql } from "./pool.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
@@ -105,6 +106,19 @@ export async function listAttempts(sql: Sql, eventId: string): Promise<AttemptRo
     SELECT id, subscription_id, attempt, started_at, duration_ms, status_code, error_class,
       error, response_body, response_headers
     FROM delivery_attempts WHERE event_id = ${eventId} ORDER BY id`;
+}
+
+/**
+ * **cancel**: the statement that fails the waiting deliveries of the
+ * subscriptions `seqs` selects (a subquery, or one seq), so none is attempted
+ * again; `reason` becomes their last error. A fragment, so that a delete can
+ * run it in its own statement.
+ */
+export function cancelWaiting(sql: Sql, seqs: postgres.Fragment, reason: string) {
+  return sql`
+    UPDATE deliveries SET status = 'failed', held_by = NULL, next_attempt_at = now(),
+      last_error = ${reason}, updated_at = now()
+    WHERE subscription_seq IN (${seqs}) AND status IN ('pending', 'retrying')`;
 }
 
 /** Which failed deliveries a requeue puts back. */

@@ -8,6 +8,7 @@
  * @module
  */
 import { newId } from "../ids.ts";
+import { cancelWaiting } from "./deliveries.ts";
 import { insertEvents, type NewEvent } from "./events.ts";
 import type { Sql } from "./pool.ts";
 
@@ -125,6 +126,10 @@ export async function recordHealth(
             AND c.streak >= ${settings.failureThreshold} THEN 'open'
           ELSE c.circuit_state
         END AS next_state,
+        -- The cool-down an opening starts: the first, or twice the last after a failed probe.
+        CASE WHEN c.circuit_state = 'half_open'
+          THEN least(${settings.maxCooldownMs}, 2 * coalesce(c.circuit_cooldown_ms, ${settings.cooldownMs}))
+          ELSE ${settings.cooldownMs} END AS opening_cooldown_ms,
         CASE
           WHEN NOT c.active THEN NULL
           WHEN c.gone THEN 'gone'
@@ -140,9 +145,7 @@ export async function recordHealth(
         circuit_state = d.next_state,
         circuit_cooldown_ms = CASE
           WHEN d.next_state = 'closed' THEN NULL
-          WHEN d.next_state = 'open' AND d.circuit_state = 'half_open'
-            THEN least(${settings.maxCooldownMs}, 2 * coalesce(d.circuit_cooldown_ms, ${settings.cooldownMs}))
-          WHEN d.next_state = 'open' AND d.circuit_state = 'closed' THEN ${settings.cooldownMs}
+          WHEN d.next_state = 'open' AND d.circuit_state <> 'open' THEN d.opening_cooldown_ms
           ELSE s.circuit_cooldown_ms END,
         circuit_opened_at = CASE
           WHEN d.next_state = 'closed' THEN NULL
@@ -150,11 +153,8 @@ export async function recordHealth(
           ELSE s.circuit_opened_at END,
         circuit_next_probe_at = CASE
           WHEN d.next_state = 'closed' THEN NULL
-          WHEN d.next_state = 'open' AND d.circuit_state = 'half_open'
-            THEN now() + least(${settings.maxCooldownMs},
-              2 * coalesce(d.circuit_cooldown_ms, ${settings.cooldownMs})) * interval '1 millisecond'
-          WHEN d.next_state = 'open' AND d.circuit_state = 'closed'
-            THEN now() + ${settings.cooldownMs} * interval '1 millisecond'
+          WHEN d.next_state = 'open' AND d.circuit_state <> 'open'
+            THEN now() + d.opening_cooldown_ms * interval '1 millisecond'
           ELSE s.circuit_next_probe_at END,
         active = CASE WHEN d.disabled IS NULL THEN s.active ELSE false END,
         disabled_reason = coalesce(d.disabled, s.disabled_reason),
@@ -251,9 +251,6 @@ async function applyToWaiting(sql: Sql, change: HealthChange): Promise<number> {
       RETURNING 1`;
     return rows.length;
   }
-  await sql`
-    UPDATE deliveries SET status = 'failed', held_by = NULL, next_attempt_at = now(),
-      last_error = ${`Subscription disabled: ${change.reason}`}, updated_at = now()
-    WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')`;
+  await cancelWaiting(sql, sql`${change.seq}`, `Subscription disabled: ${change.reason}`);
   return 0;
 }

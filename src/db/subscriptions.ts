@@ -1,6 +1,8 @@
 import type postgres from "postgres";
+import { cancelWaiting } from "./deliveries.ts";
+import { insertEvents } from "./events.ts";
 import type { Sql } from "./pool.ts";
-import { announce } from "./subscription_health.ts";
+import { operationalEvent } from "./subscription_health.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 export type CircuitState = "closed" | "open" | "half_open";
@@ -169,7 +171,8 @@ export async function updateSubscription(
       await tx`SELECT pg_notify(${options.channel}, '')`;
     }
     if (patch.active === true && before.circuit_state !== "closed") {
-      await announce(tx as unknown as Sql, [{
+      // What the circuit held went with the rest above: only the announcement is left.
+      await insertEvents(tx as unknown as Sql, [operationalEvent({
         kind: "circuit_closed",
         seq: before.seq,
         subscriptionId: id,
@@ -178,7 +181,7 @@ export async function updateSubscription(
         lastError: null,
         at: new Date(),
         nextProbeAt: null,
-      }], options);
+      })], options);
     }
     return row;
   });
@@ -208,9 +211,7 @@ export async function deleteSubscriptionsWhere(
     WITH gone AS (
       DELETE FROM subscriptions s WHERE ${where} RETURNING seq
     ), cancelled AS (
-      UPDATE deliveries SET status = 'failed', last_error = 'Subscription deleted',
-        held_by = NULL, next_attempt_at = now(), updated_at = now()
-      WHERE subscription_seq IN (SELECT seq FROM gone) AND status IN ('pending', 'retrying')
+      ${cancelWaiting(sql, sql`SELECT seq FROM gone`, "Subscription deleted")}
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM gone)::int AS deleted, (SELECT count(*) FROM cancelled) AS n`;

@@ -7,16 +7,13 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
-import { IdParam, Page, paged, tenantId, text, timestamp } from "./schemas.ts";
+import { IdParam, isoTime, Page, paged, tenantId, text, timestamp } from "./schemas.ts";
 
 const tags = ["API keys"];
 
 const scopes = ["admin", "publish", "tenant"] as const;
 
-const expiresAt = z.iso.datetime({
-  offset: true,
-  error: 'must be an ISO 8601 date and time, e.g. "2027-01-01T00:00:00Z"',
-}).refine((v) => Date.parse(v) > Date.now(), "must be in the future");
+const expiresAt = isoTime.refine((v) => Date.parse(v) > Date.now(), "must be in the future");
 
 const NewApiKey = z.object({
   scope: z.enum(scopes).openapi({

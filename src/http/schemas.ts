@@ -262,9 +262,15 @@ export function paged<T extends z.ZodType>(item: T, name: string) {
   return z.object({ data: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
 }
 
-/** A time in a query: ISO 8601, e.g. `2026-11-26T10:00:00Z`. */
-const queryTime = z.string().datetime({ offset: true, message: "must be an ISO 8601 time" })
-  .transform((t) => new Date(t)).openapi({ format: "date-time", example: "2026-11-26T10:00:00Z" });
+/** A time a request gives: ISO 8601, with its offset. */
+export const isoTime = z.iso.datetime({
+  offset: true,
+  error: 'must be an ISO 8601 date and time, e.g. "2027-01-01T00:00:00Z"',
+});
+
+/** A time in a query, as a Date. */
+const queryTime = isoTime.transform((t) => new Date(t))
+  .openapi({ format: "date-time", example: "2026-11-26T10:00:00Z" });
 
 export const DeliveryFilter = Page.extend({
   status: z.enum(deliveryStatuses).optional().openapi({ example: "failed" }),
@@ -275,17 +281,19 @@ export const DeliveryFilter = Page.extend({
 });
 
 export const Recovery = z.object({
-  since: z.string().datetime({ offset: true, message: "must be an ISO 8601 time" })
-    .openapi({ example: "2026-11-26T00:00:00Z" }),
-  until: z.string().datetime({ offset: true, message: "must be an ISO 8601 time" }).optional(),
+  since: isoTime.openapi({ example: "2026-11-26T00:00:00Z" }),
+  until: isoTime.optional(),
 }).strict();
 
-export const StatsQuery = z.object({
-  window: z.enum(["1h", "24h", "7d"]).default("24h"),
-});
+/** The windows a subscription's stats are read over. */
+export const statsWindows = { "1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000 } as const;
+type StatsWindow = keyof typeof statsWindows;
+const statsWindow = z.enum(Object.keys(statsWindows) as [StatsWindow, ...StatsWindow[]]);
+
+export const StatsQuery = z.object({ window: statsWindow.default("24h") });
 
 export const SubscriptionStats = z.object({
-  window: z.enum(["1h", "24h", "7d"]),
+  window: statsWindow,
   attempts: z.record(z.string(), z.number().int()).openapi({
     description:
       "Attempts by result class (`success` or the error class), as `dispatch_delivery_attempts_total` counts them",

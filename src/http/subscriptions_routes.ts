@@ -1,4 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { Config } from "../config.ts";
 import { recoverFailed } from "../db/deliveries.ts";
 import { insertEvents } from "../db/events.ts";
@@ -31,6 +32,7 @@ import {
   paged,
   Recovery,
   StatsQuery,
+  statsWindows,
   Subscription,
   SubscriptionFilter,
   SubscriptionPatch,
@@ -146,8 +148,6 @@ const recover = createRoute({
   },
 });
 
-const windows = { "1h": 3_600_000, "24h": 86_400_000, "7d": 604_800_000 } as const;
-
 const stats = createRoute({
   method: "get",
   path: "/subscriptions/{id}/stats",
@@ -260,8 +260,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
   app.openapi(recover, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const sub = await subscriptionState(sql, id, tenantFilter(c));
-    if (!sub) throw notFound("subscription", id);
+    const sub = await mustGetState(c, deps, id);
     if (!sub.active) throw subscriptionInactive(id);
     const requeued = await recoverFailed(sql, {
       subscriptionSeq: sub.seq,
@@ -275,15 +274,16 @@ export function subscriptionsRoutes(deps: AppDeps) {
   app.openapi(stats, async (c) => {
     const { id } = c.req.valid("param");
     const { window } = c.req.valid("query");
-    const sub = await subscriptionState(sql, id, tenantFilter(c));
-    if (!sub) throw notFound("subscription", id);
-    return c.json({ window, ...(await subscriptionStats(sql, sub.seq, windows[window])) }, 200);
+    const sub = await mustGetState(c, deps, id);
+    return c.json(
+      { window, ...(await subscriptionStats(sql, sub.seq, statsWindows[window])) },
+      200,
+    );
   });
 
   app.openapi(test, async (c) => {
     const { id } = c.req.valid("param");
-    const sub = await subscriptionState(sql, id, tenantFilter(c));
-    if (!sub) throw notFound("subscription", id);
+    const sub = await mustGetState(c, deps, id);
     if (!sub.active) throw subscriptionInactive(id);
     const event = {
       id: newId("evt"),
@@ -298,6 +298,13 @@ export function subscriptionsRoutes(deps: AppDeps) {
   });
 
   return app;
+}
+
+/** The subscription's state, if it exists and is within the caller's tenant; otherwise 404. */
+async function mustGetState(c: Context, deps: AppDeps, id: string) {
+  const sub = await subscriptionState(deps.sql, id, tenantFilter(c));
+  if (!sub) throw notFound("subscription", id);
+  return sub;
 }
 
 /** The SSRF guard's check of what a URL's host is known to be without DNS. */

@@ -88,33 +88,31 @@ export function createMetrics(options: MetricsOptions): Metrics {
       if (s) { for (const status of queueStatuses) this.set({ status }, s[status]); }
     },
   });
-  new Gauge({
+  // One gauge per figure of the queue statistics, read once per scrape.
+  const figures: { name: string; help: string; figure: keyof QueueStats }[] = [{
     name: "dispatch_oldest_due_delivery_age_seconds",
     help: "How long the most overdue waiting delivery has been due (0 when none is)",
-    registers,
-    async collect() {
-      const s = await readStats();
-      if (s) this.set(s.oldestDueAgeSeconds);
-    },
-  });
-  new Gauge({
+    figure: "oldestDueAgeSeconds",
+  }, {
     name: "dispatch_circuits_open",
     help: "Subscriptions whose circuit breaker is open or half open (deliveries held)",
-    registers,
-    async collect() {
-      const s = await readStats();
-      if (s) this.set(s.openCircuits);
-    },
-  });
-  new Gauge({
+    figure: "openCircuits",
+  }, {
     name: "dispatch_subscriptions_disabled",
     help: "Subscriptions that are disabled (by the API, after 410 Gone, or failing for too long)",
-    registers,
-    async collect() {
-      const s = await readStats();
-      if (s) this.set(s.disabledSubscriptions);
-    },
-  });
+    figure: "disabledSubscriptions",
+  }];
+  for (const { name, help, figure } of figures) {
+    new Gauge({
+      name,
+      help,
+      registers,
+      async collect() {
+        const s = await readStats();
+        if (s) this.set(s[figure]);
+      },
+    });
+  }
 
   const types = new Set<string>();
   return {

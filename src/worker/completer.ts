@@ -27,10 +27,9 @@ export class Completer {
   #writer: GroupCommit<Completion, boolean>;
   #log: Logger;
   #stripped = new WeakSet<Completion>();
-  #onChange: (change: HealthChange) => void;
 
   constructor(
-    deps: { sql: Sql; log: Logger; onChange?: (change: HealthChange) => void },
+    deps: { sql: Sql; log: Logger },
     options: {
       workerId: string;
       channel: string;
@@ -40,7 +39,6 @@ export class Completer {
     },
   ) {
     this.#log = deps.log;
-    this.#onChange = deps.onChange ?? (() => {});
     const { workerId, channel, health } = options;
     this.#writer = new GroupCommit({
       write: async (batch) => {
@@ -125,7 +123,6 @@ export class Completer {
       last_error: change.lastError,
       next_probe_at: change.nextProbeAt?.toISOString() ?? null,
     });
-    this.#onChange(change);
   }
 
   #refused(outcome: Completion, err: unknown): void {

@@ -7,7 +7,7 @@ import {
   type Lease,
   renewLeases,
 } from "../db/queue.ts";
-import type { HealthChange, HealthSettings } from "../db/subscription_health.ts";
+import type { HealthSettings } from "../db/subscription_health.ts";
 import type { Logger } from "../observability/log.ts";
 import { startClaimLoop } from "./claim_loop.ts";
 import { Completer } from "./completer.ts";
@@ -59,12 +59,7 @@ export interface Worker {
  * held. `sender` can be replaced in tests.
  */
 export function startWorker(
-  deps: {
-    sql: Sql;
-    log: Logger;
-    sender?: Sender;
-    onHealthChange?: (change: HealthChange) => void;
-  } & Parameters<typeof createSender>[0],
+  deps: { sql: Sql; log: Logger; sender?: Sender } & Parameters<typeof createSender>[0],
   options: WorkerOptions,
 ): Worker {
   const { sql, log, sender = createSender(deps, options) } = deps;
@@ -74,11 +69,7 @@ export function startWorker(
   const unsent: Lease[] = [];
   const abort = new AbortController();
   // Room for a result of every delivery in flight, whatever the database does.
-  const completer = new Completer({
-    sql,
-    log,
-    ...(deps.onHealthChange ? { onChange: deps.onHealthChange } : {}),
-  }, {
+  const completer = new Completer({ sql, log }, {
     workerId,
     channel: options.channel,
     health: options.health,
