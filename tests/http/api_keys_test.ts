@@ -78,6 +78,8 @@ Deno.test("POST /api-keys refuses a bad scope, tenant_id or expires_at with 400 
       [{ scope: "tenant", tenant_id: "a b" }, "tenant_id"],
       [{ scope: "publish", tenant_id: "acme" }, "tenant_id"],
       [{ scope: "admin", expires_at: "tomorrow" }, "expires_at"],
+      // A date alone is not a time, though Date.parse takes it.
+      [{ scope: "admin", expires_at: "2099-01-01" }, "expires_at"],
       [{ scope: "admin", expires_at: "2020-01-01T00:00:00Z" }, "expires_at"],
       [{ scope: "admin", description: "x".repeat(1025) }, "description"],
       [{ scope: "admin", key: "chosen" }, "key"],

@@ -54,6 +54,26 @@ Deno.test("POST /subscriptions rejects bad urls, patterns and secrets with 400 n
   }
 });
 
+Deno.test("POST /subscriptions/:id/recover refuses a since or until that is not an ISO 8601 time with 400 naming the field", async () => {
+  const t = await testApp();
+  try {
+    await json(await t.call("POST", "/subscriptions", { id: "sub_r", url: "https://example.com" }));
+    const cases: [Record<string, unknown>, string][] = [
+      [{}, "since"],
+      [{ since: "yesterday" }, "since"],
+      [{ since: "2026-11-26" }, "since"],
+      [{ since: "2026-11-26T00:00:00Z", until: "2026-11-27 00:00" }, "until"],
+      [{ since: "2026-11-26T00:00:00Z", limit: 10 }, "limit"],
+    ];
+    for (const [body, field] of cases) {
+      const res = await t.call("POST", "/subscriptions/sub_r/recover", body);
+      await assertInvalidField(res, field, JSON.stringify(body));
+    }
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("POST /subscriptions with a taken id answers 409", async () => {
   const t = await testApp();
   try {

@@ -43,6 +43,7 @@ Deno.test("metrics count events, attempts and finished deliveries under Promethe
   assert.equal(sample(text, 'dispatch_deliveries{status="processing"}'), 1);
   assert.equal(sample(text, "dispatch_oldest_due_delivery_age_seconds"), 12.5);
   assert.equal(sample(text, "dispatch_subscriptions_disabled"), 4);
+  assert.equal(sample(text, "dispatch_circuits_open"), 2);
 });
 
 Deno.test("event types past the label cap are counted as other", async () => {

@@ -7,6 +7,14 @@ import { eventually, startTestService } from "../helpers/service.ts";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const types = (received: Received[]) => received.map((r) => r.headers.get("x-dispatch-event-type"));
 
+/** Waits until `/metrics` shows `n` open circuits (the figures are cached for a moment). */
+async function circuitsOpen(url: string, n: number) {
+  await eventually(async () => {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    return new RegExp(`^dispatch_circuits_open ${n}$`, "m").test(text) ? true : undefined;
+  }, { what: `dispatch_circuits_open ${n}` });
+}
+
 /** A service with a flaky endpoint, an operator's `dispatch.*` receiver and a catch-all `*` one. */
 async function setup(env: Record<string, string>) {
   const db = await testDatabase();
@@ -86,6 +94,7 @@ Deno.test("the circuit opens after CIRCUIT_FAILURE_THRESHOLD failures, holds del
     const held = await t.api("GET", "/deliveries?subscription_id=flaky&status=pending");
     // deno-lint-ignore no-explicit-any -- JSON from the API
     assert.ok(held.data.every((d: any) => d.held_by === "circuit" || d.held_by === null));
+    await circuitsOpen(t.svc.url, 1);
     t.setUp(true);
     await eventually(async () => {
       const e = await t.api("GET", "/events?status=delivered&limit=100");
@@ -99,6 +108,7 @@ Deno.test("the circuit opens after CIRCUIT_FAILURE_THRESHOLD failures, holds del
       opened_at: null,
       next_probe_at: null,
     });
+    await circuitsOpen(t.svc.url, 0);
     await t.ops.waitFor(2);
     assert.deepEqual(types(t.ops.received), [
       "dispatch.subscription.circuit_opened",
@@ -255,6 +265,21 @@ Deno.test("stats count a subscription's attempts by result in the window, with s
     assert.equal(stats.success_rate, 0.75);
     assert.equal(typeof stats.latency_ms.p50, "number");
     assert.ok(stats.last_success_at > stats.last_failure_at);
+    // Each window reads its own span: the failure two hours back, one success three days back.
+    await t.db.sql`UPDATE delivery_attempts SET started_at = now() - interval '2 hours'
+      WHERE subscription_id = 'flaky' AND error_class IS NOT NULL`;
+    await t.db.sql`UPDATE delivery_attempts SET started_at = now() - interval '3 days'
+      WHERE id = (SELECT min(id) FROM delivery_attempts
+        WHERE subscription_id = 'flaky' AND error_class IS NULL)`;
+    const spans = [];
+    for (const window of ["1h", "24h", "7d"]) {
+      spans.push((await t.api("GET", `/subscriptions/flaky/stats?window=${window}`)).attempts);
+    }
+    assert.deepEqual(spans, [
+      { success: 2 },
+      { http_status: 1, success: 2 },
+      { http_status: 1, success: 3 },
+    ]);
     const bad = await fetch(`${t.svc.url}/subscriptions/flaky/stats?window=2d`);
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
