@@ -23,6 +23,9 @@ export async function withBrowser(fn: (browser: Browser) => Promise<void>): Prom
       executablePath: chromium,
       headless: true,
       userDataDir: profile,
+      // Starting takes 4 to 8 s alone, but once took more than puppeteer's 30 s beside the
+      // parallel suite on two cores.
+      timeout: 90_000,
       // Nothing of chromium's own talks to the network, so every request seen is the page's.
       args: [
         "--no-sandbox",
