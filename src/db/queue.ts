@@ -122,9 +122,8 @@ export async function claimDeliveries(
       WHERE s.seq IN (SELECT seq FROM gating) AND ${sql.unsafe(gatedSubscription)}
       FOR UPDATE SKIP LOCKED
     ), gauged AS (
-      SELECT g.*, (SELECT count(*) FROM deliveries x
-        WHERE x.subscription_seq = g.seq AND x.status = 'processing')::int AS in_flight
-      FROM gated g
+      -- Counted after the lock, with a snapshot that has every claim committed before it.
+      SELECT g.*, claims_out(g.seq) AS in_flight FROM gated g
     ), ranked AS (
       SELECT c.id, c.subscription_seq, g.seq IS NOT NULL AS limited, g.rate_limit,
         g.max_in_flight, g.circuit_state, g.circuit_next_probe_at, g.rate_from, g.in_flight,
