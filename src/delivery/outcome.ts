@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { ClaimedDelivery, Completion, Verdict } from "../db/queue.ts";
+import type { ClaimedDelivery, Completion, Verdict } from "../engine/claim.ts";
 import { retryDelayMs } from "./retry_policy.ts";
 import type { AttemptResult } from "./send.ts";
 

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { toStorable } from "../db/storable.ts";
+import { toStorable } from "../storable.ts";
 
 /** What to POST, with headers (signature included) already built. */
 export interface WebhookRequest {

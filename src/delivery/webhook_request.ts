@@ -1,4 +1,4 @@
-import type { ClaimedDelivery } from "../db/queue.ts";
+import type { ClaimedDelivery } from "../engine/claim.ts";
 import { VERSION } from "../version.ts";
 import type { WebhookRequest } from "./send.ts";
 import { sign } from "./signature.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 /** A claim: the delivery and the attempt number that is the lease's token. */
 export interface Lease {

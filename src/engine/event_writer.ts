@@ -1,6 +1,6 @@
-import { type BatchOutcome, insertEvents, type NewEvent } from "./events.ts";
+import { type BatchOutcome, insertEvents, type NewEvent } from "./publish.ts";
 import { GroupCommit } from "./group_commit.ts";
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 export type EventWriter = GroupCommit<NewEvent, BatchOutcome>;
 

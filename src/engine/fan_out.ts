@@ -9,7 +9,7 @@
  * @module
  */
 import type postgres from "postgres";
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 /**
  * `(event_id, subscription_id, subscription_seq)` for every active

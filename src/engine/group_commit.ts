@@ -7,7 +7,7 @@
  * @module
  */
 import { pause } from "../async.ts";
-import { isDataError } from "./errors.ts";
+import { isDataError } from "../db/errors.ts";
 
 /** Options for {@linkcode GroupCommit}. */
 export interface GroupCommitOptions<T, R> {

@@ -8,9 +8,9 @@
  * @module
  */
 import { newId } from "../ids.ts";
-import { cancelWaiting } from "./deliveries.ts";
-import { insertEvents, type NewEvent } from "./events.ts";
-import type { Sql } from "./pool.ts";
+import { cancelWaiting } from "../views/deliveries.ts";
+import { insertEvents, type NewEvent } from "./publish.ts";
+import type { Sql } from "../db/pool.ts";
 
 /** What one batch of attempts said about one subscription's endpoint. */
 export interface HealthReport {

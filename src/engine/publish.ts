@@ -1,6 +1,6 @@
 import { fanOut } from "./fan_out.ts";
-import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
-import type { Sql } from "./pool.ts";
+import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
+import type { Sql } from "../db/pool.ts";
 
 export const eventStatuses = [
   "no_subscribers",

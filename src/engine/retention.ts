@@ -1,4 +1,4 @@
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 const finished = `NOT EXISTS (
   SELECT 1 FROM deliveries d

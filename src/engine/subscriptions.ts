@@ -1,9 +1,9 @@
 import type postgres from "postgres";
-import { cancelWaiting } from "./deliveries.ts";
-import { insertEvents } from "./events.ts";
-import type { Sql } from "./pool.ts";
-import { operationalEvent } from "./subscription_health.ts";
-import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
+import { cancelWaiting } from "../views/deliveries.ts";
+import { insertEvents } from "./publish.ts";
+import type { Sql } from "../db/pool.ts";
+import { operationalEvent } from "./health.ts";
+import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
 
 export type CircuitState = "closed" | "open" | "half_open";
 

@@ -8,8 +8,8 @@
  */
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import type { KeyScope } from "../db/api_keys.ts";
-import type { TenantFilter } from "../db/tenant_filter.ts";
+import type { KeyScope } from "../views/api_keys.ts";
+import type { TenantFilter } from "../views/tenant_filter.ts";
 import { ApiError, notFound } from "../errors.ts";
 
 /** Who is calling: an admin key (or nobody, on an open API), a publish key or a tenant's key. */

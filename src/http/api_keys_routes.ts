@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { deleteApiKey, insertApiKey, listApiKeys } from "../db/api_keys.ts";
+import { deleteApiKey, insertApiKey, listApiKeys } from "../views/api_keys.ts";
 import { notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type ApiKeyTable, newToken, tokenDigest } from "../security/api_key_table.ts";

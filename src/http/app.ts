@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { timeout } from "hono/timeout";
-import { readKeyTable } from "../db/api_keys.ts";
+import { readKeyTable } from "../views/api_keys.ts";
 import { ApiError } from "../errors.ts";
 import { ApiKeyTable } from "../security/api_key_table.ts";
 import { authorize } from "./access.ts";
@@ -21,7 +21,7 @@ import { docsRoutes } from "./docs_routes.ts";
 import { opsRoutes } from "./ops_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
 import { deliveriesRoutes } from "./deliveries_routes.ts";
-import { subscriptionsRoutes } from "./subscriptions_routes.ts";
+import { subscriptionsRoutes } from "./subscriptions/crud.ts";
 import { tenantsRoutes } from "./tenants_routes.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { getDelivery, listDeliveries, requeueFailed } from "../db/deliveries.ts";
-import { subscriptionState } from "../db/subscriptions.ts";
+import { getDelivery, listDeliveries, requeueFailed } from "../views/deliveries.ts";
+import { subscriptionState } from "../engine/subscriptions.ts";
 import { ApiError, notFound, subscriptionInactive } from "../errors.ts";
 import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { isConnectionError, isTimeoutError } from "../db/errors.ts";
-import { QueueClosedError, QueueFullError } from "../db/group_commit.ts";
+import { QueueClosedError, QueueFullError } from "../engine/group_commit.ts";
 import { ApiError, type ErrorCode, type FieldIssue } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
 

@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { insertEvents } from "../db/events.ts";
+import { insertEvents } from "../engine/publish.ts";
 import { eventConflict, type FieldIssue } from "../errors.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";

@@ -1,14 +1,14 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { listAttempts, listEventDeliveries, requeueFailed } from "../db/deliveries.ts";
-import { createEventWriter } from "../db/event_writer.ts";
+import { listAttempts, listEventDeliveries, requeueFailed } from "../views/deliveries.ts";
+import { createEventWriter } from "../engine/event_writer.ts";
 import {
   createdEvent,
   type EventRow,
   getEvent,
   listEvents,
   type NewEvent as StoredEvent,
-} from "../db/events.ts";
+} from "../engine/publish.ts";
 import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { tenantFilter } from "./access.ts";

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { eventStatuses } from "../db/events.ts";
-import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../db/storable.ts";
-import { deliveryStatuses } from "../delivery/lifecycle.ts";
+import { eventStatuses } from "../engine/publish.ts";
+import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../storable.ts";
+import { deliveryStatuses } from "../engine/states.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import "../zod_messages.ts";
 

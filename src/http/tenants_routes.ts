@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { deleteTenant, tenantSummary } from "../db/tenants.ts";
+import { deleteTenant, tenantSummary } from "../views/tenants.ts";
 import { notFound } from "../errors.ts";
 import { tenantFilter } from "./access.ts";
 import type { AppDeps } from "./deps.ts";

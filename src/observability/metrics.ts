@@ -5,7 +5,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { QueueStats } from "../db/stats.ts";
+import type { QueueStats } from "../views/stats.ts";
 import type { Logger } from "./log.ts";
 
 export interface Metrics {

@@ -8,7 +8,7 @@
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { StoredKey } from "../db/api_keys.ts";
+import type { StoredKey } from "../views/api_keys.ts";
 
 /** A lookup never uses a table read longer ago than this. */
 export const KEY_TABLE_MAX_AGE_MS = 1000;

@@ -1,4 +1,4 @@
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 export type KeyScope = "admin" | "publish" | "tenant";
 

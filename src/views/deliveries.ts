@@ -1,6 +1,6 @@
 import type postgres from "postgres";
-import type { DeliveryStatus } from "../delivery/lifecycle.ts";
-import type { Sql } from "./pool.ts";
+import type { DeliveryStatus } from "../engine/states.ts";
+import type { Sql } from "../db/pool.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 /** Deliveries `d` of the filter's tenant: their event's tenant (it outlives the subscription). */

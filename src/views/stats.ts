@@ -1,4 +1,4 @@
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 /** The queue as an operator watches it: what waits, what is in flight, how late it runs. */
 export interface QueueStats {

@@ -1,4 +1,4 @@
-import type { Sql } from "./pool.ts";
+import type { Sql } from "../db/pool.ts";
 
 /** Restricts a read or write to one tenant's rows; without `tenantId`, to none. */
 export interface TenantFilter {

@@ -1,5 +1,5 @@
-import type { Sql } from "./pool.ts";
-import { deleteSubscriptionsWhere } from "./subscriptions.ts";
+import type { Sql } from "../db/pool.ts";
+import { deleteSubscriptionsWhere } from "../engine/subscriptions.ts";
 
 export interface TenantSummary {
   id: string;

@@ -1,4 +1,4 @@
-import type { ClaimedDelivery, Lease } from "../db/queue.ts";
+import type { ClaimedDelivery, Lease } from "../engine/claim.ts";
 import type { Logger } from "../observability/log.ts";
 import { Wakeup } from "./wakeup.ts";
 

@@ -1,7 +1,7 @@
 import { isDataError } from "../db/errors.ts";
-import { GroupCommit, QueueClosedError } from "../db/group_commit.ts";
+import { GroupCommit, QueueClosedError } from "../engine/group_commit.ts";
 import type { Sql } from "../db/pool.ts";
-import { completeDeliveries, type Completion, type Lease } from "../db/queue.ts";
+import { completeDeliveries, type Completion, type Lease } from "../engine/claim.ts";
 import {
   announce,
   emptyReport,
@@ -9,7 +9,7 @@ import {
   type HealthReport,
   type HealthSettings,
   recordHealth,
-} from "../db/subscription_health.ts";
+} from "../engine/health.ts";
 import type { Logger } from "../observability/log.ts";
 
 /**

@@ -1,4 +1,4 @@
-import type { Lease } from "../db/queue.ts";
+import type { Lease } from "../engine/claim.ts";
 import type { Logger } from "../observability/log.ts";
 import { type Periodic, runEvery } from "./periodic.ts";
 

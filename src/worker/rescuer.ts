@@ -1,4 +1,4 @@
-import { rescueExpired } from "../db/queue.ts";
+import { rescueExpired } from "../engine/claim.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../observability/log.ts";
 import { type Periodic, runEvery } from "./periodic.ts";

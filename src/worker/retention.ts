@@ -1,5 +1,5 @@
 import type { Sql } from "../db/pool.ts";
-import { deleteFinishedEvents } from "../db/retention.ts";
+import { deleteFinishedEvents } from "../engine/retention.ts";
 import type { Logger } from "../observability/log.ts";
 import { pause } from "../async.ts";
 import { type Periodic, runEvery } from "./periodic.ts";

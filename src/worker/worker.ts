@@ -6,8 +6,8 @@ import {
   handBack,
   type Lease,
   renewLeases,
-} from "../db/queue.ts";
-import type { HealthSettings } from "../db/subscription_health.ts";
+} from "../engine/claim.ts";
+import type { HealthSettings } from "../engine/health.ts";
 import type { Logger } from "../observability/log.ts";
 import { startClaimLoop } from "./claim_loop.ts";
 import { Completer } from "./completer.ts";

@@ -8,8 +8,8 @@
  */
 import { migrate } from "../../src/db/migrate.ts";
 import { connect, type Sql, useSchema } from "../../src/db/pool.ts";
-import { listEvents } from "../../src/db/events.ts";
-import { claimDeliveries, completeDeliveries, type Completion } from "../../src/db/queue.ts";
+import { listEvents } from "../../src/engine/publish.ts";
+import { claimDeliveries, completeDeliveries, type Completion } from "../../src/engine/claim.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
-import { completeDeliveries } from "../../src/db/queue.ts";
+import { completeDeliveries } from "../../src/engine/claim.ts";
 import { whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fanOut } from "../../src/db/fan_out.ts";
+import { fanOut } from "../../src/engine/fan_out.ts";
 import type { Sql } from "../../src/db/pool.ts";
 import { testDatabase } from "../helpers/db.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createEventWriter } from "../../src/db/event_writer.ts";
-import { GroupCommit, QueueClosedError, QueueFullError } from "../../src/db/group_commit.ts";
+import { createEventWriter } from "../../src/engine/event_writer.ts";
+import { GroupCommit, QueueClosedError, QueueFullError } from "../../src/engine/group_commit.ts";
 import { countRows, testDatabase } from "../helpers/db.ts";
 
 /** An error as postgres.js reports one, with its SQLSTATE or connection code. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { completeDeliveries, handBack, renewLeases, rescueExpired } from "../../src/db/queue.ts";
+import { completeDeliveries, handBack, renewLeases, rescueExpired } from "../../src/engine/claim.ts";
 import { whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
-import { subscriptionStats } from "../../src/db/stats.ts";
+import { subscriptionStats } from "../../src/views/stats.ts";
 import { withTestDatabase } from "../helpers/db.ts";
 import { seedDeliveries } from "../helpers/queue.ts";
 

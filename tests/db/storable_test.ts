@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isStorable, jsonProblem } from "../../src/db/storable.ts";
+import { isStorable, jsonProblem } from "../../src/storable.ts";
 
 Deno.test("isStorable refuses NUL and unpaired surrogates and takes any other text", () => {
   for (const ok of ["", "plain", "👩‍👩‍👧‍👦", "\u202e", "\ufffd", "\\u0000", "\x01\x7f"]) {

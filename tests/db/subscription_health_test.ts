@@ -5,7 +5,7 @@ import {
   type HealthReport,
   type HealthSettings,
   recordHealth,
-} from "../../src/db/subscription_health.ts";
+} from "../../src/engine/health.ts";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
 import { seedDeliveries } from "../helpers/queue.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
-import { tenantSummary } from "../../src/db/tenants.ts";
+import { tenantSummary } from "../../src/views/tenants.ts";
 import { testDatabase } from "../helpers/db.ts";
 
 Deno.test("tenantSummary() reads the tenant's own index entries, not every event and delivery", async () => {

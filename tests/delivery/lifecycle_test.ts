@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { deliveryStatuses, transitions } from "../../src/delivery/lifecycle.ts";
+import { deliveryStatuses, transitions } from "../../src/engine/states.ts";
 
 const read = (path: string) => Deno.readTextFile(new URL(`../../${path}`, import.meta.url));
 /** `handBack` as the diagrams write it: "hand back". */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { queueStats } from "../../src/db/stats.ts";
+import { queueStats } from "../../src/views/stats.ts";
 import { createApp } from "../../src/http/app.ts";
 import type { Sql } from "../../src/db/pool.ts";
 import type { AppDeps } from "../../src/http/deps.ts";

@@ -11,7 +11,7 @@ import {
   type ClaimedDelivery,
   type ClaimOptions,
   type Completion,
-} from "../../src/db/queue.ts";
+} from "../../src/engine/claim.ts";
 
 export interface SeedOptions {
   /** Subscription id; default `s`. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
-import { queueStats } from "../../src/db/stats.ts";
+import { queueStats } from "../../src/views/stats.ts";
 import { createOpsApp } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";

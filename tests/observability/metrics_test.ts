@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { QueueStats } from "../../src/db/stats.ts";
+import type { QueueStats } from "../../src/views/stats.ts";
 import { createLogger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { StoredKey } from "../../src/db/api_keys.ts";
+import type { StoredKey } from "../../src/views/api_keys.ts";
 import { isOneOf } from "../../src/http/auth.ts";
 import { ApiKeyTable, newToken, tokenDigest } from "../../src/security/api_key_table.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { insertSubscription } from "../../src/db/subscriptions.ts";
+import { insertSubscription } from "../../src/engine/subscriptions.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { connect, type Sql } from "../../src/db/pool.ts";
-import { claimDeliveries, type ClaimedDelivery, handBack } from "../../src/db/queue.ts";
+import { claimDeliveries, type ClaimedDelivery, handBack } from "../../src/engine/claim.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { type ClaimSource, startClaimLoop } from "../../src/worker/claim_loop.ts";
 import { testDatabase, withTestDatabase } from "../helpers/db.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { requeueFailed } from "../../src/db/deliveries.ts";
-import { deleteFinishedEvents } from "../../src/db/retention.ts";
+import { requeueFailed } from "../../src/views/deliveries.ts";
+import { deleteFinishedEvents } from "../../src/engine/retention.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { purgeExpiredEvents } from "../../src/worker/retention.ts";
 import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";

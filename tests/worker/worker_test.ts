@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { queueStats } from "../../src/db/stats.ts";
-import { rescueExpired } from "../../src/db/queue.ts";
+import { queueStats } from "../../src/views/stats.ts";
+import { rescueExpired } from "../../src/engine/claim.ts";
 import { createLogger, type Logger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";

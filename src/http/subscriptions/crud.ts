@@ -1,10 +1,10 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { Config } from "../config.ts";
-import { recoverFailed } from "../db/deliveries.ts";
-import { insertEvents } from "../db/events.ts";
-import type { Sql } from "../db/pool.ts";
-import { subscriptionStats } from "../db/stats.ts";
+import type { Config } from "../../config.ts";
+import { recoverFailed } from "../../views/deliveries.ts";
+import { insertEvents } from "../../engine/publish.ts";
+import type { Sql } from "../../db/pool.ts";
+import { subscriptionStats } from "../../views/stats.ts";
 import {
   deleteSubscription,
   getSubscription,
@@ -13,18 +13,18 @@ import {
   rotateSecret,
   subscriptionState,
   updateSubscription,
-} from "../db/subscriptions.ts";
-import type { TenantFilter } from "../db/tenant_filter.ts";
-import { generateSecret } from "../delivery/signature.ts";
-import { notFound, subscriptionConflict, subscriptionInactive } from "../errors.ts";
-import { newId } from "../ids.ts";
-import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
-import { tenantFilter } from "./access.ts";
-import { decodeCursor, encodeCursor } from "./cursor.ts";
-import type { AppDeps } from "./deps.ts";
-import { validationError } from "./error_handler.ts";
-import * as examples from "./examples.ts";
-import { errors, jsonBody, jsonResponse } from "./openapi.ts";
+} from "../../engine/subscriptions.ts";
+import type { TenantFilter } from "../../views/tenant_filter.ts";
+import { generateSecret } from "../../delivery/signature.ts";
+import { notFound, subscriptionConflict, subscriptionInactive } from "../../errors.ts";
+import { newId } from "../../ids.ts";
+import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
+import { tenantFilter } from "../access.ts";
+import { decodeCursor, encodeCursor } from "../cursor.ts";
+import type { AppDeps } from "../deps.ts";
+import { validationError } from "../error_handler.ts";
+import * as examples from "../examples.ts";
+import { errors, jsonBody, jsonResponse } from "../openapi.ts";
 import {
   IdParam,
   minProductionSecretLength,
@@ -38,7 +38,7 @@ import {
   SubscriptionPatch,
   SubscriptionStats,
   SubscriptionWithSecret,
-} from "./schemas.ts";
+} from "../schemas.ts";
 
 const tags = ["Subscriptions"];
 
