@@ -2,10 +2,8 @@ import { settlesWithin } from "./async.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
 import { type Database, openDatabase } from "./db/open.ts";
-import type { Sql } from "./db/pool.ts";
-import { queueStats } from "./views/stats.ts";
+import { createEngine } from "./engine/engine.ts";
 import type { HealthSettings } from "./engine/health.ts";
-import { listSecretsWithPrefix } from "./engine/subscriptions.ts";
 import { createApp, createOpsApp } from "./http/app.ts";
 import type { Logger } from "./observability/log.ts";
 import { createMetrics } from "./observability/metrics.ts";
@@ -16,6 +14,7 @@ import { createSecretCipher, SEALED_PREFIX, type SecretCipher } from "./security
 import { listen } from "./worker/notifier.ts";
 import { startRescuer } from "./worker/rescuer.ts";
 import { startRetention } from "./worker/retention.ts";
+import { createViews, type Views } from "./views/views.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
 export type Role = "serve" | "api" | "worker";
@@ -51,28 +50,26 @@ export async function startService(
   const db = await openDatabase(config, log);
   // Stop functions of what has started, in start order.
   const started: (() => Promise<unknown>)[] = [];
+  // Once everything that publishes has stopped.
+  let closeEngine = () => Promise.resolve();
   try {
     const status = await migrate(db.sql);
     if (status.applied.length > 0) log.info("Applied migrations", { applied: status.applied });
     const secrets = createSecretCipher(config.secretsKey);
-    await checkSecretsKey(db.sql, secrets);
+    const views = createViews(db.sql);
+    await checkSecretsKey(views, secrets);
 
+    // The one writer of deliveries; its wake-ups reach this process's workers directly (the
+    // embedded database cannot LISTEN) and other processes through NOTIFY.
+    const engine = createEngine({ sql: db.sql, channel: db.channel, log });
+    closeEngine = () => engine.close();
     let worker: Worker | null = null;
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,
-      queueStats: () => queueStats(db.sql),
+      queueStats: () => views.queueStats(),
       log,
     });
-    const deps = {
-      sql: db.sql,
-      log,
-      config,
-      channel: db.channel,
-      metrics,
-      secrets,
-      // The API wakes this process's own workers without a round trip.
-      ...(role === "serve" ? { wake: () => worker?.wake() } : {}),
-    };
+    const deps = { engine, views, log, config, metrics, secrets };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
     const server = serve(config, app.fetch);
@@ -81,7 +78,7 @@ export async function startService(
     if (role !== "api") {
       const leaseMs = config.deliveryTimeoutMs * 2 + 5000;
       const w = worker = startWorker({
-        sql: db.sql,
+        engine,
         log,
         metrics,
         secrets,
@@ -97,26 +94,27 @@ export async function startService(
         retryMaxDelayMs: config.retryMaxDelayMs,
         allowPrivateTargets: config.allowPrivateTargets,
         allowedTargetCidrs: config.allowedTargetCidrs,
-        channel: db.channel,
         health: healthSettings(config),
       });
       started.push(() =>
         w.stop({ drainMs: config.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
       );
-      // PGlite cannot LISTEN: the API wakes this process's workers directly,
+      const unwake = engine.onWake(() => w.wake());
+      started.push(() => Promise.resolve(unwake()));
+      // PGlite cannot LISTEN: the engine wakes this process's workers directly,
       // and polling covers other processes and retries.
       if (db.canListen) {
         const listener = await listen({ sql: db.sql, log }, db.channel, () => w.wake());
         // UNLISTEN is a courtesy: ending the pool drops the subscription anyway.
         started.push(() => settlesWithin(listener.close(), 1000));
       }
-      const rescuer = startRescuer({ sql: db.sql, log, channel: db.channel }, {
+      const rescuer = startRescuer({ engine, log }, {
         intervalMs: Math.max(1000, Math.min(leaseMs / 4, 30_000)),
         maxAttempts: config.maxAttempts,
       });
       started.push(() => rescuer.stop());
       if (config.retentionDays !== null) {
-        const retention = startRetention({ sql: db.sql, log }, { days: config.retentionDays });
+        const retention = startRetention({ engine, log }, { days: config.retentionDays });
         started.push(() => retention.stop());
       }
     }
@@ -146,7 +144,7 @@ export async function startService(
       worker,
       async stop() {
         log.info("Shutting down", { drain_ms: config.shutdownTimeoutMs });
-        const parts = stopAll(started);
+        const parts = stopAll(started).then(closeEngine);
         if (!(await settlesWithin(parts, config.shutdownTimeoutMs + PARTS_GRACE_MS))) {
           log.warn("The database did not answer in time: closing it under what still waits");
         }
@@ -158,6 +156,7 @@ export async function startService(
     };
   } catch (err) {
     await stopAll(started);
+    await closeEngine();
     await db.close();
     throw err;
   }
@@ -186,8 +185,8 @@ async function stopAll(started: (() => Promise<unknown>)[]): Promise<void> {
  * theirs: every encrypted secret in use is opened once, and start-up is
  * refused if any cannot be.
  */
-async function checkSecretsKey(sql: Sql, secrets: SecretCipher): Promise<void> {
-  const sealed = await listSecretsWithPrefix(sql, SEALED_PREFIX);
+async function checkSecretsKey(views: Views, secrets: SecretCipher): Promise<void> {
+  const sealed = await views.listSecretsWithPrefix(SEALED_PREFIX);
   const failures: { subscription_id: string; error: Error }[] = [];
   for (let i = 0; i < sealed.length; i += 100) {
     await Promise.all(

@@ -5,6 +5,9 @@
  */
 import config from "../deno.json" with { type: "json" };
 import { connect } from "../src/db/pool.ts";
+import { createEngine } from "../src/engine/engine.ts";
+import { silentLogger } from "../src/observability/log.ts";
+import { createViews } from "../src/views/views.ts";
 import { buildApp } from "./helpers/app.ts";
 
 const variants = {
@@ -13,12 +16,16 @@ const variants = {
 };
 
 const sql = connect("postgres://127.0.0.1:1/unused");
+const unused = {
+  engine: createEngine({ sql, channel: "unused", log: silentLogger }),
+  views: createViews(sql),
+};
 const dir = await Deno.makeTempDir({ prefix: "dispatch-openapi-" });
 let code = 1;
 try {
   const files = [];
   for (const [name, settings] of Object.entries(variants)) {
-    const res = await buildApp({ sql, channel: "unused" }, settings).request("/openapi.json");
+    const res = await buildApp(unused, settings).request("/openapi.json");
     if (!res.ok) throw new Error(`GET /openapi.json answered ${res.status}: ${await res.text()}`);
     const file = `${dir}/${name}.json`;
     await Deno.writeTextFile(file, await res.text());

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { ClaimedDelivery, Completion, Verdict } from "../engine/claim.ts";
+import type { ClaimedDelivery, Completion } from "../engine/shapes.ts";
+import type { Verdict } from "../engine/states.ts";
 import { retryDelayMs } from "./retry_policy.ts";
 import type { AttemptResult } from "./send.ts";
 

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { AttemptErrorClass as ResultClass } from "../engine/states.ts";
 import { toStorable } from "../storable.ts";
 
 /** What to POST, with headers (signature included) already built. */
@@ -12,21 +13,8 @@ export interface WebhookRequest {
   body: string;
 }
 
-/** Why an attempt failed, coarse enough to aggregate in metrics and show to endpoint owners. */
-export type AttemptErrorClass =
-  | "timeout"
-  | "connection_refused"
-  | "dns"
-  | "tls"
-  | "connection"
-  | "http_status"
-  | "redirect"
-  /** Cut off by shutdown after the request was handed to the network: it may have arrived. */
-  | "aborted"
-  /** Refused by the SSRF guard before connecting: nothing was sent. */
-  | "blocked"
-  /** The subscription's signing secret could not be decrypted: nothing was sent. */
-  | "secret_unreadable";
+/** Why an attempt this process made failed (`states.ts` lists them; the rescuer writes the last). */
+export type AttemptErrorClass = Exclude<ResultClass, "lease_expired">;
 
 /** The outcome of one attempt. Failures are values, not exceptions. */
 export interface AttemptResult {

@@ -1,4 +1,4 @@
-import type { ClaimedDelivery } from "../engine/claim.ts";
+import type { ClaimedDelivery } from "../engine/shapes.ts";
 import { VERSION } from "../version.ts";
 import type { WebhookRequest } from "./send.ts";
 import { sign } from "./signature.ts";

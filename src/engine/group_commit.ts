@@ -20,8 +20,10 @@ export interface GroupCommitOptions<T, R> {
    * after a backoff, until it is written or {@linkcode GroupCommit.close} is called.
    */
   onFailure: "reject" | "retry";
-  /** Items per statement; default 500. */
+  /** Items per statement, counted by `size`; default 500. */
   maxBatch?: number;
+  /** How much one item counts against `maxBatch`; default 1. A larger item still goes alone. */
+  size?: (item: T) => number;
   /** Items queued or being written at most; beyond it `submit` rejects. Default 10,000. */
   maxPending?: number;
   /** Called before each backoff of the `"retry"` policy. */
@@ -116,7 +118,7 @@ export class GroupCommit<T, R> {
       // No await between the last emptiness check and clearing `#running`, so a
       // submit that comes after the check always starts a new run.
       while (this.#queue.length > 0 && !this.#closing.signal.aborted) {
-        const batch = this.#queue.splice(0, this.#options.maxBatch ?? 500);
+        const batch = this.#queue.splice(0, this.#batchLength());
         this.#writing = batch;
         try {
           await this.#write(batch);
@@ -136,6 +138,20 @@ export class GroupCommit<T, R> {
       if (this.#closing.signal.aborted) this.#rejectQueued();
       this.#running = null;
     }
+  }
+
+  /** How many queued items the next batch takes: at least one, and no more than `maxBatch` holds. */
+  #batchLength(): number {
+    const max = this.#options.maxBatch ?? 500;
+    const size = this.#options.size ?? (() => 1);
+    let total = 0;
+    let n = 0;
+    for (const entry of this.#queue) {
+      total += size(entry.item);
+      if (n > 0 && total > max) break;
+      n++;
+    }
+    return n;
   }
 
   /** Writes `batch`; throws only a failure the "retry" policy keeps the batch for. */

@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { newId } from "../ids.ts";
-import { cancelWaiting } from "../views/deliveries.ts";
-import { insertEvents, type NewEvent } from "./publish.ts";
 import type { Sql } from "../db/pool.ts";
+import { newId } from "../ids.ts";
+import { cancelWaiting } from "./cancel.ts";
+import { type EventInput, insertEvents } from "./publish.ts";
 
 /** What one batch of attempts said about one subscription's endpoint. */
 export interface HealthReport {
@@ -196,22 +196,23 @@ export async function recordHealth(
  * Carries the changes out, in the caller's transaction: what each does to
  * the subscription's waiting deliveries (see {@linkcode applyToWaiting}),
  * and one operational event per change, `dispatch.subscription.<kind>`,
- * fanned out like any other event.
+ * fanned out like any other event. Answers whether anything became due
+ * (let go, or announced to a subscription): the caller wakes the workers.
  */
-export async function announce(
+export async function applyHealthChanges(
   sql: Sql,
   changes: readonly HealthChange[],
-  options: { channel: string },
-): Promise<void> {
-  if (changes.length === 0) return;
+): Promise<{ woke: boolean }> {
+  if (changes.length === 0) return { woke: false };
   let released = 0;
   for (const change of changes) released += await applyToWaiting(sql, change);
-  await insertEvents(sql, changes.map(operationalEvent), options);
-  if (released > 0) await sql`SELECT pg_notify(${options.channel}, '')`;
+  const outcomes = await insertEvents(sql, changes.map(operationalEvent));
+  const fanned = outcomes.some((o) => o.kind === "created" && o.fanned > 0);
+  return { woke: released > 0 || fanned };
 }
 
 /** The event that reports a change to the operator's subscriptions. */
-export function operationalEvent(change: HealthChange): NewEvent {
+export function operationalEvent(change: HealthChange): EventInput {
   return {
     id: newId("evt"),
     type: `dispatch.subscription.${change.kind}`,

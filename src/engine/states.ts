@@ -1,8 +1,11 @@
 /**
- * The delivery lifecycle: every state a delivery can be in, and every
- * transition between them, each with its name and why it happens. The
- * statements that make them are in `src/db/queue.ts`, `src/db/deliveries.ts`
- * and `src/db/subscriptions.ts`, named after these transitions.
+ * The one list of states: every state a delivery can be in and every
+ * transition between them (each with its name and why it happens), what
+ * can hold a waiting delivery back, a circuit's states, an event's derived
+ * status and an attempt's result classes. A leaf module: the zod enums and
+ * TypeScript types are derived from these lists, and a test checks the
+ * migrations' CHECK constraints against them. The statements that make the
+ * transitions are in `src/engine/`, one family per file, named after them.
  *
  * A claim's lease is `(locked_by, attempts)`: the worker and the attempt
  * number. Every statement that ends a claim (complete, hand back, rescue)
@@ -81,3 +84,68 @@ export const transitions = {
       "POST /events/:id/retry, POST /deliveries/:id/retry and POST /subscriptions/:id/recover put failed deliveries of an active subscription back, with a fresh attempt budget.",
   },
 } as const satisfies Record<string, Transition>;
+
+/** What holds a waiting delivery back besides its backoff (`deliveries.held_by`). */
+export const heldByReasons = ["rate_limit", "max_in_flight", "circuit"] as const;
+export type HeldBy = (typeof heldByReasons)[number];
+
+/** A subscription's circuit breaker: closed → open → half_open (one probe) → closed. */
+export const circuitStates = ["closed", "open", "half_open"] as const;
+export type CircuitState = (typeof circuitStates)[number];
+
+/** An event's status, derived from its deliveries' (see {@linkcode eventStatusOf}). */
+export const eventStatuses = [
+  "no_subscribers",
+  "pending",
+  "processing",
+  "retrying",
+  "delivered",
+  "failed",
+] as const;
+export type EventStatus = (typeof eventStatuses)[number];
+
+/**
+ * The status of an event with these delivery counts: `processing` if any is
+ * processing, then `retrying`, `pending`, `failed`, and `delivered` when all
+ * were; `no_subscribers` when it has none. The SQL that lists events renders
+ * the same precedence, so the rule is written once.
+ */
+export function eventStatusOf(counts: Record<DeliveryStatus, number>): EventStatus {
+  return eventStatusPrecedence.find((status) => counts[status] > 0) ?? "no_subscribers";
+}
+
+/** The first of these that any delivery of an event has is the event's status. */
+export const eventStatusPrecedence = [
+  "processing",
+  "retrying",
+  "pending",
+  "failed",
+  "delivered",
+] as const satisfies readonly DeliveryStatus[];
+
+/** Why an attempt failed, coarse enough to aggregate in metrics and show to endpoint owners. */
+export const attemptErrorClasses = [
+  "timeout",
+  "connection_refused",
+  "dns",
+  "tls",
+  "connection",
+  "http_status",
+  "redirect",
+  /** Cut off by shutdown after the request was handed to the network: it may have arrived. */
+  "aborted",
+  /** Refused by the SSRF guard before connecting: nothing was sent. */
+  "blocked",
+  /** The subscription's signing secret could not be decrypted: nothing was sent. */
+  "secret_unreadable",
+  /** Written by the rescuer for an attempt whose worker never reported back. */
+  "lease_expired",
+] as const;
+export type AttemptErrorClass = (typeof attemptErrorClasses)[number];
+
+/**
+ * An attempt as the circuit breaker sees it: a 2xx, a failure (timeout,
+ * connection error, 5xx, 429), another answer (a 4xx, a redirect), or 410 Gone.
+ */
+export const verdicts = ["success", "failure", "answer", "gone"] as const;
+export type Verdict = (typeof verdicts)[number];

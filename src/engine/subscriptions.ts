@@ -1,36 +1,23 @@
+/**
+ * The statements that change subscriptions: create, change (which lets
+ * held deliveries go), delete (which **cancel**s what waits) and rotate.
+ *
+ * @module
+ */
 import type postgres from "postgres";
-import { cancelWaiting } from "../views/deliveries.ts";
-import { insertEvents } from "./publish.ts";
 import type { Sql } from "../db/pool.ts";
-import { operationalEvent } from "./health.ts";
+import {
+  getSubscription,
+  subscriptionColumns,
+  type SubscriptionRow,
+} from "../views/subscriptions.ts";
 import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
+import { cancelWaiting } from "./cancel.ts";
+import { operationalEvent } from "./health.ts";
+import { insertEvents } from "./publish.ts";
+import type { CircuitState } from "./states.ts";
 
-export type CircuitState = "closed" | "open" | "half_open";
-
-/** A subscription as the API shows it: never with its secrets. */
-export interface SubscriptionRow {
-  id: string;
-  tenant_id: string | null;
-  url: string;
-  event_types: string[];
-  description: string | null;
-  active: boolean;
-  disabled_reason: string | null;
-  max_attempts: number | null;
-  rate_limit: number | null;
-  max_in_flight: number | null;
-  circuit: {
-    state: CircuitState;
-    consecutive_failures: number;
-    opened_at: string | null;
-    next_probe_at: string | null;
-  };
-  metadata: Record<string, string>;
-  created_at: Date;
-  updated_at: Date;
-}
-
-export interface NewSubscription {
+export interface SubscriptionInput {
   id: string;
   tenant_id: string | null;
   url: string;
@@ -44,7 +31,7 @@ export interface NewSubscription {
   metadata: Record<string, string>;
 }
 
-export type SubscriptionPatch = Partial<
+export type SubscriptionChanges = Partial<
   Pick<
     SubscriptionRow,
     | "url"
@@ -58,22 +45,10 @@ export type SubscriptionPatch = Partial<
   >
 >;
 
-/** A timestamp as the API writes every other one (JavaScript's `toISOString`). */
-const iso = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-
-const columns =
-  `id, tenant_id, url, event_types, description, active, disabled_reason, max_attempts,
-  rate_limit, max_in_flight,
-  json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
-    'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
-    AS circuit,
-  metadata, created_at, updated_at`;
-
 /** Returns undefined when the id is taken. */
 export async function insertSubscription(
   sql: Sql,
-  sub: NewSubscription,
+  sub: SubscriptionInput,
 ): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
@@ -82,61 +57,23 @@ export async function insertSubscription(
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
       ${sub.max_in_flight}, ${sql.json(sub.metadata)})
     ON CONFLICT (id) DO NOTHING
-    RETURNING ${sql.unsafe(columns)}`;
+    RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
-}
-
-export async function getSubscription(
-  sql: Sql,
-  id: string,
-  options: TenantFilter = {},
-): Promise<SubscriptionRow | undefined> {
-  const [row] = await sql<SubscriptionRow[]>`
-    SELECT ${sql.unsafe(columns)} FROM subscriptions s
-    WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
-  return row;
-}
-
-/** What routes that act on a subscription's deliveries need: its seq and whether it is active. */
-export async function subscriptionState(
-  sql: Sql,
-  id: string,
-  options: TenantFilter = {},
-): Promise<{ seq: number; active: boolean; tenant_id: string | null } | undefined> {
-  const [row] = await sql<{ seq: number; active: boolean; tenant_id: string | null }[]>`
-    SELECT seq, active, tenant_id FROM subscriptions s
-    WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
-  return row;
-}
-
-/** Oldest first; `next` is the sequence number to continue after, if more remain. */
-export async function listSubscriptions(
-  sql: Sql,
-  options: TenantFilter & { limit: number; after?: number | undefined },
-): Promise<{ subscriptions: SubscriptionRow[]; next: number | null }> {
-  const rows = await sql<(SubscriptionRow & { seq: number })[]>`
-    SELECT seq, ${sql.unsafe(columns)} FROM subscriptions s
-    WHERE seq > ${options.after ?? 0} ${ofTenant(sql, "s", options)}
-    ORDER BY seq LIMIT ${options.limit + 1}`;
-  const more = rows.length > options.limit;
-  const page = rows.slice(0, options.limit);
-  return {
-    subscriptions: page.map(({ seq: _seq, ...sub }) => sub),
-    next: more ? page.at(-1)!.seq : null,
-  };
 }
 
 /**
  * Changes a subscription. `active: true` also clears a disabled reason and
  * resets the circuit (announced when it was not closed). A change of limits
- * or state lets what they held go, for the next claim to judge again.
+ * or state lets what they held go, for the next claim to judge again;
+ * `woke` says whether anything was let go or announced (the caller wakes
+ * the workers). Undefined when the subscription does not exist.
  */
 export async function updateSubscription(
   sql: Sql,
   id: string,
-  patch: SubscriptionPatch,
-  options: TenantFilter & { channel: string },
-): Promise<SubscriptionRow | undefined> {
+  patch: SubscriptionChanges,
+  options: TenantFilter = {},
+): Promise<{ row: SubscriptionRow; woke: boolean } | undefined> {
   // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
   const set: Record<string, any> = { ...patch };
   if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
@@ -152,7 +89,10 @@ export async function updateSubscription(
     });
   }
   const keys = Object.keys(set);
-  if (keys.length === 0) return await getSubscription(sql, id, options);
+  if (keys.length === 0) {
+    const row = await getSubscription(sql, id, options);
+    return row && { row, woke: false };
+  }
   return await sql.begin(async (tx) => {
     const [before] = await tx<{ seq: number; circuit_state: CircuitState }[]>`
       SELECT seq, circuit_state FROM subscriptions s
@@ -161,18 +101,20 @@ export async function updateSubscription(
     const [row] = await tx<SubscriptionRow[]>`
       UPDATE subscriptions SET ${tx(set, keys)}, updated_at = now()
       WHERE seq = ${before.seq}
-      RETURNING ${tx.unsafe(columns)}`;
+      RETURNING ${tx.unsafe(subscriptionColumns)}`;
+    let woke = false;
     const limits = ["rate_limit", "max_in_flight", "active"].some((k) => k in patch);
     if (limits) {
-      await tx`
+      const released = await tx`
         UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
         WHERE subscription_seq = ${before.seq} AND held_by IS NOT NULL
-          AND status IN ('pending', 'retrying')`;
-      await tx`SELECT pg_notify(${options.channel}, '')`;
+          AND status IN ('pending', 'retrying')
+        RETURNING 1`;
+      woke = released.length > 0;
     }
     if (patch.active === true && before.circuit_state !== "closed") {
       // What the circuit held went with the rest above: only the announcement is left.
-      await insertEvents(tx as unknown as Sql, [operationalEvent({
+      const [announced] = await insertEvents(tx as unknown as Sql, [operationalEvent({
         kind: "circuit_closed",
         seq: before.seq,
         subscriptionId: id,
@@ -181,9 +123,10 @@ export async function updateSubscription(
         lastError: null,
         at: new Date(),
         nextProbeAt: null,
-      })], options);
+      })]);
+      woke ||= announced?.kind === "created" && announced.fanned > 0;
     }
-    return row;
+    return { row: row!, woke };
   });
 }
 
@@ -212,9 +155,8 @@ export async function deleteSubscriptionsWhere(
       DELETE FROM subscriptions s WHERE ${where} RETURNING seq
     ), cancelled AS (
       ${cancelWaiting(sql, sql`SELECT seq FROM gone`, "Subscription deleted")}
-      RETURNING 1
     )
-    SELECT (SELECT count(*) FROM gone)::int AS deleted, (SELECT count(*) FROM cancelled) AS n`;
+    SELECT (SELECT count(*) FROM gone)::int AS deleted`;
   return row?.deleted ?? 0;
 }
 
@@ -239,20 +181,13 @@ export async function rotateSecret(
 }
 
 /**
- * Every distinct stored secret that starts with `prefix` (the encrypted
- * ones), current and previous, with a subscription that holds it: start-up
- * checks that the key opens each.
+ * Deletes every subscription of the tenant, failing their waiting
+ * deliveries (as deleting each would). Events stay until retention. Returns
+ * false when the tenant has neither a subscription nor an event.
  */
-export async function listSecretsWithPrefix(
-  sql: Sql,
-  prefix: string,
-): Promise<{ secret: string; subscription_id: string }[]> {
-  return await sql<{ secret: string; subscription_id: string }[]>`
-    SELECT DISTINCT ON (secret) secret, subscription_id FROM (
-      SELECT secret, id AS subscription_id FROM subscriptions
-      UNION ALL
-      SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
-    ) s
-    WHERE starts_with(secret, ${prefix})
-    ORDER BY secret, subscription_id`;
+export async function deleteTenant(sql: Sql, id: string): Promise<boolean> {
+  const deleted = await deleteSubscriptionsWhere(sql, sql`s.tenant_id = ${id}`);
+  if (deleted > 0) return true;
+  const [event] = await sql`SELECT 1 FROM events WHERE tenant_id = ${id} LIMIT 1`;
+  return event !== undefined;
 }

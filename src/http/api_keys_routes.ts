@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { deleteApiKey, insertApiKey, listApiKeys } from "../views/api_keys.ts";
 import { notFound } from "../errors.ts";
+import { keyScopes } from "../views/api_keys.ts";
 import { newId } from "../ids.ts";
 import { type ApiKeyTable, newToken, tokenDigest } from "../security/api_key_table.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
@@ -11,12 +11,10 @@ import { IdParam, isoTime, Page, paged, tenantId, text, timestamp } from "./sche
 
 const tags = ["API keys"];
 
-const scopes = ["admin", "publish", "tenant"] as const;
-
 const expiresAt = isoTime.refine((v) => Date.parse(v) > Date.now(), "must be in the future");
 
 const NewApiKey = z.object({
-  scope: z.enum(scopes).openapi({
+  scope: z.enum(keyScopes).openapi({
     description:
       "`admin`: everything; `publish`: POST /events and POST /events/batch only; `tenant`: one tenant's subscriptions, events, deliveries and attempts",
   }),
@@ -42,7 +40,7 @@ const NewApiKey = z.object({
 
 const fields = {
   id: z.string(),
-  scope: z.enum(scopes),
+  scope: z.enum(keyScopes),
   tenant_id: z.string().nullable(),
   description: z.string().nullable(),
   created_at: timestamp,
@@ -107,13 +105,13 @@ const revoke = createRoute({
 
 /** Managed API keys: random tokens stored only as SHA-256, shown once. */
 export function apiKeysRoutes(deps: AppDeps, options: { table: ApiKeyTable }) {
-  const { sql } = deps;
+  const { engine, views } = deps;
   const app = new OpenAPIHono();
 
   app.openapi(create, async (c) => {
     const body = c.req.valid("json");
     const key = newToken();
-    const row = await insertApiKey(sql, {
+    const row = await engine.createApiKey({
       id: newId("key"),
       tokenSha256: tokenDigest(key),
       scope: body.scope,
@@ -128,13 +126,13 @@ export function apiKeysRoutes(deps: AppDeps, options: { table: ApiKeyTable }) {
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const page = await listApiKeys(sql, { limit: q.limit, after: decodeCursor(q.cursor) });
+    const page = await views.listApiKeys({ limit: q.limit, after: decodeCursor(q.cursor) });
     return c.json({ data: page.keys, next_cursor: encodeCursor(page.next) }, 200);
   });
 
   app.openapi(revoke, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await deleteApiKey(sql, id))) throw notFound("apiKey", id);
+    if (!(await engine.revokeApiKey(id))) throw notFound("apiKey", id);
     options.table.forget(id);
     return c.body(null, 204);
   });

@@ -3,7 +3,6 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { timeout } from "hono/timeout";
-import { readKeyTable } from "../views/api_keys.ts";
 import { ApiError } from "../errors.ts";
 import { ApiKeyTable } from "../security/api_key_table.ts";
 import { authorize } from "./access.ts";
@@ -21,7 +20,7 @@ import { docsRoutes } from "./docs_routes.ts";
 import { opsRoutes } from "./ops_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
 import { deliveriesRoutes } from "./deliveries_routes.ts";
-import { subscriptionsRoutes } from "./subscriptions/crud.ts";
+import { subscriptionsRoutes } from "./subscriptions/routes.ts";
 import { tenantsRoutes } from "./tenants_routes.ts";
 
 /**
@@ -29,7 +28,7 @@ import { tenantsRoutes } from "./tenants_routes.ts";
  * metrics, with request ids, access log lines and JSON errors.
  */
 export function createOpsApp(
-  deps: Pick<AppDeps, "sql" | "log" | "config" | "metrics">,
+  deps: Pick<AppDeps, "engine" | "views" | "log" | "config" | "metrics">,
   options: { keys?: ApiKeyTable } = {},
 ) {
   const keys = options.keys ?? apiKeyTable(deps);
@@ -62,8 +61,8 @@ export function createOpsApp(
 }
 
 /** The managed API keys as this process sees them (read from the database when needed). */
-function apiKeyTable(deps: Pick<AppDeps, "sql">): ApiKeyTable {
-  return new ApiKeyTable((used) => readKeyTable(deps.sql, used));
+function apiKeyTable(deps: Pick<AppDeps, "engine">): ApiKeyTable {
+  return new ApiKeyTable((used) => deps.engine.readKeyTable(used));
 }
 
 /** The whole HTTP API as a web-standard fetch handler. */
@@ -93,7 +92,9 @@ export function createApp(deps: AppDeps) {
   api.use(
     "*",
     authenticate({ keys: deps.config.apiKeys, table: keys, required: auth }),
-    authorize(() => routesOf(api)),
+    authorize(() =>
+      api.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : [])
+    ),
   );
   // Only the routes that take a body read one, so only they can answer 413 or 415.
   const limit = bodyLimit({
@@ -120,11 +121,6 @@ export function createApp(deps: AppDeps) {
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
   return app;
-}
-
-/** The operations an OpenAPI router documents. */
-export function routesOf(app: OpenAPIHono) {
-  return app.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : []);
 }
 
 /** Routes that take a body take JSON, and must be told so. */

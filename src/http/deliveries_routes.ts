@@ -1,6 +1,4 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { getDelivery, listDeliveries, requeueFailed } from "../views/deliveries.ts";
-import { subscriptionState } from "../engine/subscriptions.ts";
 import { ApiError, notFound, subscriptionInactive } from "../errors.ts";
 import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
@@ -41,7 +39,7 @@ const retry = createRoute({
 });
 
 export function deliveriesRoutes(deps: AppDeps) {
-  const { sql, channel } = deps;
+  const { engine, views } = deps;
   const app = new OpenAPIHono();
 
   app.openapi(list, async (c) => {
@@ -50,9 +48,9 @@ export function deliveriesRoutes(deps: AppDeps) {
     let subscriptionSeq: number | undefined;
     if (q.subscription_id !== undefined) {
       // An unknown subscription has no deliveries: an empty page, not an error.
-      subscriptionSeq = (await subscriptionState(sql, q.subscription_id, scope))?.seq ?? -1;
+      subscriptionSeq = (await views.subscriptionState(q.subscription_id, scope))?.seq ?? -1;
     }
-    const page = await listDeliveries(sql, {
+    const page = await views.listDeliveries({
       ...scope,
       limit: q.limit,
       before: decodeCursor(q.cursor),
@@ -69,9 +67,9 @@ export function deliveriesRoutes(deps: AppDeps) {
     // Delivery ids are numbers; any other id is as unknown as a number never given out.
     const id = /^[1-9]\d{0,14}$/.test(text) ? Number(text) : 0;
     const scope = tenantFilter(c);
-    const delivery = id > 0 ? await getDelivery(sql, id, scope) : undefined;
+    const delivery = id > 0 ? await views.getDelivery(id, scope) : undefined;
     if (!delivery) throw notFound("delivery", text);
-    const result = await requeueFailed(sql, { deliveryId: id }, { channel });
+    const result = await engine.requeue({ deliveryId: id });
     if (result.requeued.length === 0) {
       const [skipped] = result.skipped;
       if (skipped?.reason === "subscription disabled") {
@@ -84,8 +82,7 @@ export function deliveriesRoutes(deps: AppDeps) {
           : `Delivery "${id}" is ${delivery.status}: only failed deliveries can be retried`,
       );
     }
-    deps.wake?.();
-    return c.json((await getDelivery(sql, id, scope))!, 202);
+    return c.json((await views.getDelivery(id, scope))!, 202);
   });
 
   return app;

@@ -1,12 +1,15 @@
 import type { Config } from "../config.ts";
-import type { Sql } from "../db/pool.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { SecretCipher } from "../security/secret_cipher.ts";
+import type { Views } from "../views/views.ts";
 
-/** What route handlers need; built once by the composition root. */
+/** What route handlers need; built once by `src/service.ts`. Routes never hold `sql`. */
 export interface AppDeps {
-  sql: Sql;
+  /** Every change: routes write through it, and it wakes the workers. */
+  engine: Engine;
+  views: Views;
   log: Logger;
   config: Pick<
     Config,
@@ -22,8 +25,4 @@ export interface AppDeps {
   /** Encrypts subscription secrets before they are stored. */
   secrets: SecretCipher;
   metrics: Metrics;
-  /** NOTIFY channel that wakes workers of this database schema. */
-  channel: string;
-  /** Wakes this process's own workers without a round trip, if it runs any. */
-  wake?: () => void;
 }

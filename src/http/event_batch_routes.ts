@@ -1,9 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { insertEvents } from "../engine/publish.ts";
 import { eventConflict, type FieldIssue } from "../errors.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
-import { storedEvent } from "./events_routes.ts";
+import { eventInput } from "./events_routes.ts";
 import * as examples from "./examples.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
@@ -48,7 +47,6 @@ const batch = createRoute({
 
 /** `POST /events/batch`: each item validated and idempotent as in `POST /events`, one statement. */
 export function eventBatchRoutes(deps: AppDeps) {
-  const { sql, channel } = deps;
   const app = new OpenAPIHono();
 
   app.openapi(batch, async (c) => {
@@ -63,11 +61,10 @@ export function eventBatchRoutes(deps: AppDeps) {
           error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
         };
       }
-      return { index, event: storedEvent(parsed.data) };
+      return { index, event: eventInput(parsed.data) };
     });
     const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
-    const outcomes = valid.length > 0 ? await insertEvents(sql, valid, { channel }) : [];
-    if (outcomes.some((o) => o.kind === "created" && o.fanned > 0)) deps.wake?.();
+    const outcomes = valid.length > 0 ? await deps.engine.publish(valid) : [];
     let next = 0;
     const results = items.map((item) => {
       if (!("event" in item)) {

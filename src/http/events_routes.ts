@@ -1,14 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { listAttempts, listEventDeliveries, requeueFailed } from "../views/deliveries.ts";
-import { createEventWriter } from "../engine/event_writer.ts";
-import {
-  createdEvent,
-  type EventRow,
-  getEvent,
-  listEvents,
-  type NewEvent as StoredEvent,
-} from "../engine/publish.ts";
+import type { EventInput } from "../engine/publish.ts";
+import { createdEvent, type EventRow } from "../views/events.ts";
 import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { tenantFilter } from "./access.ts";
@@ -114,72 +107,68 @@ const retry = createRoute({
 });
 
 export function eventsRoutes(deps: AppDeps) {
-  const { sql, channel } = deps;
-  const writer = createEventWriter(sql, { channel });
+  const { engine, views } = deps;
   const app = new OpenAPIHono();
 
   app.openapi(create, async (c) => {
-    const event = storedEvent(c.req.valid("json"));
-    const outcome = await writer.submit(event);
-    if (outcome.kind !== "created") {
-      if (outcome.kind === "conflict") throw eventConflict(event.id);
+    const event = eventInput(c.req.valid("json"));
+    const [outcome] = await engine.publish([event]);
+    if (outcome!.kind !== "created") {
+      if (outcome!.kind === "conflict") throw eventConflict(event.id);
       c.header("Idempotent-Replayed", "true");
-      return c.json(wire(await mustGet(c, deps, event.id)), 200);
+      return c.json(eventBody(await findEvent(c, deps, event.id)), 200);
     }
     deps.metrics.eventIngested(event.type);
-    if (outcome.fanned > 0) deps.wake?.();
-    return c.json(wire(createdEvent(event, outcome)), 201);
+    return c.json(eventBody(createdEvent(event, outcome!)), 201);
   });
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const page = await listEvents(sql, {
+    const page = await views.listEvents({
       ...tenantFilter(c, q.tenant_id),
       limit: q.limit,
       before: decodeCursor(q.cursor),
       type: q.type,
       status: q.status,
     });
-    return c.json({ data: page.events.map(wire), next_cursor: encodeCursor(page.next) }, 200);
+    return c.json({ data: page.events.map(eventBody), next_cursor: encodeCursor(page.next) }, 200);
   });
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(wire(await mustGet(c, deps, id)), 200);
+    return c.json(eventBody(await findEvent(c, deps, id)), 200);
   });
 
   app.openapi(attempts, async (c) => {
     const { id } = c.req.valid("param");
-    await mustGet(c, deps, id);
-    return c.json({ data: await listAttempts(sql, id) }, 200);
+    await findEvent(c, deps, id);
+    return c.json({ data: await views.listAttempts(id) }, 200);
   });
 
   app.openapi(deliveries, async (c) => {
     const { id } = c.req.valid("param");
-    await mustGet(c, deps, id);
-    return c.json({ data: await listEventDeliveries(sql, id) }, 200);
+    await findEvent(c, deps, id);
+    return c.json({ data: await views.listEventDeliveries(id) }, 200);
   });
 
   app.openapi(retry, async (c) => {
     const { id } = c.req.valid("param");
-    await mustGet(c, deps, id);
-    const result = await requeueFailed(sql, { eventId: id }, { channel });
-    if (result.requeued.length > 0) deps.wake?.();
-    return c.json(result, 202);
+    await findEvent(c, deps, id);
+    return c.json(await engine.requeue({ eventId: id }), 202);
   });
 
   return app;
 }
 
 /** The event, if it exists and is within the caller's tenant; otherwise 404. */
-async function mustGet(c: Context, deps: AppDeps, id: string): Promise<EventRow> {
-  const event = await getEvent(deps.sql, id, tenantFilter(c));
+async function findEvent(c: Context, deps: AppDeps, id: string): Promise<EventRow> {
+  const event = await deps.views.getEvent(id, tenantFilter(c));
   if (!event) throw notFound("event", id);
   return event;
 }
 
 /** An event as a request sent it, with its defaults. */
-export function storedEvent(body: z.output<typeof NewEvent>): StoredEvent {
+export function eventInput(body: z.output<typeof NewEvent>): EventInput {
   return {
     id: body.id ?? newId("evt"),
     type: body.type,
@@ -190,6 +179,6 @@ export function storedEvent(body: z.output<typeof NewEvent>): StoredEvent {
 }
 
 // `data` is stored as a JSON object, so it comes back as one.
-function wire(event: EventRow) {
+function eventBody(event: EventRow) {
   return { ...event, data: event.data as Record<string, unknown> };
 }

@@ -1,5 +1,4 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { latestVersion, schemaVersion } from "../db/migrate.ts";
 import type { AppDeps } from "./deps.ts";
 import { jsonResponse } from "./openapi.ts";
 
@@ -38,12 +37,13 @@ const readiness = createRoute({
 });
 
 /** Liveness and readiness probes; never behind authentication. */
-export function opsRoutes(deps: Pick<AppDeps, "sql" | "log">) {
+export function opsRoutes(deps: Pick<AppDeps, "views" | "log">) {
   const app = new OpenAPIHono();
   app.openapi(health, (c) => c.json({ status: "ok" as const }, 200));
   app.openapi(readiness, async (c) => {
     try {
-      const version = await schemaVersion(deps.sql);
+      const version = await deps.views.schemaVersion();
+      const latestVersion = deps.views.latestVersion;
       if (version < latestVersion()) {
         return c.json({
           status: "unavailable" as const,

@@ -1,7 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { eventStatuses } from "../engine/publish.ts";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../storable.ts";
-import { deliveryStatuses } from "../engine/states.ts";
+import { circuitStates, deliveryStatuses, eventStatuses, heldByReasons } from "../engine/states.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import "../zod_messages.ts";
 
@@ -86,7 +85,7 @@ export const Delivery = z.object({
   status: z.enum(deliveryStatuses),
   attempts: z.number().int(),
   next_attempt_at: timestamp.nullable(),
-  held_by: z.enum(["rate_limit", "max_in_flight", "circuit"]).nullable().openapi({
+  held_by: z.enum(heldByReasons).nullable().openapi({
     description:
       "While it waits: what holds it back besides its backoff (a limit, or an open circuit)",
   }),
@@ -215,7 +214,7 @@ export const Subscription = z.object({
   rate_limit: z.number().int().nullable(),
   max_in_flight: z.number().int().nullable(),
   circuit: z.object({
-    state: z.enum(["closed", "open", "half_open"]),
+    state: z.enum(circuitStates),
     consecutive_failures: z.number().int(),
     opened_at: timestamp.nullable(),
     next_probe_at: timestamp.nullable(),

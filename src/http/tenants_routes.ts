@@ -1,5 +1,4 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { deleteTenant, tenantSummary } from "../views/tenants.ts";
 import { notFound } from "../errors.ts";
 import { tenantFilter } from "./access.ts";
 import type { AppDeps } from "./deps.ts";
@@ -53,14 +52,14 @@ export function tenantsRoutes(deps: AppDeps) {
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
     tenantFilter(c, id);
-    const summary = await tenantSummary(deps.sql, id);
+    const summary = await deps.views.tenantSummary(id);
     if (!summary) throw notFound("tenant", id);
     return c.json(summary, 200);
   });
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await deleteTenant(deps.sql, id))) throw notFound("tenant", id);
+    if (!(await deps.engine.deleteTenant(id))) throw notFound("tenant", id);
     return c.body(null, 204);
   });
 

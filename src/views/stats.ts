@@ -14,8 +14,9 @@ export interface QueueStats {
 
 /**
  * Reads {@linkcode QueueStats} in one statement. Each part reads only a
- * partial index's rows (waiting: `deliveries_due`, in flight:
- * `deliveries_leased`), so the cost follows the backlog, not the history.
+ * partial index's rows (waiting: `deliveries_pending_due` and
+ * `deliveries_retrying_due`, in flight: `deliveries_leased`), so the cost
+ * follows the backlog, not the history.
  */
 export async function queueStats(sql: Sql): Promise<QueueStats> {
   const [row] = await sql<QueueStats[]>`
@@ -36,7 +37,7 @@ export async function queueStats(sql: Sql): Promise<QueueStats> {
 }
 
 /** One subscription's attempts in a window, as `GET /subscriptions/:id/stats` shows them. */
-export interface SubscriptionStats {
+export interface SubscriptionStatsRow {
   /** Attempts by result class: `success` or the error class, as the attempts metric counts them. */
   attempts: Record<string, number>;
   /** Successes over attempts, from 0 to 1; null with no attempts. */
@@ -56,8 +57,8 @@ export async function subscriptionStats(
   sql: Sql,
   seq: number,
   windowMs: number,
-): Promise<SubscriptionStats> {
-  const [row] = await sql<(SubscriptionStats & { total: number; successes: number })[]>`
+): Promise<SubscriptionStatsRow> {
+  const [row] = await sql<(SubscriptionStatsRow & { total: number; successes: number })[]>`
     WITH a AS (
       SELECT coalesce(error_class, 'success') AS result, duration_ms, started_at
       FROM delivery_attempts

@@ -1,5 +1,4 @@
 import type { Sql } from "../db/pool.ts";
-import { deleteSubscriptionsWhere } from "../engine/subscriptions.ts";
 
 export interface TenantSummary {
   id: string;
@@ -36,16 +35,4 @@ export async function tenantSummary(sql: Sql, id: string): Promise<TenantSummary
        WHERE e.tenant_id = ${id}) AS deliveries`;
   if (!row || (row.subscriptions === 0 && row.events === 0)) return undefined;
   return row;
-}
-
-/**
- * Deletes every subscription of the tenant, failing their waiting
- * deliveries (as deleting each would). Events stay until retention. Returns
- * false when the tenant has neither a subscription nor an event.
- */
-export async function deleteTenant(sql: Sql, id: string): Promise<boolean> {
-  const deleted = await deleteSubscriptionsWhere(sql, sql`s.tenant_id = ${id}`);
-  if (deleted > 0) return true;
-  const [event] = await sql`SELECT 1 FROM events WHERE tenant_id = ${id} LIMIT 1`;
-  return event !== undefined;
 }

@@ -1,4 +1,4 @@
-import type { ClaimedDelivery, Lease } from "../engine/claim.ts";
+import type { ClaimedDelivery, Lease } from "../engine/shapes.ts";
 import type { Logger } from "../observability/log.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -9,15 +9,15 @@ export interface ClaimSource {
    * counts those it looked at (some a limit holds back), so `limit` of them means more may be due.
    */
   claim(limit: number): Promise<{ deliveries: ClaimedDelivery[]; scanned: number }>;
-  /** **hand back** every claim of this worker except `held`. */
-  handBackExcept(held: Lease[]): Promise<number>;
+  /** **hand back** every claim of this worker except `leases`. */
+  handBackExcept(leases: Lease[]): Promise<number>;
 }
 
 export interface ClaimLoopOptions {
   /** How many more deliveries the worker can take now. */
   capacity(): number;
   /** Leases the worker holds: being sent, being written, waiting to be handed back. */
-  held(): Lease[];
+  leases(): Lease[];
   /** Starts sending a claimed delivery; must not throw. */
   start(delivery: ClaimedDelivery): void;
   /** Fallback poll when no wake-up comes (retries that come due, other processes' events). */
@@ -58,7 +58,7 @@ export function startClaimLoop(
   let orphans = false;
   const handBackOrphans = async () => {
     try {
-      const n = await deps.source.handBackExcept(options.held());
+      const n = await deps.source.handBackExcept(options.leases());
       if (n > 0) deps.log.info("Handed back deliveries whose claim answer was lost", { count: n });
       orphans = false;
     } catch { /* still down: the claim below fails and backs off */ }

@@ -1,15 +1,13 @@
 import { isDataError } from "../db/errors.ts";
+import type { Engine } from "../engine/engine.ts";
 import { GroupCommit, QueueClosedError } from "../engine/group_commit.ts";
-import type { Sql } from "../db/pool.ts";
-import { completeDeliveries, type Completion, type Lease } from "../engine/claim.ts";
 import {
-  announce,
   emptyReport,
   type HealthChange,
   type HealthReport,
   type HealthSettings,
-  recordHealth,
 } from "../engine/health.ts";
+import type { Completion, Lease } from "../engine/shapes.ts";
 import type { Logger } from "../observability/log.ts";
 
 /**
@@ -29,29 +27,23 @@ export class Completer {
   #stripped = new WeakSet<Completion>();
 
   constructor(
-    deps: { sql: Sql; log: Logger },
+    deps: { engine: Engine; log: Logger },
     options: {
       workerId: string;
-      channel: string;
       health: HealthSettings;
       maxPending: number;
       maxBatch?: number;
     },
   ) {
     this.#log = deps.log;
-    const { workerId, channel, health } = options;
+    const { workerId, health } = options;
     this.#writer = new GroupCommit({
       write: async (batch) => {
-        if (!batch.some(bearsOnHealth)) {
-          return await completeDeliveries(deps.sql, workerId, batch, { channel });
-        }
-        const { applied, changes } = await deps.sql.begin(async (tx) => {
-          const sql = tx as unknown as Sql;
-          const applied = await completeDeliveries(sql, workerId, batch, { channel });
-          const changes = await recordHealth(sql, healthReports(batch), health);
-          await announce(sql, changes, { channel });
-          return { applied, changes };
-        });
+        const { applied, changes } = await deps.engine.complete(
+          workerId,
+          batch,
+          batch.some(bearsOnHealth) ? { reports: healthReports(batch), settings: health } : null,
+        );
         for (const change of changes) this.#changed(change);
         return applied;
       },
@@ -156,7 +148,7 @@ function bearsOnHealth(c: Completion): boolean {
 }
 
 /** One report per subscription, from the batch's attempts in the order they were made. */
-export function healthReports(batch: readonly Completion[]): HealthReport[] {
+function healthReports(batch: readonly Completion[]): HealthReport[] {
   const bySeq = new Map<number, HealthReport>();
   for (const c of batch) {
     if (c.verdict === null || c.subscriptionSeq === null) continue;

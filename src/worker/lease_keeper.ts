@@ -1,4 +1,4 @@
-import type { Lease } from "../engine/claim.ts";
+import type { Lease } from "../engine/shapes.ts";
 import type { Logger } from "../observability/log.ts";
 import { type Periodic, runEvery } from "./periodic.ts";
 
@@ -10,17 +10,17 @@ import { type Periodic, runEvery } from "./periodic.ts";
  */
 export function startLeaseKeeper(
   deps: { renew: (leases: Lease[]) => Promise<number>; log: Logger },
-  options: { intervalMs: number; held: () => Lease[] },
+  options: { intervalMs: number; leases: () => Lease[] },
 ): Periodic {
   let first = true;
   return runEvery(options.intervalMs, async () => {
     // The claim itself set a full lease.
     if (first) return void (first = false);
-    const held = options.held();
-    if (held.length === 0) return;
+    const leases = options.leases();
+    if (leases.length === 0) return;
     try {
       // Fewer may be renewed than asked: results written meanwhile end their claims.
-      await deps.renew(held);
+      await deps.renew(leases);
     } catch (err) {
       deps.log.warn("Renewing leases failed; will retry", { error: err });
     }

@@ -1,5 +1,4 @@
-import { rescueExpired } from "../engine/claim.ts";
-import type { Sql } from "../db/pool.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../observability/log.ts";
 import { type Periodic, runEvery } from "./periodic.ts";
 
@@ -9,18 +8,14 @@ const batch = 500;
 
 /** Periodically returns deliveries whose worker died (lease expired) to the queue. */
 export function startRescuer(
-  deps: { sql: Sql; log: Logger; channel: string },
+  deps: { engine: Engine; log: Logger },
   options: { intervalMs: number; maxAttempts: number },
 ): Rescuer {
   return runEvery(options.intervalMs, async (signal) => {
     try {
       let n: number;
       do {
-        n = await rescueExpired(deps.sql, {
-          maxAttempts: options.maxAttempts,
-          limit: batch,
-          channel: deps.channel,
-        });
+        n = await deps.engine.rescue({ maxAttempts: options.maxAttempts, limit: batch });
         if (n > 0) deps.log.warn("Rescued deliveries with an expired lease", { count: n });
       } while (n === batch && !signal.aborted);
     } catch (err) {

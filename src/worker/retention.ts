@@ -1,5 +1,4 @@
-import type { Sql } from "../db/pool.ts";
-import { deleteFinishedEvents } from "../engine/retention.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../observability/log.ts";
 import { pause } from "../async.ts";
 import { type Periodic, runEvery } from "./periodic.ts";
@@ -15,7 +14,7 @@ export interface RetentionOptions {
 
 /** Runs {@linkcode purgeExpiredEvents} at start-up and then every `intervalMs` (an hour). */
 export function startRetention(
-  deps: { sql: Sql; log: Logger },
+  deps: { engine: Engine; log: Logger },
   options: RetentionOptions & { intervalMs?: number },
 ): Periodic {
   return runEvery(options.intervalMs ?? 3_600_000, async (signal) => {
@@ -29,7 +28,7 @@ export function startRetention(
  * is logged and ends the pass early (the next pass carries on).
  */
 export async function purgeExpiredEvents(
-  deps: { sql: Sql; log: Logger },
+  deps: { engine: Engine; log: Logger },
   options: RetentionOptions & { signal?: AbortSignal },
 ): Promise<number> {
   const limit = options.batchSize ?? 500;
@@ -37,7 +36,7 @@ export async function purgeExpiredEvents(
   let deleted = 0;
   try {
     for (;;) {
-      const n = await deleteFinishedEvents(deps.sql, { olderThanDays: options.days, limit });
+      const n = await deps.engine.deleteFinishedEvents({ olderThanDays: options.days, limit });
       deleted += n;
       if (n < limit || signal.aborted) break;
       await pause(options.pauseMs ?? 200, signal);

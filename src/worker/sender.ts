@@ -1,5 +1,5 @@
 import { pause } from "../async.ts";
-import type { ClaimedDelivery, Completion } from "../engine/claim.ts";
+import type { ClaimedDelivery, Completion } from "../engine/shapes.ts";
 import {
   abandonOutcome,
   decideOutcome,

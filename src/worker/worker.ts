@@ -1,12 +1,6 @@
 import { settlesWithin } from "../async.ts";
-import type { Sql } from "../db/pool.ts";
-import {
-  claimDeliveries,
-  type ClaimedDelivery,
-  handBack,
-  type Lease,
-  renewLeases,
-} from "../engine/claim.ts";
+import type { ClaimedDelivery, Lease } from "../engine/shapes.ts";
+import type { Engine } from "../engine/engine.ts";
 import type { HealthSettings } from "../engine/health.ts";
 import type { Logger } from "../observability/log.ts";
 import { startClaimLoop } from "./claim_loop.ts";
@@ -28,8 +22,6 @@ export interface WorkerOptions extends SenderOptions {
    * claiming until the database takes them. Default: 4 × concurrency, at least 1,000.
    */
   maxPendingResults?: number;
-  /** NOTIFY channel that wakes this database schema's workers. */
-  channel: string;
   health: HealthSettings;
 }
 
@@ -59,29 +51,29 @@ export interface Worker {
  * held. `sender` can be replaced in tests.
  */
 export function startWorker(
-  deps: { sql: Sql; log: Logger; sender?: Sender } & Parameters<typeof createSender>[0],
+  deps: { engine: Engine; log: Logger; sender?: Sender } & Parameters<typeof createSender>[0],
   options: WorkerOptions,
 ): Worker {
-  const { sql, log, sender = createSender(deps, options) } = deps;
+  const { engine, log, sender = createSender(deps, options) } = deps;
   const { workerId, leaseMs } = options;
   // Keyed by lease, not by delivery: a newer claim of the same delivery never replaces an older one.
   const inFlight = new Map<string, { lease: Lease; job: Promise<void> }>();
   const unsent: Lease[] = [];
   const abort = new AbortController();
   // Room for a result of every delivery in flight, whatever the database does.
-  const completer = new Completer({ sql, log }, {
+  const completer = new Completer({ engine, log }, {
     workerId,
-    channel: options.channel,
     health: options.health,
     maxPending: options.maxPendingResults ?? Math.max(1000, 4 * options.concurrency),
   });
-  const held = () => [...[...inFlight.values()].map((f) => f.lease), ...completer.leases()];
+  // The leases this worker holds (not to be confused with `held_by`, what a limit holds back).
+  const ownLeases = () => [...[...inFlight.values()].map((f) => f.lease), ...completer.leases()];
 
   const loop = startClaimLoop({
     log,
     source: {
       claim: (limit) =>
-        claimDeliveries(sql, {
+        engine.claim({
           workerId,
           limit,
           leaseMs,
@@ -90,18 +82,18 @@ export function startWorker(
           horizonMs: Math.min(options.pollIntervalMs, 1000),
           recheckMs: HELD_RECHECK_MS,
         }),
-      handBackExcept: (leases) => handBack(sql, workerId, { except: leases }),
+      handBackExcept: (leases) => engine.handBack(workerId, { except: leases }),
     },
   }, {
     capacity: () => Math.min(options.concurrency - inFlight.size, completer.room - inFlight.size),
-    held: () => [...held(), ...unsent],
+    leases: () => [...ownLeases(), ...unsent],
     start,
     pollIntervalMs: options.pollIntervalMs,
   });
   const keeper = startLeaseKeeper({
     log,
-    renew: (leases) => renewLeases(sql, { workerId, leases, leaseMs }),
-  }, { intervalMs: Math.max(250, Math.floor(leaseMs / 4)), held });
+    renew: (leases) => engine.renewLeases({ workerId, leases, leaseMs }),
+  }, { intervalMs: Math.max(250, Math.floor(leaseMs / 4)), leases: ownLeases });
 
   function start(d: ClaimedDelivery) {
     const lease = { id: d.id, attempt: d.attempt };
@@ -157,7 +149,7 @@ export function startWorker(
       }
       await keeper.stop();
       try {
-        const n = await handBack(sql, workerId, { only: unsent });
+        const n = await engine.handBack(workerId, { only: unsent });
         if (n > 0) log.info("Handed back unsent deliveries", { count: n });
       } catch (err) {
         log.warn("Handing back unsent deliveries failed; their leases will expire", {

@@ -8,8 +8,10 @@
  */
 import { migrate } from "../../src/db/migrate.ts";
 import { connect, type Sql, useSchema } from "../../src/db/pool.ts";
-import { listEvents } from "../../src/engine/publish.ts";
-import { claimDeliveries, completeDeliveries, type Completion } from "../../src/engine/claim.ts";
+import { claimDeliveries } from "../../src/engine/claim.ts";
+import { completeDeliveries } from "../../src/engine/complete.ts";
+import type { Completion } from "../../src/engine/shapes.ts";
+import { listEvents } from "../../src/views/events.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -131,7 +133,7 @@ async function timeClaims(sql: Sql, rounds: number): Promise<number[]> {
       verdict: "success",
       healthy: true,
     }));
-    await completeDeliveries(sql, "bench", done, { channel: "bench" });
+    await completeDeliveries(sql, "bench", done);
   }
   return times.sort((a, b) => a - b);
 }

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
-import { completeDeliveries } from "../../src/engine/claim.ts";
 import { whileLocked, withTestDatabase } from "../helpers/db.ts";
-import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
+import { claim, complete, outcome, seedDeliveries } from "../helpers/queue.ts";
 
 /** Deliveries of subscription `id`: event, status, attempts, held_by, due in ms from now. */
 async function state(sql: Sql, id = "s") {
@@ -63,9 +62,7 @@ Deno.test("max_in_flight holds what exceeds it, and each finished claim lets one
     assert.equal(held.length, 8);
     assert.ok(held.every((d) => d.attempts === 0 && d.due_ms > 50_000));
     assert.deepEqual(await claim(db.sql, { limit: 10 }), []);
-    await completeDeliveries(db.sql, "w", [outcome(claimed[0]!, "delivered")], {
-      channel: db.channel,
-    });
+    await complete(db.sql, "w", [outcome(claimed[0]!, "delivered")]);
     // Even with every held one due again, one claim is out: one more may go.
     await db.sql`UPDATE deliveries SET next_attempt_at = now() WHERE status = 'pending'`;
     const next = await claim(db.sql, { limit: 10, recheckMs: 60_000 });

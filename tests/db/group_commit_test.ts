@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { createEventWriter } from "../../src/engine/event_writer.ts";
 import { GroupCommit, QueueClosedError, QueueFullError } from "../../src/engine/group_commit.ts";
+import type { EventInput } from "../../src/engine/publish.ts";
 import { countRows, testDatabase } from "../helpers/db.ts";
 
 /** An error as postgres.js reports one, with its SQLSTATE or connection code. */
@@ -151,7 +151,8 @@ Deno.test("GroupCommit.close gives up on what is not written and drain still res
 Deno.test("the event writer stores every event of a batch but the one PostgreSQL refuses", async () => {
   const db = await testDatabase();
   try {
-    const writer = createEventWriter(db.sql, { channel: db.channel });
+    // One event per publication, as POST /events sends them.
+    const writer = { submit: (e: EventInput) => db.engine.publish([e]).then(([o]) => o!) };
     const events = Array.from({ length: 30 }, (_, i) => ({
       id: `e${i}`,
       type: "a",

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { completeDeliveries, handBack, renewLeases, rescueExpired } from "../../src/engine/claim.ts";
+import { handBack, renewLeases, rescueExpired } from "../../src/engine/lease.ts";
 import { whileLocked, withTestDatabase } from "../helpers/db.ts";
-import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
+import { claim, complete, outcome, seedDeliveries } from "../helpers/queue.ts";
 
 Deno.test({
   name: "claimDeliveries skips a row another transaction holds, without waiting for it",
@@ -58,20 +58,20 @@ Deno.test("completeDeliveries changes only the claim it was made for: same worke
     const [d1] = await claim(db.sql);
     const retry = outcome(d1!, "retrying");
     assert.deepEqual(
-      await completeDeliveries(db.sql, "other-worker", [retry], { channel: db.channel }),
+      await complete(db.sql, "other-worker", [retry]),
       [
         false,
       ],
     );
     let [row] = await db.sql`SELECT status, locked_by FROM deliveries`;
     assert.deepEqual([row!.status, row!.locked_by], ["processing", "w"]);
-    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry], { channel: db.channel }), [
+    assert.deepEqual(await complete(db.sql, "w", [retry]), [
       true,
     ]);
     // The same worker claims attempt 2; the first result is written again (its answer was lost).
     const [d2] = await claim(db.sql);
     assert.equal(d2!.attempt, 2);
-    assert.deepEqual(await completeDeliveries(db.sql, "w", [retry], { channel: db.channel }), [
+    assert.deepEqual(await complete(db.sql, "w", [retry]), [
       false,
     ]);
     [row] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
@@ -86,13 +86,13 @@ Deno.test("completeDeliveries records a late result in place of the rescuer's le
     const [d1] = await claim(db.sql, { workerId: "old" });
     await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'`;
     assert.equal(
-      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10 }),
       1,
     );
     const [d2] = await claim(db.sql, { workerId: "new" });
     assert.equal(d2!.attempt, 2);
     const late = outcome(d1!, "delivered", { lastStatusCode: 200 });
-    assert.deepEqual(await completeDeliveries(db.sql, "old", [late], { channel: db.channel }), [
+    assert.deepEqual(await complete(db.sql, "old", [late]), [
       false,
     ]);
     const [row] = await db.sql`SELECT status, attempts, locked_by FROM deliveries`;
@@ -182,7 +182,7 @@ Deno.test("rescueExpired fails what spent its budget, retries what did not, and 
       attempts, locked_by, locked_until) VALUES ('live', 's', ${seq}, 'processing', 1, 'alive',
       now() + interval '1 minute')`;
     assert.equal(
-      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10 }),
       4,
     );
     const rows = await db.sql`SELECT event_id, status FROM deliveries ORDER BY event_id`;
@@ -212,7 +212,7 @@ Deno.test("rescueExpired follows the subscription's own max_attempts in both dir
       attempts = CASE event_id WHEN 'e1' THEN 4 ELSE 5 END`;
     // MAX_ATTEMPTS 3 alone would fail both.
     assert.equal(
-      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10 }),
       2,
     );
     let rows = await db.sql`SELECT event_id, status FROM deliveries ORDER BY event_id`;
@@ -226,7 +226,7 @@ Deno.test("rescueExpired follows the subscription's own max_attempts in both dir
       locked_by = 'dead', locked_until = now() - interval '1 second'`;
     // MAX_ATTEMPTS 3 alone would retry both.
     assert.equal(
-      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel }),
+      await rescueExpired(db.sql, { maxAttempts: 3, limit: 10 }),
       2,
     );
     rows = await db.sql`SELECT status FROM deliveries`;

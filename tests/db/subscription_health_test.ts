@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import {
-  announce,
+  applyHealthChanges,
   emptyReport,
   type HealthReport,
   type HealthSettings,
@@ -113,7 +113,7 @@ Deno.test("an answer closes a half-open circuit and the deliveries it held go at
       settings,
     );
     assert.deepEqual(changes.map((c) => [c.kind, c.reason]), [["circuit_closed", "answered"]]);
-    await announce(db.sql, changes, { channel: db.channel });
+    await applyHealthChanges(db.sql, changes);
     assert.deepEqual({ ...(await circuit(db)) }, {
       state: "closed",
       failures: 0,
@@ -141,7 +141,7 @@ Deno.test("a subscription failing without a success for AUTO_DISABLE_AFTER_MS is
     await db.sql`UPDATE subscriptions SET failing_since = now() - interval '61 seconds'`;
     const changes = await recordHealth(db.sql, [failures(seq, 1)], auto);
     assert.deepEqual(changes.map((c) => [c.kind, c.reason]), [["disabled", "failing"]]);
-    await announce(db.sql, changes, { channel: db.channel });
+    await applyHealthChanges(db.sql, changes);
     const [sub] = await db.sql`SELECT active, disabled_reason FROM subscriptions`;
     assert.deepEqual([sub!.active, sub!.disabled_reason], [false, "failing"]);
     const waiting = await db.sql`SELECT status, last_error FROM deliveries`;

@@ -1,7 +1,5 @@
 import assert from "node:assert/strict";
-import { queueStats } from "../../src/views/stats.ts";
 import { createApp } from "../../src/http/app.ts";
-import type { Sql } from "../../src/db/pool.ts";
 import type { AppDeps } from "../../src/http/deps.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -41,15 +39,15 @@ export async function testApp(
 
 /** The app as the composition root builds it, with the tests' defaults for its settings. */
 export function buildApp(
-  db: { sql: Sql; channel: string },
+  db: Pick<TestDatabase, "engine" | "views">,
   config: Partial<AppDeps["config"]> = {},
   options: { log?: Logger } = {},
 ) {
   const log = options.log ?? silentLogger;
   return createApp({
-    sql: db.sql,
+    engine: db.engine,
+    views: db.views,
     log,
-    channel: db.channel,
     config: {
       env: "development",
       maxPayloadBytes: 256 * 1024,
@@ -62,7 +60,7 @@ export function buildApp(
       ...config,
     },
     secrets: createSecretCipher(null),
-    metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log }),
+    metrics: createMetrics({ inFlight: () => 0, queueStats: () => db.views.queueStats(), log }),
   });
 }
 

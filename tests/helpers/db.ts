@@ -1,5 +1,8 @@
 import { migrate } from "../../src/db/migrate.ts";
 import { connect, type Sql, useSchema } from "../../src/db/pool.ts";
+import { createEngine, type Engine } from "../../src/engine/engine.ts";
+import { silentLogger } from "../../src/observability/log.ts";
+import { createViews, type Views } from "../../src/views/views.ts";
 
 export interface TestDatabase {
   url: string;
@@ -7,6 +10,9 @@ export interface TestDatabase {
   schema: string;
   channel: string;
   sql: Sql;
+  /** The engine over `sql`, as the service builds it. */
+  engine: Engine;
+  views: Views;
   close(): Promise<void>;
 }
 
@@ -31,12 +37,17 @@ export async function testDatabase(options: { max?: number } = {}): Promise<Test
   const sql = connect(url, { schema, max: options.max ?? 4 });
   await useSchema(sql, schema);
   await migrate(sql);
+  const channel = `dispatch_${schema}`;
+  const engine = createEngine({ sql, channel, log: silentLogger });
   return {
     url,
     schema,
-    channel: `dispatch_${schema}`,
+    channel,
     sql,
+    engine,
+    views: createViews(sql),
     async close() {
+      await engine.close();
       await sql.end({ timeout: 5 });
       const admin = connect(url, { max: 1 });
       await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);

@@ -6,12 +6,9 @@
  * @module
  */
 import type { Sql } from "../../src/db/pool.ts";
-import {
-  claimDeliveries,
-  type ClaimedDelivery,
-  type ClaimOptions,
-  type Completion,
-} from "../../src/engine/claim.ts";
+import { claimDeliveries, type ClaimOptions } from "../../src/engine/claim.ts";
+import { completeDeliveries } from "../../src/engine/complete.ts";
+import type { ClaimedDelivery, Completion } from "../../src/engine/shapes.ts";
 
 export interface SeedOptions {
   /** Subscription id; default `s`. */
@@ -89,4 +86,13 @@ export function outcome(
     healthy: true,
     ...rest,
   };
+}
+
+/** Writes outcomes as the completer does, answering per outcome whether its lease was still the claim's. */
+export async function complete(
+  sql: Sql,
+  workerId: string,
+  batch: readonly Completion[],
+): Promise<boolean[]> {
+  return (await completeDeliveries(sql, workerId, batch)).applied;
 }

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
-import { queueStats } from "../../src/views/stats.ts";
 import { createOpsApp } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -50,8 +49,18 @@ Deno.test("a route that says not found itself answers 404, not 405", async () =>
   const db = await testDatabase();
   try {
     const log = silentLogger;
-    const metrics = createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log });
-    const app = createOpsApp({ sql: db.sql, log, config: loadConfig({}), metrics });
+    const metrics = createMetrics({
+      inFlight: () => 0,
+      queueStats: () => db.views.queueStats(),
+      log,
+    });
+    const app = createOpsApp({
+      engine: db.engine,
+      views: db.views,
+      log,
+      config: loadConfig({}),
+      metrics,
+    });
     app.get("/things/:id", (c) => c.notFound());
     const own = await app.request("/things/1");
     assert.equal(own.status, 404);

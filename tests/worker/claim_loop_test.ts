@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { connect, type Sql } from "../../src/db/pool.ts";
-import { claimDeliveries, type ClaimedDelivery, handBack } from "../../src/engine/claim.ts";
+import { claimDeliveries } from "../../src/engine/claim.ts";
+import { handBack } from "../../src/engine/lease.ts";
+import type { ClaimedDelivery } from "../../src/engine/shapes.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { type ClaimSource, startClaimLoop } from "../../src/worker/claim_loop.ts";
 import { testDatabase, withTestDatabase } from "../helpers/db.ts";
@@ -19,7 +21,7 @@ function realSource(sql: Sql): ClaimSource {
         horizonMs: 1000,
         recheckMs: 5000,
       }),
-    handBackExcept: (held) => handBack(sql, "w", { except: held }),
+    handBackExcept: (leases) => handBack(sql, "w", { except: leases }),
   };
 }
 
@@ -45,7 +47,7 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const loop = startClaimLoop({
       log: createLogger({ write: (l) => lines.push(l) }),
       source: losingFirstAnswer(real, "ECONNRESET"),
-    }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, { capacity: () => 10, leases: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
     await eventually(() => Promise.resolve(started.length === 3 ? true : undefined), {
       what: "the three deliveries to be claimed again",
     });
@@ -69,7 +71,7 @@ Deno.test("the claim loop keeps what the worker holds when it hands orphans back
       source: losingFirstAnswer(real, "EPIPE"),
     }, {
       capacity: () => 10,
-      held: () => [{ id: held!.id, attempt: held!.attempt }],
+      leases: () => [{ id: held!.id, attempt: held!.attempt }],
       start: (d) => started.push(d),
       pollIntervalMs: 20,
     });
@@ -93,7 +95,7 @@ Deno.test("the claim loop claims no more than the worker's capacity", () =>
       source: { ...real, claim: (limit) => (limits.push(limit), real.claim(limit)) },
     }, {
       capacity: () => free,
-      held: () => [],
+      leases: () => [],
       start: () => free--,
       pollIntervalMs: 20,
     });
@@ -123,7 +125,7 @@ Deno.test("the claim loop never starts what it claimed after stop was asked for,
           return await real.claim(limit);
         },
       },
-    }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, { capacity: () => 10, leases: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
     await inClaim.promise;
     const stopped = loop.stop();
     release.resolve();
@@ -155,7 +157,12 @@ Deno.test({
       const loop = startClaimLoop({
         log: createLogger({ write: (l) => lines.push(l) }),
         source: realSource(sql),
-      }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+      }, {
+        capacity: () => 10,
+        leases: () => [],
+        start: (d) => started.push(d),
+        pollIntervalMs: 20,
+      });
       const timedOut = () => lines.some((l) => l.includes("due to statement timeout"));
       await eventually(() => Promise.resolve(timedOut() ? true : undefined), {
         what: "the claim to time out",

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { connect, useSchema } from "../../src/db/pool.ts";
+import { createEngine } from "../../src/engine/engine.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { Completer } from "../../src/worker/completer.ts";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
@@ -29,13 +30,13 @@ async function viaProxy(
   const lines: string[] = [];
   try {
     await useSchema(sql, db.schema);
-    const completer = new Completer(
-      { sql, log: createLogger({ write: (l) => lines.push(l) }) },
-      { workerId: "w", channel: db.channel, health, maxPending: 100 },
-    );
+    const log = createLogger({ write: (l) => lines.push(l) });
+    const engine = createEngine({ sql, channel: db.channel, log });
+    const completer = new Completer({ engine, log }, { workerId: "w", health, maxPending: 100 });
     await test({ completer, proxy, lines });
     completer.close();
     await completer.drain();
+    await engine.close();
   } finally {
     await sql.end({ timeout: 1 });
     await proxy.close();

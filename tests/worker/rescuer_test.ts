@@ -24,9 +24,8 @@ Deno.test({
       let woken = 0;
       const listener = await db.sql.listen(db.channel, () => woken++);
       const rescuer = startRescuer({
-        sql: db.sql,
+        engine: db.engine,
         log: createLogger({ write: (l) => lines.push(l) }),
-        channel: db.channel,
       }, { intervalMs: 60_000, maxAttempts: 3 });
       await eventually(async () => {
         const [row] = await db.sql`

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { requeueFailed } from "../../src/views/deliveries.ts";
 import { deleteFinishedEvents } from "../../src/engine/retention.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { purgeExpiredEvents } from "../../src/worker/retention.ts";
@@ -78,7 +77,7 @@ Deno.test("retention works in batches of the given size until nothing eligible i
     await seed(db, "old_delivered_2", 31, ["delivered"]);
     await seed(db, "old_failed_2", 60, ["failed"]);
     const log = createLogger({ write: (l) => lines.push(l) });
-    const n = await purgeExpiredEvents({ sql: db.sql, log }, {
+    const n = await purgeExpiredEvents({ engine: db.engine, log }, {
       days: 30,
       batchSize: 1,
       pauseMs: 1,
@@ -118,7 +117,7 @@ Deno.test({
       });
       await locked.promise;
       let finished = false;
-      const requeue = requeueFailed(db.sql, { eventId: "old" }, { channel: db.channel })
+      const requeue = db.engine.requeue({ eventId: "old" })
         .then((r) => (finished = true, r));
       let waiting = false;
       while (!waiting && !finished) {

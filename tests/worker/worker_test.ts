@@ -1,6 +1,4 @@
 import assert from "node:assert/strict";
-import { queueStats } from "../../src/views/stats.ts";
-import { rescueExpired } from "../../src/engine/claim.ts";
 import { createLogger, type Logger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";
@@ -35,9 +33,13 @@ function worker(
     ...rest
   } = options;
   return startWorker({
-    sql: db.sql,
+    engine: db.engine,
     log: quiet,
-    metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log: quiet }),
+    metrics: createMetrics({
+      inFlight: () => 0,
+      queueStats: () => db.views.queueStats(),
+      log: quiet,
+    }),
     secrets,
     resolve,
     ...(sender ? { sender } : {}),
@@ -52,7 +54,6 @@ function worker(
     retryMaxDelayMs: 100,
     allowPrivateTargets: true,
     allowedTargetCidrs: [],
-    channel: db.channel,
     health,
     ...rest,
   });
@@ -159,7 +160,7 @@ Deno.test("a live worker keeps its lease however long the endpoint takes, so the
     const w = worker(db, { leaseMs: 1_000 });
     const rescuer = (async () => {
       while (!rescuing.signal.aborted) {
-        await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel });
+        await db.engine.rescue({ maxAttempts: 3, limit: 10 });
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -202,7 +203,7 @@ Deno.test("a worker that holds two claims of one delivery (after a rescue) keeps
     await eventually(() => Promise.resolve(started.length === 1 ? true : undefined));
     // The lease runs out under attempt 1, the rescuer takes it, and this worker claims attempt 2.
     await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'`;
-    await rescueExpired(db.sql, { maxAttempts: 3, limit: 10, channel: db.channel });
+    await db.engine.rescue({ maxAttempts: 3, limit: 10 });
     w.wake();
     await eventually(() => Promise.resolve(started.length === 2 ? true : undefined));
     assert.equal(w.inFlight, 2);

@@ -1,23 +1,15 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+/**
+ * Creating, reading, changing and deleting subscriptions.
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Config } from "../../config.ts";
-import { recoverFailed } from "../../views/deliveries.ts";
-import { insertEvents } from "../../engine/publish.ts";
-import type { Sql } from "../../db/pool.ts";
-import { subscriptionStats } from "../../views/stats.ts";
-import {
-  deleteSubscription,
-  getSubscription,
-  insertSubscription,
-  listSubscriptions,
-  rotateSecret,
-  subscriptionState,
-  updateSubscription,
-} from "../../engine/subscriptions.ts";
-import type { TenantFilter } from "../../views/tenant_filter.ts";
 import { generateSecret } from "../../delivery/signature.ts";
-import { notFound, subscriptionConflict, subscriptionInactive } from "../../errors.ts";
+import { notFound, subscriptionConflict } from "../../errors.ts";
 import { newId } from "../../ids.ts";
+import type { Views } from "../../views/views.ts";
+import type { TenantFilter } from "../../views/tenant_filter.ts";
 import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
 import { tenantFilter } from "../access.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
@@ -30,13 +22,9 @@ import {
   minProductionSecretLength,
   NewSubscription,
   paged,
-  Recovery,
-  StatsQuery,
-  statsWindows,
   Subscription,
   SubscriptionFilter,
   SubscriptionPatch,
-  SubscriptionStats,
   SubscriptionWithSecret,
 } from "../schemas.ts";
 
@@ -108,79 +96,8 @@ const remove = createRoute({
   responses: { 204: { description: "Deleted" } },
 });
 
-const rotate = createRoute({
-  method: "post",
-  path: "/subscriptions/{id}/rotate-secret",
-  tags,
-  operationId: "rotateSubscriptionSecret",
-  summary: "New secret; the previous one keeps signing for a grace period",
-  request: { params: IdParam },
-  responses: {
-    200: jsonResponse(
-      z.object({
-        secret: z.string(),
-        previous_secret_expires_at: z.string().openapi({ format: "date-time" }),
-      }).openapi("RotatedSecret"),
-      "The new secret, shown only here",
-      { example: examples.rotatedSecret, headers: ["Cache-Control"] },
-    ),
-  },
-});
-
-const recover = createRoute({
-  method: "post",
-  path: "/subscriptions/{id}/recover",
-  tags,
-  operationId: "recoverSubscription",
-  summary:
-    "Put back every failed delivery of the subscription whose event was created in the window, with a fresh attempt budget",
-  request: {
-    params: IdParam,
-    body: jsonBody(Recovery, { since: "2026-11-26T00:00:00Z" }),
-  },
-  responses: {
-    202: jsonResponse(
-      z.object({ requeued: z.number().int() }).openapi("Recovered"),
-      "How many went back in the queue",
-      { example: { requeued: 1204 } },
-    ),
-    409: errors.inactive,
-  },
-});
-
-const stats = createRoute({
-  method: "get",
-  path: "/subscriptions/{id}/stats",
-  tags,
-  operationId: "getSubscriptionStats",
-  summary: "Attempts, success rate and latency of the subscription's endpoint in a window",
-  request: { params: IdParam, query: StatsQuery },
-  responses: {
-    200: jsonResponse(SubscriptionStats, "Its attempts in the window", {
-      example: examples.stats,
-    }),
-  },
-});
-
-const test = createRoute({
-  method: "post",
-  path: "/subscriptions/{id}/test",
-  tags,
-  operationId: "testSubscription",
-  summary: "Send one dispatch.test event to this subscription only",
-  request: { params: IdParam },
-  responses: {
-    202: jsonResponse(
-      z.object({ event_id: z.string() }).openapi("TestEvent"),
-      "The test event, on its way",
-      { example: { event_id: "evt_test_1" } },
-    ),
-    409: errors.inactive,
-  },
-});
-
-export function subscriptionsRoutes(deps: AppDeps) {
-  const { sql } = deps;
+export function subscriptionCrudRoutes(deps: AppDeps) {
+  const { engine, views } = deps;
   const app = new OpenAPIHono();
 
   app.openapi(create, async (c) => {
@@ -189,7 +106,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     if (body.secret !== undefined) assertStrongEnough(body.secret, deps.config);
     const secret = body.secret ?? generateSecret();
     const id = body.id ?? newId("sub");
-    const row = await insertSubscription(sql, {
+    const row = await engine.createSubscription({
       id,
       tenant_id: tenantFilter(c, body.tenant_id).tenantId ?? null,
       url: body.url,
@@ -209,7 +126,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const page = await listSubscriptions(sql, {
+    const page = await views.listSubscriptions({
       ...tenantFilter(c, q.tenant_id),
       limit: q.limit,
       after: decodeCursor(q.cursor),
@@ -219,7 +136,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getSubscription(sql, id, tenantFilter(c));
+    const row = await views.getSubscription(id, tenantFilter(c));
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
@@ -229,82 +146,19 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const { tenant_id, ...body } = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
     const scope = tenantFilter(c);
-    if (tenant_id !== undefined) await assertSameTenant(sql, id, { ...scope, given: tenant_id });
-    const row = await updateSubscription(sql, id, dropUndefined(body), {
-      ...scope,
-      channel: deps.channel,
-    });
+    if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
+    const row = await engine.updateSubscription(id, dropUndefined(body), scope);
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await deleteSubscription(sql, id, tenantFilter(c)))) throw notFound("subscription", id);
+    if (!(await engine.deleteSubscription(id, tenantFilter(c)))) throw notFound("subscription", id);
     return c.body(null, 204);
   });
 
-  app.openapi(rotate, async (c) => {
-    const { id } = c.req.valid("param");
-    const secret = generateSecret();
-    const rotated = await rotateSecret(sql, id, {
-      ...tenantFilter(c),
-      secret: await deps.secrets.seal(secret),
-      graceMs: deps.config.rotationGraceMs,
-    });
-    if (!rotated) throw notFound("subscription", id);
-    c.header("Cache-Control", "no-store");
-    return c.json({ secret, ...rotated }, 200);
-  });
-
-  app.openapi(recover, async (c) => {
-    const { id } = c.req.valid("param");
-    const body = c.req.valid("json");
-    const sub = await mustGetState(c, deps, id);
-    if (!sub.active) throw subscriptionInactive(id);
-    const requeued = await recoverFailed(sql, {
-      subscriptionSeq: sub.seq,
-      since: new Date(body.since),
-      until: body.until === undefined ? null : new Date(body.until),
-    }, { channel: deps.channel });
-    if (requeued > 0) deps.wake?.();
-    return c.json({ requeued }, 202);
-  });
-
-  app.openapi(stats, async (c) => {
-    const { id } = c.req.valid("param");
-    const { window } = c.req.valid("query");
-    const sub = await mustGetState(c, deps, id);
-    return c.json(
-      { window, ...(await subscriptionStats(sql, sub.seq, statsWindows[window])) },
-      200,
-    );
-  });
-
-  app.openapi(test, async (c) => {
-    const { id } = c.req.valid("param");
-    const sub = await mustGetState(c, deps, id);
-    if (!sub.active) throw subscriptionInactive(id);
-    const event = {
-      id: newId("evt"),
-      type: "dispatch.test",
-      source: "dispatch",
-      tenant_id: sub.tenant_id,
-      data: { subscription_id: id, at: new Date().toISOString() },
-    };
-    await insertEvents(sql, [event], { channel: deps.channel, to: { id, seq: sub.seq } });
-    deps.wake?.();
-    return c.json({ event_id: event.id }, 202);
-  });
-
   return app;
-}
-
-/** The subscription's state, if it exists and is within the caller's tenant; otherwise 404. */
-async function mustGetState(c: Context, deps: AppDeps, id: string) {
-  const sub = await subscriptionState(deps.sql, id, tenantFilter(c));
-  if (!sub) throw notFound("subscription", id);
-  return sub;
 }
 
 /** The SSRF guard's check of what a URL's host is known to be without DNS. */
@@ -315,11 +169,11 @@ function assertAllowedTarget(url: string, policy: TargetPolicy): void {
 
 /** A subscription's tenant is set at creation: a PATCH may only repeat it. */
 async function assertSameTenant(
-  sql: Sql,
+  views: Views,
   id: string,
   options: TenantFilter & { given: string | null },
 ): Promise<void> {
-  const current = await getSubscription(sql, id, options);
+  const current = await views.getSubscription(id, options);
   if (!current) throw notFound("subscription", id);
   if (current.tenant_id === options.given) return;
   const was = current.tenant_id === null ? "has none" : `is "${current.tenant_id}"`;

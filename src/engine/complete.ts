@@ -1,0 +1,93 @@
+/**
+ * **deliver**, **retry**, **fail** and **abandon**: the statement that writes
+ * a batch of claimed deliveries' outcomes and their attempts.
+ *
+ * @module
+ */
+import type { Sql } from "../db/pool.ts";
+import type { Completion } from "./shapes.ts";
+
+/**
+ * **deliver**, **retry**, **fail** and **abandon**: writes a batch of
+ * outcomes and their attempts in one statement. A delivery is changed only
+ * while the claim is still this one (`locked_by` and the attempt number
+ * match), so a write repeated after a lost answer never lands on a newer
+ * claim. An attempt is always recorded: it did happen. It replaces the
+ * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
+ * of a subscription with `max_in_flight` lets one delivery it held go.
+ * Answers, per outcome, whether the lease was still this one, and how many
+ * held deliveries were let go (the caller wakes the workers for them).
+ */
+export async function completeDeliveries(
+  sql: Sql,
+  workerId: string,
+  batch: readonly Completion[],
+): Promise<{ applied: boolean[]; released: number }> {
+  const sent = batch.filter((c) => c.record !== null);
+  const rows = await sql<{ applied: boolean; released: number }[]>`
+    WITH r AS (
+      SELECT * FROM unnest(
+        ${batch.map((c) => c.deliveryId)}::bigint[],
+        ${batch.map((c) => c.attempt)}::int[],
+        ${batch.map((c) => c.status)}::text[],
+        ${batch.map((c) => c.retryInMs)}::bigint[],
+        ${batch.map((c) => c.lastStatusCode)}::int[],
+        ${batch.map((c) => c.lastError)}::text[]
+      ) WITH ORDINALITY AS r(id, attempt, status, retry_in_ms, code, error, ord)
+    ), upd AS (
+      UPDATE deliveries d SET status = r.status,
+        next_attempt_at = now() + r.retry_in_ms * interval '1 millisecond',
+        last_status_code = r.code, last_error = r.error,
+        delivered_at = CASE WHEN r.status = 'delivered' THEN now() END,
+        locked_by = NULL, locked_until = NULL, updated_at = now()
+      FROM r
+      WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
+        AND d.attempts = r.attempt
+      RETURNING d.id, d.subscription_seq
+    ), freed AS (
+      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
+    ), released AS (
+      UPDATE deliveries d SET next_attempt_at = now(), held_by = NULL
+      FROM (
+        SELECT h.id FROM freed f CROSS JOIN LATERAL (
+          SELECT w.id FROM deliveries w
+          WHERE w.subscription_seq = f.seq AND w.held_by = 'max_in_flight'
+            AND w.status IN ('pending', 'retrying')
+          ORDER BY w.next_attempt_at LIMIT f.n
+          FOR UPDATE SKIP LOCKED
+        ) h
+      ) x
+      WHERE d.id = x.id
+      RETURNING 1
+    ), att AS (
+      INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
+        attempt, started_at, duration_ms, status_code, error_class, error, response_body,
+        response_headers)
+      SELECT delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
+        duration_ms, status_code, error_class, error, response_body, response_headers::jsonb
+      FROM unnest(
+        ${sent.map((c) => c.deliveryId)}::bigint[],
+        ${sent.map((c) => c.eventId)}::text[],
+        ${sent.map((c) => c.subscriptionId)}::text[],
+        ${sent.map((c) => c.subscriptionSeq)}::bigint[],
+        ${sent.map((c) => c.attempt)}::int[],
+        ${sent.map((c) => c.record!.startedAt.toISOString())}::timestamptz[],
+        ${sent.map((c) => c.record!.durationMs)}::int[],
+        ${sent.map((c) => c.record!.statusCode)}::int[],
+        ${sent.map((c) => c.record!.errorClass)}::text[],
+        ${sent.map((c) => c.record!.error)}::text[],
+        ${sent.map((c) => c.record!.responseBody)}::text[],
+        ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::text[]
+      ) AS a(delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
+        duration_ms, status_code, error_class, error, response_body, response_headers)
+      ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at,
+        duration_ms = excluded.duration_ms, status_code = excluded.status_code,
+        error_class = excluded.error_class, error = excluded.error,
+        response_body = excluded.response_body, response_headers = excluded.response_headers
+      WHERE delivery_attempts.error_class = 'lease_expired'
+    )
+    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*)::int FROM released) AS released
+    FROM r LEFT JOIN upd ON upd.id = r.id
+    ORDER BY r.ord`;
+  return { applied: rows.map((r) => r.applied), released: rows[0]?.released ?? 0 };
+}

@@ -1,0 +1,146 @@
+/**
+ * The engine: the only code that changes events, deliveries and
+ * subscriptions' delivery state, and the only code that wakes workers.
+ * Each method runs one statement family of this folder and, when the
+ * change made deliveries due, wakes the workers (see `wake.ts`): routes
+ * and workers never hold the `sql` handle nor send a NOTIFY themselves.
+ *
+ * @module
+ */
+import type { Sql } from "../db/pool.ts";
+import type { Logger } from "../observability/log.ts";
+import type { TenantFilter } from "../views/tenant_filter.ts";
+import { deleteApiKey, insertApiKey, readKeyTable } from "./api_keys.ts";
+import { claimDeliveries, type ClaimOptions } from "./claim.ts";
+import { completeDeliveries } from "./complete.ts";
+import { createEventWriter } from "./event_writer.ts";
+import {
+  applyHealthChanges,
+  type HealthChange,
+  type HealthReport,
+  type HealthSettings,
+  recordHealth,
+} from "./health.ts";
+import { handBack, renewLeases, rescueExpired } from "./lease.ts";
+import type { BatchOutcome, EventInput, Target } from "./publish.ts";
+import { recoverFailed, requeueFailed } from "./requeue.ts";
+import { deleteFinishedEvents } from "./retention.ts";
+import {
+  deleteSubscription,
+  deleteTenant,
+  insertSubscription,
+  rotateSecret,
+  type SubscriptionChanges,
+  updateSubscription,
+} from "./subscriptions.ts";
+import type { Completion } from "./shapes.ts";
+import { createWaker } from "./wake.ts";
+
+export interface EngineOptions {
+  sql: Sql;
+  /** NOTIFY channel of this database schema's workers. */
+  channel: string;
+  log: Logger;
+  /** Publications (requests) waiting to be written at most; beyond it `publish` refuses. */
+  maxPendingPublications?: number;
+}
+
+/** What a batch of results says about subscriptions' health, when it can say anything. */
+export interface HealthWrite {
+  reports: readonly HealthReport[];
+  settings: HealthSettings;
+}
+
+export type Engine = ReturnType<typeof createEngine>;
+
+export function createEngine(options: EngineOptions) {
+  const { sql } = options;
+  const waker = createWaker(options);
+  const writer = createEventWriter(sql, { maxPending: options.maxPendingPublications });
+  /** Passes `value` on, waking the workers first when `due` says work became due. */
+  const waking = <T>(value: T, due: boolean): T => {
+    if (due) waker.wake();
+    return value;
+  };
+  const fanned = (outcomes: readonly BatchOutcome[]) =>
+    outcomes.some((o) => o.kind === "created" && o.fanned > 0);
+
+  return {
+    onWake: waker.onWake,
+
+    /**
+     * **publish**: stores one request's events (in one statement, with
+     * other requests' through the group-commit writer, which refuses when
+     * too many wait) and fans them out, or to `to` alone.
+     */
+    async publish(events: readonly EventInput[], to?: Target): Promise<BatchOutcome[]> {
+      const outcomes = await writer.submit({ events, to });
+      return waking(outcomes, fanned(outcomes));
+    },
+
+    claim: (claim: ClaimOptions) => claimDeliveries(sql, claim),
+
+    /**
+     * **deliver**, **retry**, **fail**, **abandon**: writes a batch of
+     * outcomes; with `health`, in one transaction with what they say about
+     * their subscriptions (circuit, disable) and the announcements of it.
+     */
+    async complete(
+      workerId: string,
+      batch: readonly Completion[],
+      health: HealthWrite | null,
+    ): Promise<{ applied: boolean[]; changes: HealthChange[] }> {
+      if (health === null) {
+        const { applied, released } = await completeDeliveries(sql, workerId, batch);
+        return waking({ applied, changes: [] }, released > 0);
+      }
+      const { applied, changes, woke } = await sql.begin(async (tx) => {
+        const sql = tx as unknown as Sql;
+        const { applied, released } = await completeDeliveries(sql, workerId, batch);
+        const changes = await recordHealth(sql, health.reports, health.settings);
+        const { woke } = await applyHealthChanges(sql, changes);
+        return { applied, changes, woke: woke || released > 0 };
+      });
+      return waking({ applied, changes }, woke);
+    },
+
+    handBack: (workerId: string, which: Parameters<typeof handBack>[2]) =>
+      handBack(sql, workerId, which).then((n) => waking(n, n > 0)),
+    renewLeases: (renewal: Parameters<typeof renewLeases>[1]) => renewLeases(sql, renewal),
+    rescue: (rescue: Parameters<typeof rescueExpired>[1]) =>
+      rescueExpired(sql, rescue).then((n) => waking(n, n > 0)),
+
+    /** **requeue** one event's or one delivery's failed deliveries. */
+    requeue: (scope: Parameters<typeof requeueFailed>[1]) =>
+      requeueFailed(sql, scope).then((r) => waking(r, r.requeued.length > 0)),
+    /** **requeue** a subscription's failed deliveries of a window. */
+    recover: (scope: Parameters<typeof recoverFailed>[1]) =>
+      recoverFailed(sql, scope).then((n) => waking(n, n > 0)),
+
+    createSubscription: (sub: Parameters<typeof insertSubscription>[1]) =>
+      insertSubscription(sql, sub),
+    /** Changes a subscription; what its limits or circuit held goes at once. */
+    async updateSubscription(id: string, patch: SubscriptionChanges, filter?: TenantFilter) {
+      const updated = await updateSubscription(sql, id, patch, filter);
+      return waking(updated?.row, updated?.woke ?? false);
+    },
+    deleteSubscription: (id: string, filter?: TenantFilter) => deleteSubscription(sql, id, filter),
+    rotateSecret: (id: string, rotation: Parameters<typeof rotateSecret>[2]) =>
+      rotateSecret(sql, id, rotation),
+    deleteTenant: (id: string) => deleteTenant(sql, id),
+
+    createApiKey: (key: Parameters<typeof insertApiKey>[1]) => insertApiKey(sql, key),
+    revokeApiKey: (id: string) => deleteApiKey(sql, id),
+    readKeyTable: (used: Parameters<typeof readKeyTable>[1]) => readKeyTable(sql, used),
+
+    deleteFinishedEvents: (retention: Parameters<typeof deleteFinishedEvents>[1]) =>
+      deleteFinishedEvents(sql, retention),
+
+    /** Stops taking publications and waits for the NOTIFY in flight. */
+    async close(): Promise<void> {
+      writer.close();
+      await writer.drain();
+      await waker.settled();
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * How a subscription's endpoint is doing: its attempts' figures, and a test
+ * event sent to it alone.
+ *
+ * @module
+ */
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { subscriptionInactive } from "../../errors.ts";
+import { newId } from "../../ids.ts";
+import type { AppDeps } from "../deps.ts";
+import * as examples from "../examples.ts";
+import { errors, jsonResponse } from "../openapi.ts";
+import { IdParam, StatsQuery, statsWindows, SubscriptionStats } from "../schemas.ts";
+import { findSubscription } from "./lookup.ts";
+
+const tags = ["Subscriptions"];
+
+const stats = createRoute({
+  method: "get",
+  path: "/subscriptions/{id}/stats",
+  tags,
+  operationId: "getSubscriptionStats",
+  summary: "Attempts, success rate and latency of the subscription's endpoint in a window",
+  request: { params: IdParam, query: StatsQuery },
+  responses: {
+    200: jsonResponse(SubscriptionStats, "Its attempts in the window", {
+      example: examples.stats,
+    }),
+  },
+});
+
+const test = createRoute({
+  method: "post",
+  path: "/subscriptions/{id}/test",
+  tags,
+  operationId: "testSubscription",
+  summary: "Send one dispatch.test event to this subscription only",
+  request: { params: IdParam },
+  responses: {
+    202: jsonResponse(
+      z.object({ event_id: z.string() }).openapi("TestEvent"),
+      "The test event, on its way",
+      { example: { event_id: "evt_test_1" } },
+    ),
+    409: errors.inactive,
+  },
+});
+
+export function subscriptionHealthRoutes(deps: AppDeps) {
+  const app = new OpenAPIHono();
+
+  app.openapi(stats, async (c) => {
+    const { id } = c.req.valid("param");
+    const { window } = c.req.valid("query");
+    const sub = await findSubscription(c, deps, id);
+    const figures = await deps.views.subscriptionStats(sub.seq, statsWindows[window]);
+    return c.json({ window, ...figures }, 200);
+  });
+
+  app.openapi(test, async (c) => {
+    const { id } = c.req.valid("param");
+    const sub = await findSubscription(c, deps, id);
+    if (!sub.active) throw subscriptionInactive(id);
+    const event = {
+      id: newId("evt"),
+      type: "dispatch.test",
+      source: "dispatch",
+      tenant_id: sub.tenant_id,
+      data: { subscription_id: id, at: new Date().toISOString() },
+    };
+    await deps.engine.publish([event], { id, seq: sub.seq });
+    return c.json({ event_id: event.id }, 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,102 @@
+/**
+ * Subscriptions as the API shows them: never with their secrets.
+ *
+ * @module
+ */
+import type { Sql } from "../db/pool.ts";
+import type { CircuitState } from "../engine/states.ts";
+import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
+
+/** A subscription as the API shows it: never with its secrets. */
+export interface SubscriptionRow {
+  id: string;
+  tenant_id: string | null;
+  url: string;
+  event_types: string[];
+  description: string | null;
+  active: boolean;
+  disabled_reason: string | null;
+  max_attempts: number | null;
+  rate_limit: number | null;
+  max_in_flight: number | null;
+  circuit: {
+    state: CircuitState;
+    consecutive_failures: number;
+    opened_at: string | null;
+    next_probe_at: string | null;
+  };
+  metadata: Record<string, string>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A timestamp as the API writes every other one (JavaScript's `toISOString`). */
+const iso = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+export const subscriptionColumns =
+  `id, tenant_id, url, event_types, description, active, disabled_reason, max_attempts,
+  rate_limit, max_in_flight,
+  json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
+    'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
+    AS circuit,
+  metadata, created_at, updated_at`;
+
+export async function getSubscription(
+  sql: Sql,
+  id: string,
+  options: TenantFilter = {},
+): Promise<SubscriptionRow | undefined> {
+  const [row] = await sql<SubscriptionRow[]>`
+    SELECT ${sql.unsafe(subscriptionColumns)} FROM subscriptions s
+    WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
+  return row;
+}
+
+/** What routes that act on a subscription's deliveries need: its seq and whether it is active. */
+export async function subscriptionState(
+  sql: Sql,
+  id: string,
+  options: TenantFilter = {},
+): Promise<{ seq: number; active: boolean; tenant_id: string | null } | undefined> {
+  const [row] = await sql<{ seq: number; active: boolean; tenant_id: string | null }[]>`
+    SELECT seq, active, tenant_id FROM subscriptions s
+    WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
+  return row;
+}
+
+/** Oldest first; `next` is the sequence number to continue after, if more remain. */
+export async function listSubscriptions(
+  sql: Sql,
+  options: TenantFilter & { limit: number; after?: number | undefined },
+): Promise<{ subscriptions: SubscriptionRow[]; next: number | null }> {
+  const rows = await sql<(SubscriptionRow & { seq: number })[]>`
+    SELECT seq, ${sql.unsafe(subscriptionColumns)} FROM subscriptions s
+    WHERE seq > ${options.after ?? 0} ${ofTenant(sql, "s", options)}
+    ORDER BY seq LIMIT ${options.limit + 1}`;
+  const more = rows.length > options.limit;
+  const page = rows.slice(0, options.limit);
+  return {
+    subscriptions: page.map(({ seq: _seq, ...sub }) => sub),
+    next: more ? page.at(-1)!.seq : null,
+  };
+}
+
+/**
+ * Every distinct stored secret that starts with `prefix` (the encrypted
+ * ones), current and previous, with a subscription that holds it: start-up
+ * checks that the key opens each.
+ */
+export async function listSecretsWithPrefix(
+  sql: Sql,
+  prefix: string,
+): Promise<{ secret: string; subscription_id: string }[]> {
+  return await sql<{ secret: string; subscription_id: string }[]>`
+    SELECT DISTINCT ON (secret) secret, subscription_id FROM (
+      SELECT secret, id AS subscription_id FROM subscriptions
+      UNION ALL
+      SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
+    ) s
+    WHERE starts_with(secret, ${prefix})
+    ORDER BY secret, subscription_id`;
+}

@@ -1,0 +1,55 @@
+/**
+ * The reads, bound to one database: what the API and a console page call.
+ * Each is a function of `src/views/` with its `sql` argument supplied.
+ *
+ * @module
+ */
+import { latestVersion, schemaVersion } from "../db/migrate.ts";
+import type { Sql } from "../db/pool.ts";
+import { listApiKeys } from "./api_keys.ts";
+import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "./deliveries.ts";
+import { getEvent, listEvents } from "./events.ts";
+import { queueStats, subscriptionStats } from "./stats.ts";
+import {
+  getSubscription,
+  listSecretsWithPrefix,
+  listSubscriptions,
+  subscriptionState,
+} from "./subscriptions.ts";
+import { tenantSummary } from "./tenants.ts";
+
+export type Views = ReturnType<typeof createViews>;
+
+export function createViews(sql: Sql) {
+  const bound = bindSql(sql, {
+    getEvent,
+    listEvents,
+    listAttempts,
+    listEventDeliveries,
+    getDelivery,
+    listDeliveries,
+    getSubscription,
+    listSubscriptions,
+    subscriptionState,
+    listSecretsWithPrefix,
+    subscriptionStats,
+    queueStats,
+    tenantSummary,
+    listApiKeys,
+    schemaVersion,
+  });
+  return { ...bound, latestVersion };
+}
+
+// deno-lint-ignore no-explicit-any -- any argument list, checked per function by Bound
+type Read = (sql: Sql, ...args: any[]) => unknown;
+type Bound<F> = F extends (sql: Sql, ...args: infer A) => infer R ? (...args: A) => R : never;
+
+function bindSql<T extends Record<string, Read>>(
+  sql: Sql,
+  reads: T,
+): { [K in keyof T]: Bound<T[K]> } {
+  return Object.fromEntries(
+    Object.entries(reads).map(([name, read]) => [name, (...args: unknown[]) => read(sql, ...args)]),
+  ) as { [K in keyof T]: Bound<T[K]> };
+}
