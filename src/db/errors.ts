@@ -31,14 +31,20 @@ function code(err: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 
+/** A data exception (SQLSTATE class 22, e.g. "\u0000" in a string): the value itself is wrong. */
+export function isDataException(err: unknown): boolean {
+  const c = code(err);
+  return c !== null && /^22[0-9A-Z]{3}$/.test(c);
+}
+
 /**
- * The database refused the data itself (SQLSTATE class 22, data exception, or
- * 23, integrity constraint violation): the same statement will fail again, so
+ * The database refused the data itself (a data exception, or class 23,
+ * integrity constraint violation): the same statement will fail again, so
  * the row that causes it must be set apart.
  */
 export function isDataError(err: unknown): boolean {
   const c = code(err);
-  return c !== null && /^2[23][0-9A-Z]{3}$/.test(c);
+  return isDataException(err) || (c !== null && /^23[0-9A-Z]{3}$/.test(c));
 }
 
 /** The connection was lost, refused or broken (class 08 included): retrying later can succeed. */

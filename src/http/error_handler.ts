@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { isConnectionError, isTimeoutError } from "../db/errors.ts";
+import { isConnectionError, isDataException, isTimeoutError } from "../db/errors.ts";
 import { QueueClosedError, QueueFullError } from "../engine/group_commit.ts";
 import { ApiError, type ErrorCode, type FieldIssue } from "../errors.ts";
 import type { Logger } from "../observability/log.ts";
@@ -41,10 +41,9 @@ function toApiError(err: unknown, c: Context): ApiError {
     if (err.status === 415) return unsupportedType(c.req.header("content-type"));
     if (err.status === 503) return new ApiError("unavailable", err.message);
   }
-  // postgres data exceptions (class 22, e.g. "\u0000" in a string) are the client's input.
-  const pg = err as { code?: unknown; message?: unknown };
-  if (typeof pg.code === "string" && pg.code.startsWith("22")) {
-    return new ApiError("validation_failed", `Invalid value: ${String(pg.message)}`);
+  // A data exception is the client's input.
+  if (isDataException(err)) {
+    return new ApiError("validation_failed", `Invalid value: ${(err as Error).message}`);
   }
   if (isConnectionError(err) || isTimeoutError(err) || err instanceof QueueClosedError) {
     return new ApiError("unavailable", "Database unavailable: retry shortly");
