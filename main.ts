@@ -1,5 +1,7 @@
 /**
- * Composition root: config → database → migrate → HTTP server + workers → signals.
+ * The entry point: parses the command line and runs it. `serve`, `api` and
+ * `worker` call `src/service.ts`, the composition root; `migrate` only
+ * migrates.
  *
  * @module
  */

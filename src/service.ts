@@ -1,3 +1,9 @@
+/**
+ * The composition root: config → database → migrate → engine and views →
+ * HTTP server + workers. `main.ts` adds the command line and the signals.
+ *
+ * @module
+ */
 import { settlesWithin } from "./async.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
@@ -163,7 +169,7 @@ export async function startService(
 }
 
 /** The circuit breaker's and auto-disable's settings. */
-export function healthSettings(config: Config): HealthSettings {
+function healthSettings(config: Config): HealthSettings {
   return {
     failureThreshold: config.circuitFailureThreshold,
     cooldownMs: config.circuitCooldownMs,

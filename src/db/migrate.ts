@@ -5,6 +5,7 @@ import m0003 from "../../migrations/0003_engine.sql" with { type: "text" };
 import m0004 from "../../migrations/0004_tenants.sql" with { type: "text" };
 import m0005 from "../../migrations/0005_traffic_control.sql" with { type: "text" };
 import m0006 from "../../migrations/0006_claims_out.sql" with { type: "text" };
+import m0011 from "../../migrations/0011_function_names.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -14,11 +15,11 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 4, name: "0004_tenants", sql: m0004 },
   { version: 5, name: "0005_traffic_control", sql: m0005 },
   { version: 6, name: "0006_claims_out", sql: m0006 },
+  { version: 11, name: "0011_function_names", sql: m0011 },
 ];
 
 export interface MigrationStatus {
   applied: string[];
-  current: number;
   latest: number;
 }
 
@@ -48,8 +49,7 @@ export async function migrate(sql: Sql): Promise<MigrationStatus> {
       await tx`INSERT INTO dispatch_migrations (version, name) VALUES (${m.version}, ${m.name})`;
       applied.push(m.name);
     }
-    const latest = migrations.at(-1)?.version ?? 0;
-    return { applied, current: latest, latest };
+    return { applied, latest: latestVersion() };
   });
 }
 

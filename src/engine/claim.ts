@@ -87,7 +87,7 @@ export async function claimDeliveries(
       FOR UPDATE SKIP LOCKED
     ), gauged AS (
       -- Counted after the lock, with a snapshot that has every claim committed before it.
-      SELECT g.*, claims_out(g.seq) AS in_flight FROM gated g
+      SELECT g.*, dispatch_claims_out(g.seq) AS in_flight FROM gated g
     ), ranked AS (
       SELECT c.id, c.subscription_seq, g.seq IS NOT NULL AS limited, g.rate_limit,
         g.max_in_flight, g.circuit_state, g.circuit_next_probe_at, g.rate_from, g.in_flight,

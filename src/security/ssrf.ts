@@ -82,7 +82,7 @@ export function classifyAddress(address: IpAddress): AddressKind | null {
 }
 
 /** The kind that makes the address refused under the policy, or null when it is allowed. */
-export function refusedKind(address: IpAddress, policy: TargetPolicy): AddressKind | null {
+function refusedKind(address: IpAddress, policy: TargetPolicy): AddressKind | null {
   if (policy.allowPrivateTargets) return null;
   const kind = classifyAddress(address);
   if (kind === null) return null;

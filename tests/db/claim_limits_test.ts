@@ -114,7 +114,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "claims_out, which max_in_flight counts with, sees claims committed after its statement began; the statement's own snapshot does not",
+    "dispatch_claims_out, which max_in_flight counts with, sees claims committed after its statement began; the statement's own snapshot does not",
   // PGlite has one backend: no other session can commit while a statement waits.
   ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
   fn: () =>
@@ -127,14 +127,14 @@ Deno.test({
         // Its snapshot is taken, then it waits at the gate, then it counts.
         const counting = db.sql<{ fresh: number; snapshot: number }[]>`
           WITH gate AS MATERIALIZED (SELECT pg_advisory_xact_lock(${key}))
-          SELECT claims_out(${seq}) AS fresh,
+          SELECT dispatch_claims_out(${seq}) AS fresh,
             (SELECT count(*)::int FROM deliveries
               WHERE subscription_seq = ${seq} AND status = 'processing') AS snapshot
           FROM gate`.execute();
         const waiting = async () =>
           (await db.sql<{ n: number }[]>`
             SELECT count(*)::int AS n FROM pg_stat_activity
-            WHERE wait_event = 'advisory' AND query LIKE '%claims_out%'`)[0]!.n;
+            WHERE wait_event = 'advisory' AND query LIKE '%dispatch_claims_out%'`)[0]!.n;
         while (await waiting() === 0) { /* until the statement waits at the gate */ }
         // Another process claims two and commits while the statement waits.
         assert.equal((await claim(db.sql, { limit: 2 })).length, 2);
