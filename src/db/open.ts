@@ -1,3 +1,4 @@
+import { backoffMs } from "../backoff.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
 import { connect, redactUrl, type Sql, useSchema } from "./pool.ts";
@@ -97,7 +98,8 @@ async function waitForServer(sql: Sql, options: { log: Logger; url: string }): P
         throw new Error(`Cannot reach the database: ${message}. Check DATABASE_URL`);
       }
       options.log.warn("Waiting for the database", { attempt, error: err });
-      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * attempt)));
+      const delay = backoffMs(attempt, { baseMs: 250, maxMs: 5000, growth: "linear" });
+      await new Promise((r) => setTimeout(r, delay));
     }
   }
 }

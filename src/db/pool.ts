@@ -1,4 +1,5 @@
 import postgres from "postgres";
+import { backoffMs } from "../backoff.ts";
 
 export type Sql = postgres.Sql;
 
@@ -21,7 +22,7 @@ export interface PoolOptions {
  * next to nothing, and work resumes within a second of the server's return.
  */
 export function reconnectDelay(retries: number): number {
-  return Math.min(0.5, 0.025 * 2 ** retries) * (0.5 + Math.random() / 2);
+  return backoffMs(retries + 1, { baseMs: 25, maxMs: 500, jitter: "half" }) / 1000;
 }
 
 /** Opens a postgres.js pool. Connections are lazy and reconnect by themselves. */

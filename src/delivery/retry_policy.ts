@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { backoffMs } from "../backoff.ts";
 
 /** Options for {@linkcode retryDelayMs}. */
 export interface RetryDelayOptions {
@@ -15,9 +16,6 @@ export interface RetryDelayOptions {
   /** Source of randomness in [0, 1); defaults to `Math.random`. */
   random?: () => number;
 }
-
-// 2 ** 1024 is Infinity, and 0 * Infinity is NaN, so the exponent stops here.
-const MAX_EXPONENT = 1023;
 
 /**
  * Exponential backoff with full jitter: a random delay below
@@ -36,8 +34,7 @@ export function retryDelayMs(attempt: number, options: RetryDelayOptions): numbe
       throw new RangeError(`Expected ${name} to be a finite number >= 0, got ${value}`);
     }
   }
-  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, MAX_EXPONENT));
-  const jittered = Math.floor(random() * cap);
+  const jittered = backoffMs(attempt, { baseMs, maxMs, jitter: "full", random });
   if (retryAfterMs === null) return jittered;
   return Math.min(maxMs, Math.max(retryAfterMs, jittered));
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import { pause } from "../async.ts";
+import { backoffMs } from "../backoff.ts";
 import { isDataError } from "../db/errors.ts";
 
 /** Options for {@linkcode GroupCommit}. */
@@ -48,8 +49,7 @@ interface Entry<T, R> {
 }
 
 // The retry backoff stays short: once the database is back, writing resumes within a second.
-const BACKOFF_BASE_MS = 50;
-const BACKOFF_MAX_MS = 1000;
+const backoff = { baseMs: 50, maxMs: 1000 };
 
 /**
  * A write queue with one failure policy for everyone: an item the database
@@ -129,7 +129,7 @@ export class GroupCommit<T, R> {
           this.#writing = [];
           this.#queue.unshift(...batch.filter((e) => !e.settled));
           failures++;
-          const retryInMs = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1));
+          const retryInMs = backoffMs(failures, backoff);
           this.#options.onRetry?.(err, { pending: this.pending, retryInMs });
           await pause(retryInMs, this.#closing.signal);
         }

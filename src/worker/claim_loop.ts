@@ -1,4 +1,5 @@
 import type { ClaimedDelivery, Lease } from "../engine/shapes.ts";
+import { backoffMs } from "../backoff.ts";
 import type { Logger } from "../observability/log.ts";
 import { Wakeup } from "./wakeup.ts";
 
@@ -37,8 +38,7 @@ export interface ClaimLoop {
 }
 
 // Short, so a claim succeeds within a second once the database is back.
-const BACKOFF_BASE_MS = 50;
-const BACKOFF_MAX_MS = 500;
+const backoff = { baseMs: 50, maxMs: 500 };
 
 /**
  * The producer: claims due deliveries while the worker has capacity and
@@ -82,7 +82,7 @@ export function startClaimLoop(
       } catch (err) {
         orphans = true;
         failures++;
-        const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1));
+        const delay = backoffMs(failures, backoff);
         deps.log.warn("Claiming deliveries failed; retrying", { error: err, retry_in_ms: delay });
         await wakeup.wait(delay);
         continue;
