@@ -37,11 +37,11 @@ async function main(args: string[]): Promise<number> {
     }
     throw err;
   }
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.observability.logLevel });
 
   if (command.kind === "migrate") {
     try {
-      const db = await openDatabase(config, log);
+      const db = await openDatabase(config.database, log);
       try {
         const status = await migrate(db.sql);
         log.info("Migrations applied", { ...status, database_url: db.url });
@@ -61,10 +61,10 @@ async function main(args: string[]): Promise<number> {
       // Whatever the database does, shutdown ends within the drain time and a fixed grace.
       setTimeout(() => {
         log.error("Shutdown did not finish in time: exiting now", {
-          waited_ms: config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS,
+          waited_ms: config.http.shutdownTimeoutMs + SHUTDOWN_GRACE_MS,
         });
         Deno.exit(1);
-      }, config.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
+      }, config.http.shutdownTimeoutMs + SHUTDOWN_GRACE_MS);
       signalled.resolve();
     },
     again() {

@@ -3,45 +3,76 @@ import { type Cidr, parseCidr } from "./security/ip.ts";
 import "./zod_messages.ts";
 import { parseSecretsKey } from "./security/secret_cipher.ts";
 
-/** Effective settings, parsed once from the environment at start-up. */
+/**
+ * Effective settings, parsed once from the environment at start-up, by
+ * section. Values derived from others (a lease's length, the rescuer's
+ * interval, the pool's size) are computed here, once.
+ */
 export interface Config {
   env: "development" | "production";
-  databaseUrl: string | null;
-  /** Schema to use instead of the search_path default (lets tests share a server). */
-  schema: string | null;
-  dataDir: string;
+  http: HttpSettings;
+  security: SecuritySettings;
+  delivery: DeliverySettings;
+  worker: WorkerSettings;
+  database: DatabaseSettings;
+  observability: { logLevel: LogLevel };
+}
+
+export interface HttpSettings {
   hostname: string;
   port: number;
   apiKeys: string[];
-  logLevel: LogLevel;
-  workerConcurrency: number;
-  maxAttempts: number;
-  retryBaseDelayMs: number;
-  retryMaxDelayMs: number;
-  deliveryTimeoutMs: number;
-  shutdownTimeoutMs: number;
-  /** The server cancels any statement that runs longer; 0 never does. */
-  statementTimeoutMs: number;
   /** An API request not answered by then (the database is away) answers 503. */
   requestTimeoutMs: number;
   maxPayloadBytes: number;
+  /** False puts /metrics behind the API keys. */
+  metricsPublic: boolean;
+  /** How long a stop lets requests and deliveries in flight finish. */
+  shutdownTimeoutMs: number;
+}
+
+export interface SecuritySettings {
   allowPrivateTargets: boolean;
   /** Allowed even when private targets are not. */
   allowedTargetCidrs: Cidr[];
   /** AES-256 key that encrypts subscription secrets at rest; null stores them as they are. */
   secretsKey: Uint8Array<ArrayBuffer> | null;
-  pollIntervalMs: number;
   rotationGraceMs: number;
-  /** False puts /metrics behind the API keys. */
-  metricsPublic: boolean;
-  /** Finished events older than this many days are deleted; null keeps everything. */
-  retentionDays: number | null;
+}
+
+export interface DeliverySettings {
+  maxAttempts: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  deliveryTimeoutMs: number;
   /** Consecutive failed attempts that open a circuit; 0 turns the breaker off. */
   circuitFailureThreshold: number;
   circuitCooldownMs: number;
   circuitMaxCooldownMs: number;
   /** A subscription failing without a success for this long is disabled; 0 never. */
   autoDisableAfterMs: number;
+}
+
+export interface WorkerSettings {
+  concurrency: number;
+  pollIntervalMs: number;
+  /** How long a claim stays a worker's without renewal: two delivery timeouts and 5 s. */
+  leaseMs: number;
+  /** How often expired leases are rescued: a quarter of a lease, from 1 s to 30 s. */
+  rescueIntervalMs: number;
+  /** Finished events older than this many days are deleted; null keeps everything. */
+  retentionDays: number | null;
+}
+
+export interface DatabaseSettings {
+  url: string | null;
+  /** Schema to use instead of the search_path default (lets tests share a server). */
+  schema: string | null;
+  dataDir: string;
+  /** The server cancels any statement that runs longer; 0 never does. */
+  statementTimeoutMs: number;
+  /** Connections in the pool: 4, and one per 16 deliveries in flight, up to 20. */
+  poolSize: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -297,35 +328,49 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   // Outside production an open API with private targets allowed must not face the network.
   const [hostname, port] = splitAddr(p.ADDR ?? (production ? ":8080" : loopbackAddr));
+  const leaseMs = p.DELIVERY_TIMEOUT_MS! * 2 + 5000;
   return {
     env: p.DISPATCH_ENV!,
-    databaseUrl: p.DATABASE_URL ?? null,
-    schema: p.DATABASE_SCHEMA ?? null,
-    dataDir: p.DISPATCH_DATA_DIR!,
-    hostname,
-    port,
-    apiKeys,
-    logLevel: p.LOG_LEVEL!,
-    workerConcurrency: p.WORKER_CONCURRENCY!,
-    maxAttempts: p.MAX_ATTEMPTS!,
-    retryBaseDelayMs: p.RETRY_BASE_DELAY_MS!,
-    retryMaxDelayMs: p.RETRY_MAX_DELAY_MS!,
-    deliveryTimeoutMs: p.DELIVERY_TIMEOUT_MS!,
-    shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
-    statementTimeoutMs: p.STATEMENT_TIMEOUT_MS!,
-    requestTimeoutMs: p.REQUEST_TIMEOUT_MS!,
-    maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
-    allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
-    allowedTargetCidrs: p.ALLOWED_TARGET_CIDRS ?? [],
-    secretsKey: p.DISPATCH_SECRETS_KEY ?? null,
-    pollIntervalMs: p.POLL_INTERVAL_MS!,
-    rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
-    metricsPublic: p.METRICS_PUBLIC!,
-    retentionDays: p.RETENTION_DAYS ?? null,
-    circuitFailureThreshold: p.CIRCUIT_FAILURE_THRESHOLD!,
-    circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,
-    circuitMaxCooldownMs: p.CIRCUIT_MAX_COOLDOWN_MS!,
-    autoDisableAfterMs: p.AUTO_DISABLE_AFTER_MS!,
+    http: {
+      hostname,
+      port,
+      apiKeys,
+      requestTimeoutMs: p.REQUEST_TIMEOUT_MS!,
+      maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
+      metricsPublic: p.METRICS_PUBLIC!,
+      shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
+    },
+    security: {
+      allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
+      allowedTargetCidrs: p.ALLOWED_TARGET_CIDRS ?? [],
+      secretsKey: p.DISPATCH_SECRETS_KEY ?? null,
+      rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
+    },
+    delivery: {
+      maxAttempts: p.MAX_ATTEMPTS!,
+      retryBaseDelayMs: p.RETRY_BASE_DELAY_MS!,
+      retryMaxDelayMs: p.RETRY_MAX_DELAY_MS!,
+      deliveryTimeoutMs: p.DELIVERY_TIMEOUT_MS!,
+      circuitFailureThreshold: p.CIRCUIT_FAILURE_THRESHOLD!,
+      circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,
+      circuitMaxCooldownMs: p.CIRCUIT_MAX_COOLDOWN_MS!,
+      autoDisableAfterMs: p.AUTO_DISABLE_AFTER_MS!,
+    },
+    worker: {
+      concurrency: p.WORKER_CONCURRENCY!,
+      pollIntervalMs: p.POLL_INTERVAL_MS!,
+      leaseMs,
+      rescueIntervalMs: Math.max(1000, Math.min(leaseMs / 4, 30_000)),
+      retentionDays: p.RETENTION_DAYS ?? null,
+    },
+    database: {
+      url: p.DATABASE_URL ?? null,
+      schema: p.DATABASE_SCHEMA ?? null,
+      dataDir: p.DISPATCH_DATA_DIR!,
+      statementTimeoutMs: p.STATEMENT_TIMEOUT_MS!,
+      poolSize: Math.min(20, 4 + Math.ceil(p.WORKER_CONCURRENCY! / 16)),
+    },
+    observability: { logLevel: p.LOG_LEVEL! },
   };
 }
 

@@ -5,12 +5,13 @@
  * @module
  */
 import { settlesWithin } from "./async.ts";
-import { type Config, ConfigError } from "./config.ts";
+import { type Config, ConfigError, type DeliverySettings } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
 import { type Database, openDatabase } from "./db/open.ts";
 import { createEngine } from "./engine/engine.ts";
 import type { HealthSettings } from "./engine/health.ts";
 import { createApp, createOpsApp } from "./http/app.ts";
+import { apiSettings } from "./http/deps.ts";
 import type { Logger } from "./observability/log.ts";
 import { createMetrics } from "./observability/metrics.ts";
 import { loggableSettings } from "./observability/settings.ts";
@@ -53,7 +54,7 @@ export async function startService(
   options: { role: Role; log: Logger },
 ): Promise<Service> {
   const { log, role } = options;
-  const db = await openDatabase(config, log);
+  const db = await openDatabase(config.database, log);
   // Stop functions of what has started, in start order.
   const started: (() => Promise<unknown>)[] = [];
   // Once everything that publishes has stopped.
@@ -61,7 +62,7 @@ export async function startService(
   try {
     const status = await migrate(db.sql);
     if (status.applied.length > 0) log.info("Applied migrations", { applied: status.applied });
-    const secrets = createSecretCipher(config.secretsKey);
+    const secrets = createSecretCipher(config.security.secretsKey);
     const views = createViews(db.sql);
     await checkSecretsKey(views, secrets);
 
@@ -75,14 +76,13 @@ export async function startService(
       queueStats: () => views.queueStats(),
       log,
     });
-    const deps = { engine, views, log, config, metrics, secrets };
+    const deps = { engine, views, log, config: apiSettings(config), metrics, secrets };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = serve(config, app.fetch);
+    const server = serve(config.http, app.fetch);
     started.push(() => server.shutdown());
 
     if (role !== "api") {
-      const leaseMs = config.deliveryTimeoutMs * 2 + 5000;
       const w = worker = startWorker({
         engine,
         log,
@@ -91,19 +91,19 @@ export async function startService(
         resolve: resolveWithDeno,
       }, {
         workerId: `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
-        concurrency: config.workerConcurrency,
-        deliveryTimeoutMs: config.deliveryTimeoutMs,
-        leaseMs,
-        pollIntervalMs: config.pollIntervalMs,
-        maxAttempts: config.maxAttempts,
-        retryBaseDelayMs: config.retryBaseDelayMs,
-        retryMaxDelayMs: config.retryMaxDelayMs,
-        allowPrivateTargets: config.allowPrivateTargets,
-        allowedTargetCidrs: config.allowedTargetCidrs,
-        health: healthSettings(config),
+        concurrency: config.worker.concurrency,
+        deliveryTimeoutMs: config.delivery.deliveryTimeoutMs,
+        leaseMs: config.worker.leaseMs,
+        pollIntervalMs: config.worker.pollIntervalMs,
+        maxAttempts: config.delivery.maxAttempts,
+        retryBaseDelayMs: config.delivery.retryBaseDelayMs,
+        retryMaxDelayMs: config.delivery.retryMaxDelayMs,
+        allowPrivateTargets: config.security.allowPrivateTargets,
+        allowedTargetCidrs: config.security.allowedTargetCidrs,
+        health: healthSettings(config.delivery),
       });
       started.push(() =>
-        w.stop({ drainMs: config.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
+        w.stop({ drainMs: config.http.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
       );
       const unwake = engine.onWake(() => w.wake());
       started.push(() => Promise.resolve(unwake()));
@@ -115,12 +115,12 @@ export async function startService(
         started.push(() => settlesWithin(listener.close(), 1000));
       }
       const rescuer = startRescuer({ engine, log }, {
-        intervalMs: Math.max(1000, Math.min(leaseMs / 4, 30_000)),
-        maxAttempts: config.maxAttempts,
+        intervalMs: config.worker.rescueIntervalMs,
+        maxAttempts: config.delivery.maxAttempts,
       });
       started.push(() => rescuer.stop());
-      if (config.retentionDays !== null) {
-        const retention = startRetention({ engine, log }, { days: config.retentionDays });
+      if (config.worker.retentionDays !== null) {
+        const retention = startRetention({ engine, log }, { days: config.worker.retentionDays });
         started.push(() => retention.stop());
       }
     }
@@ -137,10 +137,10 @@ export async function startService(
       database_url: db.url,
       settings: loggableSettings(config),
     });
-    if (config.apiKeys.length === 0 && role !== "worker") {
+    if (config.http.apiKeys.length === 0 && role !== "worker") {
       log.warn("DISPATCH_API_KEYS is unset: the API is open to anyone who can reach it");
     }
-    if (config.allowPrivateTargets && config.env === "production") {
+    if (config.security.allowPrivateTargets && config.env === "production") {
       log.warn("ALLOW_PRIVATE_TARGETS=true: deliveries may reach loopback and internal addresses");
     }
 
@@ -149,9 +149,9 @@ export async function startService(
       db,
       worker,
       async stop() {
-        log.info("Shutting down", { drain_ms: config.shutdownTimeoutMs });
+        log.info("Shutting down", { drain_ms: config.http.shutdownTimeoutMs });
         const parts = stopAll(started).then(closeEngine);
-        if (!(await settlesWithin(parts, config.shutdownTimeoutMs + PARTS_GRACE_MS))) {
+        if (!(await settlesWithin(parts, config.http.shutdownTimeoutMs + PARTS_GRACE_MS))) {
           log.warn("The database did not answer in time: closing it under what still waits");
         }
         // Ending the pool fails any statement still waiting, so every part finishes.
@@ -169,7 +169,7 @@ export async function startService(
 }
 
 /** The circuit breaker's and auto-disable's settings. */
-function healthSettings(config: Config): HealthSettings {
+function healthSettings(config: DeliverySettings): HealthSettings {
   return {
     failureThreshold: config.circuitFailureThreshold,
     cooldownMs: config.circuitCooldownMs,

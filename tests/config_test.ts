@@ -32,7 +32,7 @@ Deno.test("production refuses a short API key without quoting it", () => {
     },
   );
   // Development takes any key: tests and local runs use short ones.
-  assert.deepEqual(loadConfig({ DISPATCH_API_KEYS: "short1" }).apiKeys, ["short1"]);
+  assert.deepEqual(loadConfig({ DISPATCH_API_KEYS: "short1" }).http.apiKeys, ["short1"]);
 });
 
 Deno.test("production refuses private targets unless told otherwise; development allows them", () => {
@@ -40,15 +40,18 @@ Deno.test("production refuses private targets unless told otherwise; development
     DISPATCH_ENV: "production",
     DISPATCH_API_KEYS: "a-production-key-of-32-characters",
   };
-  assert.equal(loadConfig(prod).allowPrivateTargets, false);
-  assert.equal(loadConfig({ ...prod, ALLOW_PRIVATE_TARGETS: "true" }).allowPrivateTargets, true);
-  assert.equal(loadConfig({}).allowPrivateTargets, true);
-  assert.equal(loadConfig({ ALLOW_PRIVATE_TARGETS: "0" }).allowPrivateTargets, false);
+  assert.equal(loadConfig(prod).security.allowPrivateTargets, false);
+  assert.equal(
+    loadConfig({ ...prod, ALLOW_PRIVATE_TARGETS: "true" }).security.allowPrivateTargets,
+    true,
+  );
+  assert.equal(loadConfig({}).security.allowPrivateTargets, true);
+  assert.equal(loadConfig({ ALLOW_PRIVATE_TARGETS: "0" }).security.allowPrivateTargets, false);
 });
 
 Deno.test("API keys are split on commas with whitespace trimmed and empty entries dropped", () => {
   const config = loadConfig({ DISPATCH_API_KEYS: " key-one ,\tkey-two\n,, " });
-  assert.deepEqual(config.apiKeys, ["key-one", "key-two"]);
+  assert.deepEqual(config.http.apiKeys, ["key-one", "key-two"]);
 });
 
 Deno.test("an API key with a space inside is refused without quoting the keys", () => {
@@ -64,12 +67,12 @@ Deno.test("an API key with a space inside is refused without quoting the keys", 
 
 Deno.test("ALLOWED_TARGET_CIDRS takes comma-separated ranges and names a bad one", () => {
   const config = loadConfig({ ALLOWED_TARGET_CIDRS: "10.0.0.0/8, fd00::/8,192.168.1.5" });
-  assert.deepEqual(config.allowedTargetCidrs.map(String), [
+  assert.deepEqual(config.security.allowedTargetCidrs.map(String), [
     "10.0.0.0/8",
     "fd00::/8",
     "192.168.1.5/32",
   ]);
-  assert.deepEqual(loadConfig({}).allowedTargetCidrs, []);
+  assert.deepEqual(loadConfig({}).security.allowedTargetCidrs, []);
   assert.throws(
     () => loadConfig({ ALLOWED_TARGET_CIDRS: "10.0.0.0/8,10.0.0.0/33" }),
     configError(/^Invalid ALLOWED_TARGET_CIDRS ".*": "10\.0\.0\.0\/33" has a prefix length/),
@@ -86,8 +89,8 @@ Deno.test("ALLOWED_TARGET_CIDRS takes comma-separated ranges and names a bad one
 
 Deno.test("DISPATCH_SECRETS_KEY must be base64 of 32 bytes and is never quoted back", () => {
   const key = crypto.getRandomValues(new Uint8Array(32));
-  assert.deepEqual(loadConfig({ DISPATCH_SECRETS_KEY: key.toBase64() }).secretsKey, key);
-  assert.equal(loadConfig({}).secretsKey, null);
+  assert.deepEqual(loadConfig({ DISPATCH_SECRETS_KEY: key.toBase64() }).security.secretsKey, key);
+  assert.equal(loadConfig({}).security.secretsKey, null);
   const short = key.slice(0, 31).toBase64();
   for (const bad of [short, "correct-horse-battery-staple!"]) {
     assert.throws(
@@ -114,11 +117,11 @@ Deno.test("a bad DATABASE_URL is named without repeating it, since it may hold a
 
 Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values are named", () => {
   const defaults = loadConfig({});
-  assert.equal(defaults.metricsPublic, true);
-  assert.equal(defaults.retentionDays, null);
+  assert.equal(defaults.http.metricsPublic, true);
+  assert.equal(defaults.worker.retentionDays, null);
   const set = loadConfig({ METRICS_PUBLIC: "false", RETENTION_DAYS: "30" });
-  assert.equal(set.metricsPublic, false);
-  assert.equal(set.retentionDays, 30);
+  assert.equal(set.http.metricsPublic, false);
+  assert.equal(set.worker.retentionDays, 30);
   assert.throws(
     () => loadConfig({ RETENTION_DAYS: "0" }),
     configError(/^Invalid RETENTION_DAYS "0"/),
@@ -131,14 +134,14 @@ Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values
 
 Deno.test("outside production an unset ADDR listens on loopback only; production on every interface", () => {
   const dev = loadConfig({});
-  assert.deepEqual([dev.hostname, dev.port], ["127.0.0.1", 8080]);
+  assert.deepEqual([dev.http.hostname, dev.http.port], ["127.0.0.1", 8080]);
   const prod = loadConfig({
     DISPATCH_ENV: "production",
     DISPATCH_API_KEYS: "a-production-key-of-32-characters",
   });
-  assert.deepEqual([prod.hostname, prod.port], ["0.0.0.0", 8080]);
+  assert.deepEqual([prod.http.hostname, prod.http.port], ["0.0.0.0", 8080]);
   const everywhere = loadConfig({ ADDR: ":8080" });
-  assert.deepEqual([everywhere.hostname, everywhere.port], ["0.0.0.0", 8080]);
+  assert.deepEqual([everywhere.http.hostname, everywhere.http.port], ["0.0.0.0", 8080]);
 });
 
 Deno.test("a number out of range is refused in plain words", () => {

@@ -1,5 +1,5 @@
 import { backoffMs } from "../backoff.ts";
-import type { Config } from "../config.ts";
+import type { DatabaseSettings } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
 import { connect, redactUrl, type Sql, useSchema } from "./pool.ts";
 
@@ -16,16 +16,13 @@ export interface Database {
 
 /** The external server from DATABASE_URL, or an embedded one under DISPATCH_DATA_DIR. */
 export async function openDatabase(
-  config: Pick<
-    Config,
-    "databaseUrl" | "dataDir" | "schema" | "workerConcurrency" | "statementTimeoutMs"
-  >,
+  config: DatabaseSettings,
   log: Logger,
 ): Promise<Database> {
   let url: string;
   let stopEmbedded = async () => {};
-  if (config.databaseUrl !== null) {
-    url = config.databaseUrl;
+  if (config.url !== null) {
+    url = config.url;
   } else {
     log.warn(
       "DATABASE_URL is unset: using the embedded database, which is for trying Dispatch out, not for production",
@@ -38,7 +35,7 @@ export async function openDatabase(
     stopEmbedded = () => embedded.stop();
   }
   const options = {
-    max: Math.min(20, 4 + Math.ceil(config.workerConcurrency / 16)),
+    max: config.poolSize,
     // Names the installation in pg_stat_activity when several share a server.
     applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
     statementTimeoutMs: config.statementTimeoutMs,
@@ -61,7 +58,7 @@ export async function openDatabase(
   return {
     sql,
     url: redactUrl(url),
-    kind: config.databaseUrl === null ? "embedded" : "external",
+    kind: config.url === null ? "embedded" : "external",
     channel: `dispatch_${config.schema ?? "public"}`,
     canListen: !version.includes("PGlite"),
     async close() {

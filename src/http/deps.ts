@@ -1,9 +1,20 @@
-import type { Config } from "../config.ts";
+import type { Config, HttpSettings, SecuritySettings } from "../config.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { SecretCipher } from "../security/secret_cipher.ts";
 import type { Views } from "../views/views.ts";
+
+/** The settings of the config's sections that the API reads, side by side. */
+export type ApiSettings =
+  & Pick<Config, "env">
+  & Pick<HttpSettings, "apiKeys" | "requestTimeoutMs" | "maxPayloadBytes" | "metricsPublic">
+  & Pick<SecuritySettings, "allowPrivateTargets" | "allowedTargetCidrs" | "rotationGraceMs">;
+
+/** The API's settings, from the config's sections. */
+export function apiSettings(config: Config): ApiSettings {
+  return { env: config.env, ...config.http, ...config.security };
+}
 
 /** What route handlers need; built once by `src/service.ts`. Routes never hold `sql`. */
 export interface AppDeps {
@@ -11,17 +22,7 @@ export interface AppDeps {
   engine: Engine;
   views: Views;
   log: Logger;
-  config: Pick<
-    Config,
-    | "env"
-    | "maxPayloadBytes"
-    | "apiKeys"
-    | "rotationGraceMs"
-    | "metricsPublic"
-    | "allowPrivateTargets"
-    | "allowedTargetCidrs"
-    | "requestTimeoutMs"
-  >;
+  config: ApiSettings;
   /** Encrypts subscription secrets before they are stored. */
   secrets: SecretCipher;
   metrics: Metrics;

@@ -1,8 +1,8 @@
-import { type Config, ConfigError } from "../config.ts";
+import { ConfigError, type HttpSettings } from "../config.ts";
 
 /** Deno.serve, with the reasons a listener cannot start said in terms of ADDR. */
 export function serve(
-  config: Pick<Config, "hostname" | "port">,
+  config: Pick<HttpSettings, "hostname" | "port">,
   handler: Deno.ServeHandler,
 ): Deno.HttpServer<Deno.NetAddr> {
   const addr = `${config.hostname}:${config.port}`;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
+import { apiSettings } from "../../src/http/deps.ts";
 import { createOpsApp } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
@@ -58,7 +59,7 @@ Deno.test("a route that says not found itself answers 404, not 405", async () =>
       engine: db.engine,
       views: db.views,
       log,
-      config: loadConfig({}),
+      config: apiSettings(loadConfig({})),
       metrics,
     });
     app.get("/things/:id", (c) => c.notFound());

@@ -57,10 +57,11 @@ Deno.test("log lines are JSON with the documented fields and never print a secre
   assert.equal(started.url, svc.url);
   assert.equal(started.database, "external");
   assert.equal(typeof started.database_url, "string");
-  assert.equal(started.settings.api_keys_count, 2);
-  assert.equal(started.settings.secrets_key_set, true);
-  assert.equal(started.settings.worker_concurrency, 16);
-  assert.equal(started.settings.retention_days, null);
+  // The settings by section, as the config groups them.
+  assert.equal(started.settings.http.api_keys_count, 2);
+  assert.equal(started.settings.security.secrets_key_set, true);
+  assert.equal(started.settings.worker.concurrency, 16);
+  assert.equal(started.settings.worker.retention_days, null);
 
   const requests = entries.filter((e) => e.msg === "Request");
   assert.deepEqual(requests.map((e) => [e.method, e.path, e.status]), [

@@ -4,7 +4,6 @@
  * @module
  */
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { Config } from "../../config.ts";
 import { generateSecret } from "../../delivery/signature.ts";
 import { notFound, subscriptionConflict } from "../../errors.ts";
 import { newId } from "../../ids.ts";
@@ -184,7 +183,7 @@ async function assertSameTenant(
 }
 
 /** Short secrets are for trying Dispatch out; production wants ones that cannot be guessed. */
-function assertStrongEnough(secret: string, config: Pick<Config, "env">): void {
+function assertStrongEnough(secret: string, config: Pick<AppDeps["config"], "env">): void {
   if (config.env !== "production" || secret.length >= minProductionSecretLength) return;
   throw validationError([{
     path: ["secret"],
