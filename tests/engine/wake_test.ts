@@ -3,7 +3,7 @@ import { loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { startService } from "../../src/service.ts";
 import { startReceiver } from "../helpers/receiver.ts";
-import { eventually, fastEnv } from "../helpers/service.ts";
+import { apiAt, eventually, fastEnv } from "../helpers/service.ts";
 
 /**
  * Dispatch on the embedded database (no DATABASE_URL), which cannot LISTEN,
@@ -13,8 +13,7 @@ import { eventually, fastEnv } from "../helpers/service.ts";
  */
 async function withEmbeddedService(
   test: (ctx: {
-    // deno-lint-ignore no-explicit-any -- JSON from the API
-    api: (method: string, path: string, body?: unknown) => Promise<any>;
+    api: ReturnType<typeof apiAt>;
     service: Awaited<ReturnType<typeof startService>>;
     receiver: ReturnType<typeof startReceiver>;
   }) => Promise<void>,
@@ -39,16 +38,7 @@ async function withEmbeddedService(
     await test({
       service,
       receiver,
-      async api(method, path, body) {
-        const res = await fetch(`${service.url}${path}`, {
-          method,
-          headers: body === undefined ? {} : { "content-type": "application/json" },
-          body: body === undefined ? null : JSON.stringify(body),
-        });
-        const text = await res.text();
-        assert.ok(res.ok, `${method} ${path} answered ${res.status}: ${text}`);
-        return text ? JSON.parse(text) : null;
-      },
+      api: apiAt(service.url),
     });
   } finally {
     first.resolve();

@@ -36,18 +36,21 @@ export async function startTestService(
     role: options.role ?? "serve",
     log: options.log ?? silentLogger,
   });
-  return {
-    ...service,
-    async api(method, path, body) {
-      const res = await fetch(`${service.url}${path}`, {
-        method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? null : JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-      return text ? JSON.parse(text) : null;
-    },
+  return { ...service, api: apiAt(service.url) };
+}
+
+/** Calls the API at `url` with JSON, answering the parsed body; a status other than 2xx throws. */
+export function apiAt(url: string) {
+  // deno-lint-ignore no-explicit-any -- tests inspect arbitrary JSON
+  return async (method: string, path: string, body?: unknown): Promise<any> => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: body === undefined ? {} : { "content-type": "application/json" },
+      body: body === undefined ? null : JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+    return text ? JSON.parse(text) : null;
   };
 }
 
