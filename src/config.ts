@@ -326,6 +326,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       );
     }
   }
+  return sections(p);
+}
+
+/** The parsed variables by section, with the values derived from them. */
+function sections(p: Parsed): Config {
+  const production = p.DISPATCH_ENV === "production";
+  const apiKeys = p.DISPATCH_API_KEYS ?? [];
   // Outside production an open API with private targets allowed must not face the network.
   const [hostname, port] = splitAddr(p.ADDR ?? (production ? ":8080" : loopbackAddr));
   const leaseMs = p.DELIVERY_TIMEOUT_MS! * 2 + 5000;

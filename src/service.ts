@@ -8,12 +8,12 @@ import { settlesWithin } from "./async.ts";
 import { type Config, ConfigError, type DeliverySettings } from "./config.ts";
 import { migrate } from "./db/migrate.ts";
 import { type Database, openDatabase } from "./db/open.ts";
-import { createEngine } from "./engine/engine.ts";
+import { createEngine, type Engine } from "./engine/engine.ts";
 import type { HealthSettings } from "./engine/health.ts";
 import { createApp, createOpsApp } from "./http/app.ts";
 import { apiSettings } from "./http/deps.ts";
 import type { Logger } from "./observability/log.ts";
-import { createMetrics } from "./observability/metrics.ts";
+import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { loggableSettings } from "./observability/settings.ts";
 import { serve } from "./http/serve.ts";
 import { resolveWithDeno } from "./security/dns.ts";
@@ -83,46 +83,7 @@ export async function startService(
     started.push(() => server.shutdown());
 
     if (role !== "api") {
-      const w = worker = startWorker({
-        engine,
-        log,
-        metrics,
-        secrets,
-        resolve: resolveWithDeno,
-      }, {
-        workerId: `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
-        concurrency: config.worker.concurrency,
-        deliveryTimeoutMs: config.delivery.deliveryTimeoutMs,
-        leaseMs: config.worker.leaseMs,
-        pollIntervalMs: config.worker.pollIntervalMs,
-        maxAttempts: config.delivery.maxAttempts,
-        retryBaseDelayMs: config.delivery.retryBaseDelayMs,
-        retryMaxDelayMs: config.delivery.retryMaxDelayMs,
-        allowPrivateTargets: config.security.allowPrivateTargets,
-        allowedTargetCidrs: config.security.allowedTargetCidrs,
-        health: healthSettings(config.delivery),
-      });
-      started.push(() =>
-        w.stop({ drainMs: config.http.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
-      );
-      const unwake = engine.onWake(() => w.wake());
-      started.push(() => Promise.resolve(unwake()));
-      // PGlite cannot LISTEN: the engine wakes this process's workers directly,
-      // and polling covers other processes and retries.
-      if (db.canListen) {
-        const listener = await listen({ sql: db.sql, log }, db.channel, () => w.wake());
-        // UNLISTEN is a courtesy: ending the pool drops the subscription anyway.
-        started.push(() => settlesWithin(listener.close(), 1000));
-      }
-      const rescuer = startRescuer({ engine, log }, {
-        intervalMs: config.worker.rescueIntervalMs,
-        maxAttempts: config.delivery.maxAttempts,
-      });
-      started.push(() => rescuer.stop());
-      if (config.worker.retentionDays !== null) {
-        const retention = startRetention({ engine, log }, { days: config.worker.retentionDays });
-        started.push(() => retention.stop());
-      }
+      worker = await startWorkers(config, { db, engine, log, metrics, secrets }, started);
     }
 
     const { hostname, port } = server.addr;
@@ -166,6 +127,60 @@ export async function startService(
     await db.close();
     throw err;
   }
+}
+
+/**
+ * The delivery side of a process: the worker (woken by the engine, and by
+ * NOTIFY where the database can LISTEN), the rescuer and retention. Each
+ * part's stop is added to `started`.
+ */
+async function startWorkers(
+  config: Config,
+  deps: {
+    db: Database;
+    engine: Engine;
+    log: Logger;
+    metrics: Metrics;
+    secrets: SecretCipher;
+  },
+  started: (() => Promise<unknown>)[],
+): Promise<Worker> {
+  const { db, engine, log } = deps;
+  const worker = startWorker({ ...deps, resolve: resolveWithDeno }, {
+    workerId: `${Deno.hostname()}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`,
+    concurrency: config.worker.concurrency,
+    deliveryTimeoutMs: config.delivery.deliveryTimeoutMs,
+    leaseMs: config.worker.leaseMs,
+    pollIntervalMs: config.worker.pollIntervalMs,
+    maxAttempts: config.delivery.maxAttempts,
+    retryBaseDelayMs: config.delivery.retryBaseDelayMs,
+    retryMaxDelayMs: config.delivery.retryMaxDelayMs,
+    allowPrivateTargets: config.security.allowPrivateTargets,
+    allowedTargetCidrs: config.security.allowedTargetCidrs,
+    health: healthSettings(config.delivery),
+  });
+  started.push(() =>
+    worker.stop({ drainMs: config.http.shutdownTimeoutMs, resultsMs: PARTS_GRACE_MS - 500 })
+  );
+  const unwake = engine.onWake(() => worker.wake());
+  started.push(() => Promise.resolve(unwake()));
+  // PGlite cannot LISTEN: the engine wakes this process's workers directly,
+  // and polling covers other processes and retries.
+  if (db.canListen) {
+    const listener = await listen({ sql: db.sql, log }, db.channel, () => worker.wake());
+    // UNLISTEN is a courtesy: ending the pool drops the subscription anyway.
+    started.push(() => settlesWithin(listener.close(), 1000));
+  }
+  const rescuer = startRescuer({ engine, log }, {
+    intervalMs: config.worker.rescueIntervalMs,
+    maxAttempts: config.delivery.maxAttempts,
+  });
+  started.push(() => rescuer.stop());
+  if (config.worker.retentionDays !== null) {
+    const retention = startRetention({ engine, log }, { days: config.worker.retentionDays });
+    started.push(() => retention.stop());
+  }
+  return worker;
 }
 
 /** The circuit breaker's and auto-disable's settings. */
