@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import openapiTS, { astToString } from "openapi-typescript";
 import { json, testApp } from "../helpers/app.ts";
+import { markdownPages } from "../helpers/docs.ts";
 
 interface Curl {
   command: string;
@@ -34,21 +35,6 @@ function templateOf(paths: string[], path: string): string | undefined {
   return paths.find((t) => new RegExp(`^${t.replaceAll(/\{\w+\}/g, "[^/]+")}$`).test(path));
 }
 
-/** The README and every page of docs/, each with its path. */
-async function documents(): Promise<{ path: string; text: string }[]> {
-  const root = new URL("../../", import.meta.url);
-  const paths = ["README.md"];
-  for await (const entry of Deno.readDir(new URL("docs/", root))) {
-    if (entry.isFile && entry.name.endsWith(".md")) paths.push(`docs/${entry.name}`);
-  }
-  return await Promise.all(
-    paths.sort().map(async (path) => ({
-      path,
-      text: await Deno.readTextFile(new URL(path, root)),
-    })),
-  );
-}
-
 Deno.test("the request bodies of the README and docs/ type-check against types generated from /openapi.json", async () => {
   const t = await testApp();
   const dir = await Deno.makeTempDir({ prefix: "dispatch-openapi-types-" });
@@ -56,7 +42,7 @@ Deno.test("the request bodies of the README and docs/ type-check against types g
     const doc = await json(await t.call("GET", "/openapi.json"));
     await Deno.writeTextFile(`${dir}/api.d.ts`, astToString(await openapiTS(doc)));
 
-    const docs = await documents();
+    const docs = await markdownPages();
     const readme = docs.find((d) => d.path === "README.md")!.text;
     assert.ok(curlsOf(readme).filter((c) => c.body).length >= 2, "the README has curl bodies");
     const curls = docs.flatMap((d) => curlsOf(d.text));
