@@ -100,14 +100,14 @@ export interface Variable {
   schema: z.ZodType;
   /** Parsed like user input when the variable is unset or empty. */
   fallback?: string;
-  /** The default as `--help` and the README show it, when it is not simply `fallback`. */
+  /** The default as `--help` and docs/configuration.md show it, when it is not simply `fallback`. */
   shown?: string;
   about: string;
   /** The value may hold credentials: never repeated in an error message. */
   secret?: true;
 }
 
-/** Every variable Dispatch reads; `--help` and the README's Configuration table come from it. */
+/** Every variable Dispatch reads; `--help` and the table of docs/configuration.md come from it. */
 export const variables = {
   DATABASE_URL: {
     schema: z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
