@@ -70,8 +70,24 @@ export interface HealthChange {
 }
 
 /**
+ * Locks the subscriptions in `seq` order, the one order in which any
+ * transaction that waits for several takes them, before it touches their
+ * deliveries: two such transactions never wait on each other.
+ */
+export async function lockSubscriptions(
+  sql: Sql,
+  seqs: readonly (number | null)[],
+): Promise<void> {
+  const listed = seqs.filter((seq) => seq !== null);
+  if (listed.length === 0) return;
+  await sql`
+    SELECT 1 FROM subscriptions WHERE seq = ANY(${listed}::bigint[]) ORDER BY seq FOR UPDATE`;
+}
+
+/**
  * Applies the reports to their subscriptions in one statement, under their
- * row locks, and returns what changed.
+ * row locks (taken in `seq` order), and returns what changed. A disabled
+ * subscription's circuit is closed: nothing of it waits to be held or probed.
  */
 export async function recordHealth(
   sql: Sql,
@@ -109,6 +125,7 @@ export async function recordHealth(
         s.circuit_cooldown_ms, s.failing_since, a.success, a.answered, a.failures, a.since_success,
         a.failed_since, a.gone, a.last_error
       FROM subscriptions s JOIN a ON a.seq = s.seq
+      ORDER BY s.seq
       FOR UPDATE OF s
     ), counted AS (
       SELECT c.*,

@@ -202,14 +202,17 @@ export async function deleteSubscription(
 /**
  * Deletes the subscriptions `s` that `where` selects, cancelling their
  * waiting deliveries in the same statement; returns how many were deleted.
+ * They are locked in `seq` order first, as everything that locks several does.
  */
 export async function deleteSubscriptionsWhere(
   sql: Sql,
   where: postgres.Fragment,
 ): Promise<number> {
   const [row] = await sql<{ deleted: number }[]>`
-    WITH gone AS (
-      DELETE FROM subscriptions s WHERE ${where} RETURNING seq
+    WITH locked AS (
+      SELECT seq FROM subscriptions s WHERE ${where} ORDER BY seq FOR UPDATE
+    ), gone AS (
+      DELETE FROM subscriptions s USING locked l WHERE s.seq = l.seq RETURNING s.seq
     ), cancelled AS (
       ${cancelWaiting(sql, sql`SELECT seq FROM gone`, "Subscription deleted")}
       RETURNING 1
