@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { connect, useSchema } from "../../src/db/pool.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { Completer } from "../../src/worker/completer.ts";
-import { countRows, type TestDatabase, testDatabase, withTestDatabase } from "../helpers/db.ts";
+import {
+  countRows,
+  oneSession,
+  type TestDatabase,
+  testDatabase,
+  withTestDatabase,
+} from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
 import { eventually } from "../helpers/service.ts";
 import { startTcpProxy, type TcpProxy, throughProxy } from "../helpers/tcp_proxy.ts";
@@ -216,3 +222,49 @@ Deno.test("a success that lands after the circuit opened closes it and lets what
       ["dispatch.subscription.circuit_closed", "answered"],
     ]);
   }));
+
+Deno.test({
+  name:
+    "a health write locks the subscription before its deliveries, as a PATCH does, so the two never deadlock",
+  // PGlite is one session: nothing waits for anything.
+  ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
+  fn: () =>
+    withTestDatabase(async (db) => {
+      const seq = await seedDeliveries(db.sql, 2, { maxInFlight: 1 });
+      // One in flight; the other held until it ends, when the completion lets it go.
+      const [sent] = await claim(db.sql);
+      assert.equal(await countRows(db.sql, "deliveries", "held_by = 'max_in_flight'"), 1);
+      const { sql, pid } = await oneSession(db);
+      const lines: string[] = [];
+      const completer = new Completer(
+        { sql, log: createLogger({ write: (l) => lines.push(l) }) },
+        { workerId: "w", channel: db.channel, health, maxPending: 100 },
+      );
+      try {
+        await db.sql.begin(async (tx) => {
+          // PATCH's order: the subscription, then its deliveries.
+          await tx`SELECT 1 FROM subscriptions WHERE seq = ${seq} FOR UPDATE`;
+          // A failure: its write changes the subscription's health.
+          completer.push(outcome(sent!, "retrying"));
+          await eventually(async () => {
+            const [s] = await db
+              .sql`SELECT wait_event_type FROM pg_stat_activity WHERE pid = ${pid}`;
+            return s?.wait_event_type === "Lock" ? true : undefined;
+          }, { what: "the health write to wait for the subscription" });
+          await tx`
+            UPDATE deliveries SET next_attempt_at = now(), held_by = NULL
+            WHERE subscription_seq = ${seq} AND held_by IS NOT NULL
+              AND status IN ('pending', 'retrying')`;
+        });
+        await completer.drain();
+      } finally {
+        completer.close();
+        await sql.end({ timeout: 1 });
+      }
+      assert.deepEqual(lines.filter((l) => l.includes("Writing delivery results failed")), []);
+      const [sub] = await db.sql`SELECT consecutive_failures FROM subscriptions`;
+      assert.equal(sub!.consecutive_failures, 1);
+      const [d] = await db.sql`SELECT status FROM deliveries WHERE id = ${sent!.id}`;
+      assert.equal(d!.status, "retrying");
+    }),
+});
