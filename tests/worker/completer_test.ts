@@ -7,6 +7,7 @@ import {
   oneSession,
   type TestDatabase,
   testDatabase,
+  whileLocked,
   withTestDatabase,
 } from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
@@ -266,5 +267,31 @@ Deno.test({
       assert.equal(sub!.consecutive_failures, 1);
       const [d] = await db.sql`SELECT status FROM deliveries WHERE id = ${sent!.id}`;
       assert.equal(d!.status, "retrying");
+    }),
+});
+
+Deno.test({
+  name: "a success on a subscription with nothing to reset is written without its lock",
+  ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
+  fn: () =>
+    withTestDatabase(async (db) => {
+      await seedDeliveries(db.sql, 1);
+      const [sent] = await claim(db.sql);
+      const completer = new Completer(
+        { sql: db.sql, log: createLogger({ write: () => {} }) },
+        { workerId: "w", channel: db.channel, health, maxPending: 100 },
+      );
+      const { waited } = await whileLocked(
+        db.sql,
+        (tx) => tx`SELECT 1 FROM subscriptions FOR UPDATE`,
+        async () => {
+          completer.push(outcome(sent!, "delivered"));
+          await completer.drain();
+        },
+      );
+      completer.close();
+      assert.equal(waited, false);
+      const [d] = await db.sql`SELECT status FROM deliveries`;
+      assert.equal(d!.status, "delivered");
     }),
 });
