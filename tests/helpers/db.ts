@@ -45,6 +45,17 @@ export async function testDatabase(options: { max?: number } = {}): Promise<Test
   };
 }
 
+/**
+ * A pool of one connection in the test's schema, with that connection's
+ * backend pid, to see in `pg_locks` or `pg_stat_activity` what it waits for.
+ */
+export async function oneSession(db: TestDatabase): Promise<{ sql: Sql; pid: number }> {
+  const sql = connect(db.url, { schema: db.schema, max: 1 });
+  await useSchema(sql, db.schema);
+  const [backend] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+  return { sql, pid: backend!.pid };
+}
+
 /** Rows in a table of the test's schema (table names come from the test, never from input). */
 export async function countRows(sql: Sql, table: string, where = "true"): Promise<number> {
   const [row] = await sql.unsafe<{ n: number }[]>(
