@@ -42,15 +42,20 @@ export async function openDatabase(
     applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
     statementTimeoutMs: config.statementTimeoutMs,
   };
-  const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
+  const pool = (prepare: boolean) =>
+    connect(url, { ...options, prepare, ...(config.schema ? { schema: config.schema } : {}) });
+  let sql = pool(true);
   let version: string;
   try {
     version = await waitForServer(sql, { log, url });
-    if (config.schema) await useSchema(sql, config.schema);
-    // PGlite ignores start-up parameters; its one session is every connection's.
+    // PGlite's one session is every connection's: the pool's prepared statements would
+    // collide there, and it ignores start-up parameters.
     if (version.includes("PGlite")) {
+      await sql.end();
+      sql = pool(false);
       await sql.unsafe(`SET statement_timeout = ${config.statementTimeoutMs}`);
     }
+    if (config.schema) await useSchema(sql, config.schema);
   } catch (err) {
     // Nothing may outlive a failed start, the embedded database's lock included.
     await sql.end({ timeout: 1 });
