@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
+import { DatabaseOutage } from "./outage.ts";
 import { connect, redactUrl, type Sql, useSchema } from "./pool.ts";
 
 export interface Database {
@@ -10,6 +11,8 @@ export interface Database {
   channel: string;
   /** False for PGlite, whose socket server cannot LISTEN. */
   canListen: boolean;
+  /** Where refused requests report the database unreachable. */
+  outage: DatabaseOutage;
   close(): Promise<void>;
 }
 
@@ -62,13 +65,16 @@ export async function openDatabase(
     await stopEmbedded();
     throw err;
   }
+  const outage = new DatabaseOutage(log, { probe: () => sql`SELECT 1` });
   return {
     sql,
     url: redactUrl(url),
     kind: config.databaseUrl === null ? "embedded" : "external",
     channel: `dispatch_${config.schema ?? "public"}`,
     canListen: !version.includes("PGlite"),
+    outage,
     async close() {
+      outage.close();
       // Every role has drained by now: a query still open here is stuck on a dead connection.
       await sql.end({ timeout: 1 });
       await stopEmbedded();
