@@ -28,7 +28,7 @@ async function holdSubscriptions(db: TestDatabase, stop: Promise<void>) {
   }
 }
 
-/** Posts `count` events, `concurrency` at a time; returns the ids the API accepted. */
+/** Posts `count` events, 4 at a time; returns the ids the API accepted. */
 async function produce(url: string, prefix: string, count: number): Promise<string[]> {
   const accepted: string[] = [];
   let next = 0;
@@ -130,6 +130,14 @@ async function oneRun(run: number) {
       receiver.received.map((r) => r.headers.get("webhook-id")).filter((id) => id !== null),
     );
     assert.deepEqual(accepted.filter((id) => !answered.has(id)), []);
+    console.log(JSON.stringify({
+      run,
+      cuts,
+      posted: cuts * 40,
+      accepted: accepted.length,
+      deliveries: expected,
+      requests_received: receiver.received.length,
+    }));
     alive("after the cuts");
     assert.equal(p.stderr(), "", "the process wrote to stderr");
     p.child.kill("SIGTERM");
