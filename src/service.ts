@@ -66,6 +66,7 @@ export async function startService(
     const deps = {
       sql: db.sql,
       log,
+      outage: db.outage,
       config,
       channel: db.channel,
       metrics,

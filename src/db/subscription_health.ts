@@ -112,12 +112,12 @@ export async function recordHealth(
     WITH a AS (
       SELECT * FROM unnest(
         ${reports.map((r) => r.seq)}::bigint[],
-        ${sql.array(reports.map((r) => r.success))}::bool[],
-        ${sql.array(reports.map((r) => r.answered))}::bool[],
+        ${reports.map((r) => r.success)}::bool[],
+        ${reports.map((r) => r.answered)}::bool[],
         ${reports.map((r) => r.failures)}::int[],
         ${reports.map((r) => r.failuresSinceSuccess)}::int[],
-        ${sql.array(reports.map((r) => r.failedSinceSuccess))}::bool[],
-        ${sql.array(reports.map((r) => r.gone))}::bool[],
+        ${reports.map((r) => r.failedSinceSuccess)}::bool[],
+        ${reports.map((r) => r.gone)}::bool[],
         ${reports.map((r) => r.lastError)}::text[]
       ) AS a(seq, success, answered, failures, since_success, failed_since, gone, last_error)
     ), cur AS (

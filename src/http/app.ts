@@ -29,7 +29,7 @@ import { tenantsRoutes } from "./tenants_routes.ts";
  * metrics, with request ids, access log lines and JSON errors.
  */
 export function createOpsApp(
-  deps: Pick<AppDeps, "sql" | "log" | "config" | "metrics">,
+  deps: Pick<AppDeps, "sql" | "log" | "outage" | "config" | "metrics">,
   options: { keys?: ApiKeyTable } = {},
 ) {
   const keys = options.keys ?? apiKeyTable(deps);
@@ -39,21 +39,21 @@ export function createOpsApp(
     },
   });
   app.use("*", requestIds, requestLog(deps.log));
-  app.onError((err, c) => errorResponse(err, c, deps.log));
+  app.onError((err, c) => errorResponse(err, c, deps));
   const allowed = allowedMethods(() => app.routes);
   app.notFound((c) => {
     const methods = allowed(c.req.path);
     // A route of this very method may have said not found itself (an unknown id, say).
     if (methods.length === 0 || methods.includes(c.req.method)) {
       const err = new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`);
-      return errorResponse(err, c, deps.log);
+      return errorResponse(err, c, deps);
     }
     c.header("Allow", methods.join(", "));
     const err = new ApiError(
       "method_not_allowed",
       `Method ${c.req.method} is not allowed on ${c.req.path}: use ${methods.join(", ")}`,
     );
-    return errorResponse(err, c, deps.log);
+    return errorResponse(err, c, deps);
   });
 
   app.route("/", opsRoutes(deps));

@@ -10,7 +10,9 @@ async function withDatabase(fn: (sql: Sql) => Promise<void>): Promise<void> {
   try {
     const db = await startEmbedded({ dataDir });
     try {
-      const sql = postgres(db.url, { max: 4, onnotice: () => {} });
+      // As Dispatch connects to it: the pool's prepared statements would collide in its one
+      // session (see `PoolOptions.prepare`).
+      const sql = postgres(db.url, { max: 4, onnotice: () => {}, prepare: false });
       try {
         await fn(sql);
       } finally {

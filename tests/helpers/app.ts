@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { DatabaseOutage } from "../../src/db/outage.ts";
 import { queueStats } from "../../src/db/stats.ts";
 import { createApp } from "../../src/http/app.ts";
 import type { Sql } from "../../src/db/pool.ts";
@@ -49,6 +50,7 @@ export function buildApp(
   return createApp({
     sql: db.sql,
     log,
+    outage: new DatabaseOutage(log, { probe: () => db.sql`SELECT 1` }),
     channel: db.channel,
     config: {
       env: "development",

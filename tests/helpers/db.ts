@@ -21,6 +21,9 @@ export function databaseUrl(): string {
   return url;
 }
 
+// The embedded database's one session is every connection's (see `PoolOptions.prepare`).
+const embedded = Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1";
+
 /** A fresh, migrated schema; `close()` drops it and ends the pool. */
 export async function testDatabase(options: { max?: number } = {}): Promise<TestDatabase> {
   const url = databaseUrl();
@@ -28,7 +31,7 @@ export async function testDatabase(options: { max?: number } = {}): Promise<Test
   const admin = connect(url, { max: 1 });
   await admin.unsafe(`CREATE SCHEMA ${schema}`);
   await admin.end();
-  const sql = connect(url, { schema, max: options.max ?? 4 });
+  const sql = connect(url, { schema, max: options.max ?? 4, prepare: !embedded });
   await useSchema(sql, schema);
   await migrate(sql);
   return {
