@@ -1,32 +1,15 @@
 import assert from "node:assert/strict";
-import type { ClaimedDelivery } from "../../src/db/queue.ts";
 import {
   abandonOutcome,
   decideOutcome,
   unreadableSecretResult,
 } from "../../src/delivery/outcome.ts";
 import type { AttemptResult } from "../../src/delivery/send.ts";
+import { claimedDelivery } from "../helpers/queue.ts";
 
 const startedAt = new Date("2026-01-02T03:04:05.000Z");
 
-const claimed = (extra: Partial<ClaimedDelivery> = {}): ClaimedDelivery => ({
-  id: 7,
-  event_id: "evt_1",
-  subscription_id: "sub_1",
-  subscription_seq: 3,
-  attempt: 2,
-  last_attempt: false,
-  send_at: null,
-  healthy: true,
-  type: "order.created",
-  source: null,
-  created_at: startedAt,
-  data: "{}",
-  url: "http://127.0.0.1:9/hook",
-  active: true,
-  secrets: ["a-secret"],
-  ...extra,
-});
+const claimed = claimedDelivery;
 
 const result = (extra: Partial<AttemptResult>): AttemptResult => ({
   startedAt,
