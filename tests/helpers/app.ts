@@ -8,11 +8,12 @@ import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { createSecretCipher } from "../../src/security/secret_cipher.ts";
 import { type TestDatabase, testDatabase } from "./db.ts";
+import { requestInit, type Send } from "./http.ts";
 
 export interface TestApp {
   db: TestDatabase;
   /** Sends a request to the real app, without a socket. JSON bodies are encoded. */
-  call(method: string, path: string, body?: unknown, headers?: HeadersInit): Promise<Response>;
+  call: Send;
   /** The app's fetch handler, e.g. to serve it on a real socket. */
   fetch(request: Request): Response | Promise<Response>;
   close(): Promise<void>;
@@ -27,15 +28,8 @@ export async function testApp(
   return {
     db,
     fetch: (request) => app.fetch(request),
-    call(method, path, body, headers) {
-      const h = new Headers(headers);
-      let payload: string | undefined;
-      if (body !== undefined) {
-        payload = typeof body === "string" ? body : JSON.stringify(body);
-        if (!h.has("content-type")) h.set("content-type", "application/json");
-      }
-      return Promise.resolve(app.request(path, { method, headers: h, body: payload ?? null }));
-    },
+    call: (method, path, body, headers) =>
+      Promise.resolve(app.request(path, requestInit(method, body, headers))),
     close: () => db.close(),
   };
 }

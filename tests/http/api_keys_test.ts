@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { assertInvalidField, json, testApp } from "../helpers/app.ts";
+import { bearer } from "../helpers/http.ts";
 
 const admin = "admin-key-0123456789";
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const hook = "http://127.0.0.1:9/hook";
 
 type App = Awaited<ReturnType<typeof testApp>>;

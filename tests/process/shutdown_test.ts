@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
-import { type DispatchProcess, postJson, spawnDispatch } from "../helpers/process.ts";
+import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
 import { type Receiver, startReceiver } from "../helpers/receiver.ts";
 
 /**
@@ -21,8 +21,8 @@ async function withDeliveryInFlight(
   });
   try {
     const p = await spawnDispatch(db, { env });
-    await postJson(p.url, "/subscriptions", { url: receiver.url });
-    await postJson(p.url, "/events", { id: "evt_in_flight", type: "a", data: {} });
+    await p.api("POST", "/subscriptions", { url: receiver.url });
+    await p.api("POST", "/events", { id: "evt_in_flight", type: "a", data: {} });
     await receiver.waitFor(1);
     await test({ db, p, release: () => held.resolve(), receiver });
   } finally {

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
 import { json, testApp } from "../helpers/app.ts";
+import { apiClient, bearer } from "../helpers/http.ts";
 
 // deno-lint-ignore no-explicit-any -- the document is arbitrary JSON
 type Doc = any;
 
 const admin = "admin-key-0123456789";
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const methods = ["get", "post", "put", "patch", "delete"];
 const hook = "http://127.0.0.1:9/hook";
 
@@ -48,11 +48,7 @@ async function snapshot(sql: Sql): Promise<string> {
 Deno.test("for every operation in /openapi.json, a tenant key aimed at another tenant's resource answers 404 and changes nothing", async () => {
   const t = await testApp({ apiKeys: [admin] });
   try {
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await t.call(method, path, body, bearer(admin));
-      assert.ok(res.ok, `${method} ${path}: ${res.status}`);
-      return await json(res);
-    };
+    const call = apiClient(t.call, { key: admin });
     // Tenant "b" has one of everything; so do resources without a tenant.
     for (const tenant of ["b", undefined]) {
       const suffix = tenant ?? "none";
