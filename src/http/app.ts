@@ -66,9 +66,9 @@ function apiKeyTable(deps: Pick<AppDeps, "sql">): ApiKeyTable {
   return new ApiKeyTable((used) => readKeyTable(deps.sql, used));
 }
 
-/** The whole HTTP API as a web-standard fetch handler. */
-export function createApp(deps: AppDeps) {
-  const keys = apiKeyTable(deps);
+/** The whole HTTP API as a web-standard fetch handler; `keys` replaces the managed keys' table. */
+export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
+  const keys = options.keys ?? apiKeyTable(deps);
   const app = createOpsApp(deps, { keys });
   const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());

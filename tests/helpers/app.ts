@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readKeyTable } from "../../src/db/api_keys.ts";
 import { DatabaseOutage } from "../../src/db/outage.ts";
 import { queueStats } from "../../src/db/stats.ts";
 import { createApp } from "../../src/http/app.ts";
@@ -6,6 +7,7 @@ import type { Sql } from "../../src/db/pool.ts";
 import type { AppDeps } from "../../src/http/deps.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
+import { ApiKeyTable } from "../../src/security/api_key_table.ts";
 import { createSecretCipher } from "../../src/security/secret_cipher.ts";
 import { type TestDatabase, testDatabase } from "./db.ts";
 import { requestInit, type Send } from "./http.ts";
@@ -21,7 +23,7 @@ export interface TestApp {
 
 export async function testApp(
   config: Partial<AppDeps["config"]> = {},
-  options: { log?: Logger } = {},
+  options: AppOptions = {},
 ): Promise<TestApp> {
   const db = await testDatabase();
   const app = buildApp(db, config, options);
@@ -34,13 +36,21 @@ export async function testApp(
   };
 }
 
+export interface AppOptions {
+  log?: Logger;
+  /** The clock API keys expire by (milliseconds since the epoch); default `Date.now`. */
+  now?: () => number;
+}
+
 /** The app as the composition root builds it, with the tests' defaults for its settings. */
 export function buildApp(
   db: { sql: Sql; channel: string },
   config: Partial<AppDeps["config"]> = {},
-  options: { log?: Logger } = {},
+  options: AppOptions = {},
 ) {
   const log = options.log ?? silentLogger;
+  const { now } = options;
+  const keys = now && new ApiKeyTable((used) => readKeyTable(db.sql, used), { now });
   return createApp({
     sql: db.sql,
     log,
@@ -59,7 +69,7 @@ export function buildApp(
     },
     secrets: createSecretCipher(null),
     metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log }),
-  });
+  }, keys ? { keys } : {});
 }
 
 /** Reads the JSON body, asserting nothing about it. */
