@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
-import { type DispatchProcess, postJson, spawnDispatch } from "../helpers/process.ts";
+import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually } from "../helpers/service.ts";
 import { startTcpProxy, throughProxy } from "../helpers/tcp_proxy.ts";
@@ -90,7 +90,7 @@ async function oneRun(run: number) {
     const alive = (when: string) =>
       assert.equal(exit, null, `the process exited (${exit}) ${when}: ${p!.stderr()}`);
     for (let s = 0; s < subscriptions; s++) {
-      await postJson(p.url, "/subscriptions", { url: `${receiver.url}?s=${s}` });
+      await p.api("POST", "/subscriptions", { url: `${receiver.url}?s=${s}` });
     }
     holding = holdSubscriptions(db, stopHolding.promise);
     const accepted: string[] = [];
