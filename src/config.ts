@@ -213,8 +213,8 @@ export const variables = {
   },
   METRICS_PUBLIC: {
     schema: bool,
-    fallback: "true",
-    about: "false puts /metrics behind the API keys",
+    shown: "true outside production",
+    about: "false puts /metrics behind the API keys (its labels name every tenant's event types)",
   },
   RETENTION_DAYS: {
     schema: int(1, 36_500),
@@ -320,7 +320,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     secretsKey: p.DISPATCH_SECRETS_KEY ?? null,
     pollIntervalMs: p.POLL_INTERVAL_MS!,
     rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
-    metricsPublic: p.METRICS_PUBLIC!,
+    metricsPublic: p.METRICS_PUBLIC ?? !production,
     retentionDays: p.RETENTION_DAYS ?? null,
     circuitFailureThreshold: p.CIRCUIT_FAILURE_THRESHOLD!,
     circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,

@@ -112,9 +112,15 @@ Deno.test("a bad DATABASE_URL is named without repeating it, since it may hold a
   );
 });
 
-Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values are named", () => {
+Deno.test("METRICS_PUBLIC defaults to true outside production and RETENTION_DAYS to off; bad values are named", () => {
   const defaults = loadConfig({});
   assert.equal(defaults.metricsPublic, true);
+  const production = {
+    DISPATCH_ENV: "production",
+    DISPATCH_API_KEYS: "a-production-key-of-32-characters",
+  };
+  assert.equal(loadConfig(production).metricsPublic, false);
+  assert.equal(loadConfig({ ...production, METRICS_PUBLIC: "true" }).metricsPublic, true);
   assert.equal(defaults.retentionDays, null);
   const set = loadConfig({ METRICS_PUBLIC: "false", RETENTION_DAYS: "30" });
   assert.equal(set.metricsPublic, false);
