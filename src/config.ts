@@ -128,7 +128,8 @@ export const variables = {
   DISPATCH_ENV: {
     schema: z.enum(["development", "production"]),
     fallback: "development",
-    about: "production requires API keys, refuses private targets and short secrets",
+    about:
+      "production requires API keys and DATABASE_URL, refuses private targets and short secrets",
   },
   ADDR: {
     schema: addr,
@@ -281,6 +282,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       `Invalid DISPATCH_API_KEYS: key ${
         short + 1
       } is shorter than ${minProductionKeyLength} characters, too short for production (make one with "openssl rand -hex 32")`,
+    );
+  }
+  if (production && p.DATABASE_URL === undefined) {
+    throw new ConfigError(
+      "Missing DATABASE_URL: it is required when DISPATCH_ENV=production (postgres://… of the PostgreSQL server); the embedded database is for trying Dispatch out",
     );
   }
   for (
