@@ -37,13 +37,18 @@ export interface AttemptResult {
   /** True iff the endpoint answered 2xx. */
   ok: boolean;
   errorClass: AttemptErrorClass | null;
+  /** At most {@linkcode MAX_ERROR_BYTES} bytes of UTF-8: it is stored and logged. */
   error: string | null;
   /**
-   * At most the first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8 and made
-   * storable (see `toStorable`): any bytes a receiver sends can be recorded.
+   * The first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8 and made storable
+   * (see `toStorable`), and no more than that many bytes once made so: any bytes a receiver
+   * sends can be recorded.
    */
   responseBody: string | null;
-  /** Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names, storable. */
+  /**
+   * Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names, storable,
+   * names and values together at most {@linkcode MAX_HEADER_BYTES} bytes.
+   */
   responseHeaders: Record<string, string>;
   /** From Retry-After on a 429 or 503, never negative; otherwise null. */
   retryAfterMs: number | null;
@@ -72,8 +77,11 @@ const MAX_RESPONSE_BODY_BYTES = 4096;
 /** Response headers worth storing with an attempt. */
 const KEPT_RESPONSE_HEADERS: readonly string[] = ["content-type", "retry-after", "location"];
 
-// Not fatal: invalid UTF-8 becomes U+FFFD instead of an error.
-const decoder = new TextDecoder();
+/** The kept headers' budget, names included: an endpoint can send hundreds of KB in one. */
+const MAX_HEADER_BYTES = 4096;
+
+/** An error text's budget: it may quote what the endpoint sent (a Location, a TLS alert). */
+const MAX_ERROR_BYTES = 1024;
 
 /**
  * POSTs the request once, never following redirects.
@@ -101,7 +109,8 @@ export async function send(
     durationMs: elapsedMs(start),
     statusCode: null,
     ok: false,
-    ...failure,
+    errorClass: failure.errorClass,
+    error: clip(failure.error, MAX_ERROR_BYTES),
     responseBody: null,
     responseHeaders: {},
     retryAfterMs: null,
@@ -141,7 +150,10 @@ export async function send(
     const target = location === null ? "without a Location header" : `to "${location}"`;
     failure = {
       errorClass: "redirect",
-      error: toStorable(`Redirect ${target} not followed (status ${status})`),
+      error: clip(
+        toStorable(`Redirect ${target} not followed (status ${status})`),
+        MAX_ERROR_BYTES,
+      ),
     };
   } else if (!ok) {
     failure = { errorClass: "http_status", error: `Endpoint answered ${status}` };
@@ -234,16 +246,39 @@ async function readPrefix(
     bytes.set(part, offset);
     offset += part.length;
   }
-  return toStorable(decoder.decode(bytes));
+  // A character cut at the limit is left out (streaming decode), so the text fits in `limit`
+  // bytes until NULs are spelled out; the clip bounds that too.
+  return clip(toStorable(new TextDecoder().decode(bytes, { stream: true })), limit);
 }
 
 function keptHeaders(headers: Headers): Record<string, string> {
   const kept: Record<string, string> = {};
+  let budget = MAX_HEADER_BYTES;
   for (const name of KEPT_RESPONSE_HEADERS) {
     const value = headers.get(name);
-    if (value !== null) kept[name] = toStorable(value);
+    if (value === null) continue;
+    kept[name] = clip(toStorable(value), Math.max(0, budget - name.length));
+    budget -= name.length + utf8.encode(kept[name]).length;
   }
   return kept;
+}
+
+const utf8 = new TextEncoder();
+// 3 bytes in UTF-8.
+const ELLIPSIS = "…";
+
+/**
+ * `text` if its UTF-8 form fits in `maxBytes`; otherwise as much of its start as fits with
+ * "…" (3 bytes), cut between characters.
+ */
+export function clip(text: string, maxBytes: number): string {
+  // A string of n UTF-16 units takes at most 3n bytes: most texts are let through uncounted.
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = utf8.encode(text);
+  if (bytes.length <= maxBytes) return text;
+  if (maxBytes < 3) return "";
+  // A streaming decode holds back a character cut in half instead of turning it into U+FFFD.
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes - 3), { stream: true }) + ELLIPSIS;
 }
 
 /**
