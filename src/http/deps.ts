@@ -11,6 +11,7 @@ export interface AppDeps {
   config: Pick<
     Config,
     | "env"
+    | "hostname"
     | "maxPayloadBytes"
     | "apiKeys"
     | "rotationGraceMs"
