@@ -19,6 +19,7 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { randomHex } from "../ids.ts";
 import { startPasswordGate } from "./password_gate.ts";
 
 /** A running embedded database. */
@@ -70,7 +71,8 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     path: `${socketDir}/.s.PGSQL.5432`,
     maxConnections: MAX_CONNECTIONS,
   });
-  const password = randomPassword();
+  // Anyone who has it can do anything with the database.
+  const password = randomHex(32);
   const port = options.port ?? 0;
   let gate;
   try {
@@ -102,12 +104,6 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
       return stopped;
     },
   };
-}
-
-/** 32 random bytes as hex: anyone who has it can do anything with the database. */
-function randomPassword(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 // Frontend messages that open or extend an extended-protocol batch, and those that end one.

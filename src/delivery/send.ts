@@ -4,6 +4,7 @@
  * @module
  */
 import { toStorable } from "../db/storable.ts";
+import { type PinnedClient, pinnedClient } from "../security/pinned_client.ts";
 
 /** What to POST, with headers (signature included) already built. */
 export interface WebhookRequest {
@@ -68,8 +69,14 @@ export interface SendOptions {
    * Runs before connecting, within the timeout; a failure it returns is the
    * attempt's result and nothing is sent (the SSRF guard).
    */
-  checkTarget?: ((url: string, signal: AbortSignal) => Promise<AttemptFailure | null>) | undefined;
+  checkTarget?: ((url: string, signal: AbortSignal) => Promise<CheckedTarget>) | undefined;
 }
+
+/**
+ * The target check's answer: why nothing may be sent, or the address to connect to (null: the
+ * URL's host is an IP literal, which is where `fetch` connects anyway).
+ */
+export type CheckedTarget = AttemptFailure | { address: string | null };
 
 /** Enough of the response body to debug an endpoint, without storing whatever it sends. */
 const MAX_RESPONSE_BODY_BYTES = 4096;
@@ -119,20 +126,26 @@ export async function send(
   // Stopped by the caller, not by the timeout.
   const stopped = () => options.signal?.aborted === true && !timeout.aborted;
   let handedOff = false;
+  let pinned: PinnedClient | null = null;
   let response: Response;
   try {
-    const refused = await options.checkTarget?.(request.url, signal) ?? null;
+    const checked = await options.checkTarget?.(request.url, signal) ?? { address: null };
     if (stopped()) return null;
-    if (refused !== null) return failed(refused);
+    if ("errorClass" in checked) return failed(checked);
     handedOff = true;
+    if (checked.address !== null) {
+      pinned = pinnedClient({ address: checked.address, port: portOf(request.url) });
+    }
     response = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
       body: request.body,
       redirect: "manual",
       signal,
+      ...(pinned === null ? {} : { client: pinned.client }),
     });
   } catch (error) {
+    await pinned?.close();
     if (!handedOff && stopped()) return null;
     return failed(
       signal.aborted
@@ -142,6 +155,7 @@ export async function send(
   }
 
   const responseBody = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES);
+  await pinned?.close();
   const status = response.status;
   const ok = status >= 200 && status < 300;
   const location = response.headers.get("location");
@@ -295,6 +309,11 @@ function parseRetryAfter(value: string, nowMs: number): number | null {
   if (!/^(mon|tue|wed|thu|fri|sat|sun)/i.test(value)) return null;
   const date = Date.parse(value);
   return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
+}
+
+function portOf(url: string): number {
+  const { port, protocol } = new URL(url);
+  return port === "" ? (protocol === "https:" ? 443 : 80) : Number(port);
 }
 
 function elapsedMs(start: number): number {

@@ -341,7 +341,7 @@ Deno.test("send() resolves to null when the caller's signal aborts before anythi
       asked++;
       // Shutdown lands while the target is being checked.
       controller.abort();
-      return Promise.resolve(null);
+      return Promise.resolve({ address: null });
     },
   });
   assert.equal(asked, 1);
@@ -356,7 +356,7 @@ Deno.test("send() resolves to null when the signal aborted a target check that r
     checkTarget(_url, signal) {
       controller.abort();
       signal.throwIfAborted();
-      return Promise.resolve(null);
+      return Promise.resolve({ address: null });
     },
   });
   assert.equal(result, null);
