@@ -24,6 +24,8 @@ export interface Config {
   statementTimeoutMs: number;
   /** An API request not answered by then (the database is away) answers 503. */
   requestTimeoutMs: number;
+  /** A connection whose client takes longer to send a request's head is closed. */
+  headerTimeoutMs: number;
   maxPayloadBytes: number;
   allowPrivateTargets: boolean;
   /** Allowed even when private targets are not. */
@@ -181,6 +183,12 @@ export const variables = {
     about:
       "an API request not answered by then (the database does not answer) answers 503 with Retry-After",
   },
+  HEADER_TIMEOUT_MS: {
+    schema: int(100, 600_000),
+    fallback: "10000",
+    about:
+      "a connection is closed when its client takes longer to send a request's head (from connecting, or from the request's first byte)",
+  },
   MAX_PAYLOAD_BYTES: {
     schema: int(1024, 64 * 1024 * 1024),
     fallback: String(256 * 1024),
@@ -320,6 +328,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
     statementTimeoutMs: p.STATEMENT_TIMEOUT_MS!,
     requestTimeoutMs: p.REQUEST_TIMEOUT_MS!,
+    headerTimeoutMs: p.HEADER_TIMEOUT_MS!,
     maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
     allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
     allowedTargetCidrs: p.ALLOWED_TARGET_CIDRS ?? [],
