@@ -260,9 +260,11 @@ async function readPrefix(
     bytes.set(part, offset);
     offset += part.length;
   }
-  // A character cut at the limit is left out (streaming decode), so the text fits in `limit`
-  // bytes until NULs are spelled out; the clip bounds that too.
-  return clip(toStorable(new TextDecoder().decode(bytes, { stream: true })), limit);
+  // A character cut at the limit is left out (a streaming decode keeps it back), so the text fits
+  // in `limit` bytes until NULs are spelled out; the clip bounds that too. One the body itself
+  // ends in the middle of is invalid UTF-8, and becomes U+FFFD.
+  const cut = length > limit;
+  return clip(toStorable(new TextDecoder().decode(bytes, { stream: cut })), limit);
 }
 
 function keptHeaders(headers: Headers): Record<string, string> {
