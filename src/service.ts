@@ -76,7 +76,7 @@ export async function startService(
     };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = serve(config, app.fetch);
+    const server = await serve(config, app.fetch);
     started.push(() => server.shutdown());
 
     if (role !== "api") {

@@ -70,7 +70,7 @@ const columns =
     AS circuit,
   metadata, created_at, updated_at`;
 
-/** Returns undefined when the id is taken. */
+/** Returns undefined when the id is taken within the subscription's tenant. */
 export async function insertSubscription(
   sql: Sql,
   sub: NewSubscription,
@@ -81,7 +81,7 @@ export async function insertSubscription(
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
       ${sub.max_in_flight}, ${sql.json(sub.metadata)})
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(columns)}`;
   return row;
 }
@@ -95,6 +95,17 @@ export async function getSubscription(
     SELECT ${sql.unsafe(columns)} FROM subscriptions s
     WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
   return row;
+}
+
+/** The tenants (null: none) that have a subscription of this id; at most `limit`. */
+export async function tenantsWithSubscription(
+  sql: Sql,
+  id: string,
+  limit: number,
+): Promise<(string | null)[]> {
+  const rows = await sql<{ tenant_id: string | null }[]>`
+    SELECT tenant_id FROM subscriptions WHERE id = ${id} ORDER BY tenant_id LIMIT ${limit}`;
+  return rows.map((r) => r.tenant_id);
 }
 
 /** What routes that act on a subscription's deliveries need: its seq and whether it is active. */

@@ -14,6 +14,7 @@ import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
 import { eventsRoutes } from "./events_routes.ts";
+import { localOnly } from "./local_only.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { documentApiRoutes } from "./openapi.ts";
 import { serveOpenApi } from "./openapi_document.ts";
@@ -39,6 +40,7 @@ export function createOpsApp(
     },
   });
   app.use("*", requestIds, requestLog(deps.log));
+  if (deps.config.apiKeys.length === 0) app.use("*", localOnly(deps.config.hostname));
   app.onError((err, c) => errorResponse(err, c, deps));
   const allowed = allowedMethods(() => app.routes);
   app.notFound((c) => {
@@ -111,6 +113,8 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
+  // A route that takes no body takes no other either: a form posted to it is refused too.
+  api.use("*", (c, next) => hasBody(c.req.raw) ? requireJson(c, next) : next());
   api.route("/", eventBatchRoutes(deps));
   api.route("/", eventsRoutes(deps));
   api.route("/", subscriptionsRoutes(deps));
@@ -125,6 +129,12 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
 /** The operations an OpenAPI router documents. */
 export function routesOf(app: OpenAPIHono) {
   return app.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : []);
+}
+
+/** Whether a request sends a body; GET and HEAD cannot. */
+function hasBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  return request.headers.has("transfer-encoding") || (length !== null && length !== "0");
 }
 
 /** Routes that take a body take JSON, and must be told so. */

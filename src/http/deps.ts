@@ -14,6 +14,7 @@ export interface AppDeps {
   config: Pick<
     Config,
     | "env"
+    | "hostname"
     | "maxPayloadBytes"
     | "apiKeys"
     | "rotationGraceMs"

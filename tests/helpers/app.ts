@@ -58,6 +58,7 @@ export function buildApp(
     channel: db.channel,
     config: {
       env: "development",
+      hostname: "127.0.0.1",
       maxPayloadBytes: 256 * 1024,
       requestTimeoutMs: 5000,
       apiKeys: [],

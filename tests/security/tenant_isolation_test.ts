@@ -175,3 +175,69 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones, bef
     await t.close();
   }
 });
+
+Deno.test("a subscription id is unique within its tenant: creating another tenant's id answers as a new one, never 409", async () => {
+  const t = await testApp({ apiKeys: [admin] });
+  try {
+    const asAdmin = (method: string, path: string, body?: unknown) =>
+      t.call(method, path, body, bearer(admin));
+    const key = async (tenant: string) =>
+      (await json(await asAdmin("POST", "/api-keys", { scope: "tenant", tenant_id: tenant }))).key;
+    const [a, b] = [await key("a"), await key("b")];
+    const create = (who: string, id: string, url: string) =>
+      t.call("POST", "/subscriptions", { id, url }, bearer(who));
+    assert.equal((await create(b, "sub_shared", "http://127.0.0.1:9/b")).status, 201);
+    assert.equal(
+      (await asAdmin("POST", "/subscriptions", { id: "sub_none", url: hook })).status,
+      201,
+    );
+
+    // Tenant a cannot tell b's id, or one without a tenant, from a free one.
+    for (const id of ["sub_shared", "sub_none", "sub_free"]) {
+      const res = await create(a, id, "http://127.0.0.1:9/a");
+      assert.equal(res.status, 201, id);
+      assert.equal((await json(res)).tenant_id, "a");
+    }
+    const again = await create(a, "sub_shared", "http://127.0.0.1:9/a");
+    assert.equal(again.status, 409);
+    assert.equal(
+      (await json(again)).error.message,
+      'Subscription "sub_shared" already exists: use a new id',
+    );
+
+    // Each tenant reaches its own; an admin names the tenant when the id alone is ambiguous.
+    const urlOf = async (res: Response) => (await json(res)).url;
+    assert.equal(
+      await urlOf(await t.call("GET", "/subscriptions/sub_shared", undefined, bearer(a))),
+      "http://127.0.0.1:9/a",
+    );
+    assert.equal(
+      await urlOf(await t.call("GET", "/subscriptions/sub_shared", undefined, bearer(b))),
+      "http://127.0.0.1:9/b",
+    );
+    const ambiguous = await asAdmin("GET", "/subscriptions/sub_shared");
+    assert.equal(ambiguous.status, 409);
+    assert.equal(
+      (await json(ambiguous)).error.message,
+      'Subscription "sub_shared" exists in more than one tenant: name one with ?tenant_id=',
+    );
+    assert.equal(
+      await urlOf(await asAdmin("GET", "/subscriptions/sub_shared?tenant_id=b")),
+      "http://127.0.0.1:9/b",
+    );
+    assert.equal((await asAdmin("DELETE", "/subscriptions/sub_shared?tenant_id=a")).status, 204);
+    assert.equal(
+      await urlOf(await asAdmin("GET", "/subscriptions/sub_shared")),
+      "http://127.0.0.1:9/b",
+    );
+    const rows = await t.db.sql`SELECT id, tenant_id FROM subscriptions ORDER BY id, tenant_id`;
+    assert.deepEqual(rows.map((r) => `${r.id}/${r.tenant_id}`), [
+      "sub_free/a",
+      "sub_none/a",
+      "sub_none/null",
+      "sub_shared/b",
+    ]);
+  } finally {
+    await t.close();
+  }
+});
