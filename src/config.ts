@@ -24,8 +24,10 @@ export interface HttpSettings {
   apiKeys: string[];
   /** An API request not answered by then (the database is away) answers 503. */
   requestTimeoutMs: number;
+  /** A connection whose client takes longer to send a request's head is closed. */
+  headerTimeoutMs: number;
   maxPayloadBytes: number;
-  /** False puts /metrics behind the API keys. */
+  /** False puts /metrics behind the API keys; false by default in production. */
   metricsPublic: boolean;
   /** How long a stop lets requests and deliveries in flight finish. */
   shutdownTimeoutMs: number;
@@ -131,14 +133,14 @@ export interface Variable {
   schema: z.ZodType;
   /** Parsed like user input when the variable is unset or empty. */
   fallback?: string;
-  /** The default as `--help` and the README show it, when it is not simply `fallback`. */
+  /** The default as `--help` and docs/configuration.md show it, when it is not simply `fallback`. */
   shown?: string;
   about: string;
   /** The value may hold credentials: never repeated in an error message. */
   secret?: true;
 }
 
-/** Every variable Dispatch reads; `--help` and the README's Configuration table come from it. */
+/** Every variable Dispatch reads; `--help` and the table of docs/configuration.md come from it. */
 export const variables = {
   DATABASE_URL: {
     schema: z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
@@ -159,7 +161,8 @@ export const variables = {
   DISPATCH_ENV: {
     schema: z.enum(["development", "production"]),
     fallback: "development",
-    about: "production requires API keys, refuses private targets and short secrets",
+    about:
+      "production requires API keys and DATABASE_URL, refuses private targets and short secrets",
   },
   ADDR: {
     schema: addr,
@@ -211,6 +214,12 @@ export const variables = {
     about:
       "an API request not answered by then (the database does not answer) answers 503 with Retry-After",
   },
+  HEADER_TIMEOUT_MS: {
+    schema: int(100, 600_000),
+    fallback: "10000",
+    about:
+      "a connection is closed when its client takes longer to send a request's head (from connecting, or from the request's first byte)",
+  },
   MAX_PAYLOAD_BYTES: {
     schema: int(1024, 64 * 1024 * 1024),
     fallback: String(256 * 1024),
@@ -244,8 +253,8 @@ export const variables = {
   },
   METRICS_PUBLIC: {
     schema: bool,
-    fallback: "true",
-    about: "false puts /metrics behind the API keys",
+    shown: "true outside production",
+    about: "false puts /metrics behind the API keys (its labels name every tenant's event types)",
   },
   RETENTION_DAYS: {
     schema: int(1, 36_500),
@@ -314,6 +323,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       } is shorter than ${minProductionKeyLength} characters, too short for production (make one with "openssl rand -hex 32")`,
     );
   }
+  if (production && p.DATABASE_URL === undefined) {
+    throw new ConfigError(
+      "Missing DATABASE_URL: it is required when DISPATCH_ENV=production (postgres://… of the PostgreSQL server); the embedded database is for trying Dispatch out",
+    );
+  }
   for (
     const [base, max] of [
       ["RETRY_BASE_DELAY_MS", "RETRY_MAX_DELAY_MS"],
@@ -343,8 +357,9 @@ function sections(p: Parsed): Config {
       port,
       apiKeys,
       requestTimeoutMs: p.REQUEST_TIMEOUT_MS!,
+      headerTimeoutMs: p.HEADER_TIMEOUT_MS!,
       maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
-      metricsPublic: p.METRICS_PUBLIC!,
+      metricsPublic: p.METRICS_PUBLIC ?? !production,
       shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
     },
     security: {

@@ -76,10 +76,18 @@ export async function startService(
       queueStats: () => views.queueStats(),
       log,
     });
-    const deps = { engine, views, log, config: apiSettings(config), metrics, secrets };
+    const deps = {
+      engine,
+      views,
+      log,
+      outage: db.outage,
+      config: apiSettings(config),
+      metrics,
+      secrets,
+    };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = serve(config.http, app.fetch);
+    const server = await serve(config.http, app.fetch);
     started.push(() => server.shutdown());
 
     if (role !== "api") {

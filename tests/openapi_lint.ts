@@ -17,6 +17,7 @@ const variants = {
 
 const sql = connect("postgres://127.0.0.1:1/unused");
 const unused = {
+  sql,
   engine: createEngine({ sql, channel: "unused", log: silentLogger }),
   views: createViews(sql),
 };

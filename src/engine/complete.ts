@@ -8,6 +8,13 @@ import type { Sql } from "../db/pool.ts";
 import type { Completion } from "./shapes.ts";
 
 /**
+ * A subscription `s` whose health a success changes: a failure counted, failing
+ * since some time, or a circuit that is not closed.
+ */
+const unsettled = `(s.circuit_state <> 'closed' OR s.consecutive_failures > 0
+  OR s.failing_since IS NOT NULL)`;
+
+/**
  * **deliver**, **retry**, **fail** and **abandon**: writes a batch of
  * outcomes and their attempts in one statement. A delivery is changed only
  * while the claim is still this one (`locked_by` and the attempt number
@@ -16,16 +23,25 @@ import type { Completion } from "./shapes.ts";
  * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
  * of a subscription with `max_in_flight` lets one delivery it held go.
  * Answers, per outcome, whether the lease was still this one, and how many
- * held deliveries were let go (the caller wakes the workers for them).
+ * held deliveries were let go (the caller wakes the workers for them); null
+ * when one of the `unlessUnsettled` subscriptions has a health to change (see
+ * {@linkcode unsettled}): then nothing was written.
  */
 export async function completeDeliveries(
   sql: Sql,
   workerId: string,
   batch: readonly Completion[],
-): Promise<{ applied: boolean[]; released: number }> {
+  options: { unlessUnsettled?: readonly number[] } = {},
+): Promise<{ applied: boolean[]; released: number } | null> {
   const sent = batch.filter((c) => c.record !== null);
-  const rows = await sql<{ applied: boolean; released: number }[]>`
-    WITH r AS (
+  const rows = await sql<{ applied: boolean; released: number; unsettled: boolean }[]>`
+    WITH stop AS (
+      -- Read from the rows as they are now, without a lock: a success on a subscription with
+      -- nothing to reset, the common case, changes nothing of it.
+      SELECT EXISTS (SELECT 1 FROM subscriptions s
+        WHERE s.seq = ANY(${options.unlessUnsettled ?? []}::bigint[])
+          AND ${sql.unsafe(unsettled)}) AS unsettled
+    ), r AS (
       SELECT * FROM unnest(
         ${batch.map((c) => c.deliveryId)}::bigint[],
         ${batch.map((c) => c.attempt)}::int[],
@@ -42,7 +58,7 @@ export async function completeDeliveries(
         locked_by = NULL, locked_until = NULL, updated_at = now()
       FROM r
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
-        AND d.attempts = r.attempt
+        AND d.attempts = r.attempt AND NOT (SELECT unsettled FROM stop)
       RETURNING d.id, d.subscription_seq
     ), freed AS (
       SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
@@ -80,14 +96,17 @@ export async function completeDeliveries(
         ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::text[]
       ) AS a(delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
         duration_ms, status_code, error_class, error, response_body, response_headers)
+      WHERE NOT (SELECT unsettled FROM stop)
       ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at,
         duration_ms = excluded.duration_ms, status_code = excluded.status_code,
         error_class = excluded.error_class, error = excluded.error,
         response_body = excluded.response_body, response_headers = excluded.response_headers
       WHERE delivery_attempts.error_class = 'lease_expired'
     )
-    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*)::int FROM released) AS released
+    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*)::int FROM released) AS released,
+      (SELECT unsettled FROM stop)
     FROM r LEFT JOIN upd ON upd.id = r.id
     ORDER BY r.ord`;
+  if (rows[0]?.unsettled) return null;
   return { applied: rows.map((r) => r.applied), released: rows[0]?.released ?? 0 };
 }

@@ -19,6 +19,7 @@ import {
   type HealthChange,
   type HealthReport,
   type HealthSettings,
+  lockSubscriptions,
   recordHealth,
 } from "./health.ts";
 import { handBack, renewLeases, rescueExpired } from "./lease.ts";
@@ -45,10 +46,16 @@ export interface EngineOptions {
   maxPendingPublications?: number;
 }
 
-/** What a batch of results says about subscriptions' health, when it can say anything. */
+/** What a batch of results says about subscriptions' health. */
 export interface HealthWrite {
   reports: readonly HealthReport[];
   settings: HealthSettings;
+  /**
+   * The batch surely changes health. Otherwise (successes claimed while their
+   * subscriptions had nothing to reset) it is one statement, unless the rows
+   * say by then that one of its successes' subscriptions has health to reset.
+   */
+  surely: boolean;
 }
 
 export type Engine = ReturnType<typeof createEngine>;
@@ -82,21 +89,25 @@ export function createEngine(options: EngineOptions) {
 
     /**
      * **deliver**, **retry**, **fail**, **abandon**: writes a batch of
-     * outcomes; with `health`, in one transaction with what they say about
-     * their subscriptions (circuit, disable) and the announcements of it.
+     * outcomes, in one transaction with what they say about their
+     * subscriptions (circuit, disable) and the announcements of it, which
+     * first locks the batch's subscriptions in `seq` order; a batch that
+     * changes no health is one statement (see {@linkcode HealthWrite}).
      */
     async complete(
       workerId: string,
       batch: readonly Completion[],
-      health: HealthWrite | null,
+      health: HealthWrite,
     ): Promise<{ applied: boolean[]; changes: HealthChange[] }> {
-      if (health === null) {
-        const { applied, released } = await completeDeliveries(sql, workerId, batch);
-        return waking({ applied, changes: [] }, released > 0);
+      if (!health.surely) {
+        const unlessUnsettled = health.reports.filter((r) => r.success).map((r) => r.seq);
+        const done = await completeDeliveries(sql, workerId, batch, { unlessUnsettled });
+        if (done !== null) return waking({ applied: done.applied, changes: [] }, done.released > 0);
       }
       const { applied, changes, woke } = await sql.begin(async (tx) => {
         const sql = tx as unknown as Sql;
-        const { applied, released } = await completeDeliveries(sql, workerId, batch);
+        await lockSubscriptions(sql, batch.map((c) => c.subscriptionSeq));
+        const { applied, released } = (await completeDeliveries(sql, workerId, batch))!;
         const changes = await recordHealth(sql, health.reports, health.settings);
         const { woke } = await applyHealthChanges(sql, changes);
         return { applied, changes, woke: woke || released > 0 };

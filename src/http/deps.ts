@@ -1,4 +1,5 @@
 import type { Config, HttpSettings, SecuritySettings } from "../config.ts";
+import type { DatabaseOutage } from "../observability/outage.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -8,7 +9,10 @@ import type { Views } from "../views/views.ts";
 /** The settings of the config's sections that the API reads, side by side. */
 export type ApiSettings =
   & Pick<Config, "env">
-  & Pick<HttpSettings, "apiKeys" | "requestTimeoutMs" | "maxPayloadBytes" | "metricsPublic">
+  & Pick<
+    HttpSettings,
+    "hostname" | "apiKeys" | "requestTimeoutMs" | "maxPayloadBytes" | "metricsPublic"
+  >
   & Pick<SecuritySettings, "allowPrivateTargets" | "allowedTargetCidrs" | "rotationGraceMs">;
 
 /** The API's settings, from the config's sections. */
@@ -22,6 +26,8 @@ export interface AppDeps {
   engine: Engine;
   views: Views;
   log: Logger;
+  /** Reports the database unreachable and back again, for the requests refused meanwhile. */
+  outage: DatabaseOutage;
   config: ApiSettings;
   /** Encrypts subscription secrets before they are stored. */
   secrets: SecretCipher;

@@ -57,7 +57,7 @@ export class ApiKeyTable {
 
   /**
    * `load` reads every unexpired key and, in the same statement, records
-   * the uses it is given (see `readKeyTable` in `src/db/api_keys.ts`).
+   * the uses it is given (see `readKeyTable` in `src/engine/api_keys.ts`).
    */
   constructor(
     load: (used: { id: string; at: Date }[]) => Promise<StoredKey[]>,

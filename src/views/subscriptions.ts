@@ -65,6 +65,17 @@ export async function subscriptionState(
   return row;
 }
 
+/** The tenants (null: none) that have a subscription of this id; at most `limit`. */
+export async function tenantsWithSubscription(
+  sql: Sql,
+  id: string,
+  limit: number,
+): Promise<(string | null)[]> {
+  const rows = await sql<{ tenant_id: string | null }[]>`
+    SELECT tenant_id FROM subscriptions WHERE id = ${id} ORDER BY tenant_id LIMIT ${limit}`;
+  return rows.map((r) => r.tenant_id);
+}
+
 /** Oldest first; `next` is the sequence number to continue after, if more remain. */
 export async function listSubscriptions(
   sql: Sql,

@@ -15,6 +15,7 @@ import {
   listSecretsWithPrefix,
   listSubscriptions,
   subscriptionState,
+  tenantsWithSubscription,
 } from "./subscriptions.ts";
 import { tenantSummary } from "./tenants.ts";
 
@@ -31,6 +32,7 @@ export function createViews(sql: Sql) {
     getSubscription,
     listSubscriptions,
     subscriptionState,
+    tenantsWithSubscription,
     listSecretsWithPrefix,
     subscriptionStats,
     queueStats,

@@ -17,9 +17,11 @@ import type { Logger } from "../observability/log.ts";
  * written again without what the receiver sent, so one hostile answer never
  * holds up the others.
  *
- * A batch of successes for healthy subscriptions is one statement. Anything
- * else also changes subscriptions' health (the circuit breaker, disabling)
- * and announces each change, in the same transaction.
+ * A batch of successes is one statement when their subscriptions have no
+ * health to change, as the rows say when it is written. Anything else also
+ * changes subscriptions' health (the circuit breaker, disabling) and
+ * announces each change, in one transaction that first locks the batch's
+ * subscriptions in order.
  */
 export class Completer {
   #writer: GroupCommit<Completion, boolean>;
@@ -39,11 +41,11 @@ export class Completer {
     const { workerId, health } = options;
     this.#writer = new GroupCommit({
       write: async (batch) => {
-        const { applied, changes } = await deps.engine.complete(
-          workerId,
-          batch,
-          batch.some(bearsOnHealth) ? { reports: healthReports(batch), settings: health } : null,
-        );
+        const { applied, changes } = await deps.engine.complete(workerId, batch, {
+          reports: healthReports(batch),
+          settings: health,
+          surely: batch.some(bearsOnHealth),
+        });
         for (const change of changes) this.#changed(change);
         return applied;
       },
@@ -142,13 +144,17 @@ export class Completer {
   }
 }
 
-/** Whether an outcome may change its subscription's health: anything but a healthy success. */
+/**
+ * Whether an outcome surely changes its subscription's health: anything but a
+ * success claimed while the subscription had nothing to reset. Such a success
+ * most likely still has nothing to reset: the write checks.
+ */
 function bearsOnHealth(c: Completion): boolean {
   return c.verdict !== null && !(c.verdict === "success" && c.healthy);
 }
 
 /** One report per subscription, from the batch's attempts in the order they were made. */
-function healthReports(batch: readonly Completion[]): HealthReport[] {
+export function healthReports(batch: readonly Completion[]): HealthReport[] {
   const bySeq = new Map<number, HealthReport>();
   for (const c of batch) {
     if (c.verdict === null || c.subscriptionSeq === null) continue;

@@ -3,7 +3,8 @@ import { loadConfig } from "../../src/config.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { startService } from "../../src/service.ts";
 import { startReceiver } from "../helpers/receiver.ts";
-import { apiAt, eventually, fastEnv } from "../helpers/service.ts";
+import { type Api, apiClient, overHttp } from "../helpers/http.ts";
+import { eventually, fastEnv } from "../helpers/service.ts";
 
 /**
  * Dispatch on the embedded database (no DATABASE_URL), which cannot LISTEN,
@@ -13,7 +14,7 @@ import { apiAt, eventually, fastEnv } from "../helpers/service.ts";
  */
 async function withEmbeddedService(
   test: (ctx: {
-    api: ReturnType<typeof apiAt>;
+    api: Api;
     service: Awaited<ReturnType<typeof startService>>;
     receiver: ReturnType<typeof startReceiver>;
   }) => Promise<void>,
@@ -38,7 +39,7 @@ async function withEmbeddedService(
     await test({
       service,
       receiver,
-      api: apiAt(service.url),
+      api: apiClient(overHttp(service.url)),
     });
   } finally {
     first.resolve();

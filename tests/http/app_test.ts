@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
+import { DatabaseOutage } from "../../src/observability/outage.ts";
 import { apiSettings } from "../../src/http/deps.ts";
 import { createOpsApp } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/observability/log.ts";
@@ -59,6 +60,7 @@ Deno.test("a route that says not found itself answers 404, not 405", async () =>
       engine: db.engine,
       views: db.views,
       log,
+      outage: new DatabaseOutage(log, { probe: () => db.sql`SELECT 1` }),
       config: apiSettings(loadConfig({})),
       metrics,
     });

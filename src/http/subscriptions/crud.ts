@@ -12,6 +12,7 @@ import type { TenantFilter } from "../../views/tenant_filter.ts";
 import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
 import { tenantFilter } from "../access.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import { validationError } from "../error_handler.ts";
 import * as examples from "../examples.ts";
@@ -135,7 +136,7 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await views.getSubscription(id, tenantFilter(c));
+    const row = await views.getSubscription(id, await subscriptionScope(c, views, id));
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
@@ -144,7 +145,7 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const { tenant_id, ...body } = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
-    const scope = tenantFilter(c);
+    const scope = await subscriptionScope(c, views, id);
     if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
     const row = await engine.updateSubscription(id, dropUndefined(body), scope);
     if (!row) throw notFound("subscription", id);
@@ -153,7 +154,9 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await engine.deleteSubscription(id, tenantFilter(c)))) throw notFound("subscription", id);
+    if (!(await engine.deleteSubscription(id, await subscriptionScope(c, views, id)))) {
+      throw notFound("subscription", id);
+    }
     return c.body(null, 204);
   });
 

@@ -7,7 +7,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { generateSecret } from "../../delivery/signature.ts";
 import { notFound } from "../../errors.ts";
-import { tenantFilter } from "../access.ts";
+import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import * as examples from "../examples.ts";
 import { jsonResponse } from "../openapi.ts";
@@ -41,7 +41,7 @@ export function subscriptionSecretsRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const secret = generateSecret();
     const rotated = await deps.engine.rotateSecret(id, {
-      ...tenantFilter(c),
+      ...await subscriptionScope(c, deps.views, id),
       secret: await deps.secrets.seal(secret),
       graceMs: deps.config.rotationGraceMs,
     });
