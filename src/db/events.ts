@@ -18,6 +18,16 @@ export interface NewEvent {
   source: string | null;
   data: unknown;
   tenant_id: string | null;
+  /**
+   * `data` as the producer wrote it: stored beside it and sent byte for byte,
+   * so a delivery is never larger than what was accepted. Default: `data` encoded.
+   */
+  dataText?: string;
+}
+
+/** The JSON text of an event's `data` as it is stored and sent. */
+export function dataText(event: NewEvent): string {
+  return event.dataText ?? JSON.stringify(event.data);
 }
 
 export interface DeliveryCounts {
@@ -78,17 +88,19 @@ export async function insertEvents(
     channel: string;
     /** Fan out to this subscription only, whatever its patterns (`POST /subscriptions/:id/test`). */
     to?: { id: string; seq: number };
+    /** Cancels the insert while it runs; the events are then not stored. */
+    signal?: AbortSignal;
   },
 ): Promise<BatchOutcome[]> {
   const to = options.to;
-  const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
+  const insert = sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
-      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, tenant_id
+      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, data AS data_text, tenant_id
       FROM unnest(
         ${events.map((e) => e.id)}::text[],
         ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[],
-        ${events.map((e) => JSON.stringify(e.data))}::text[],
+        ${events.map(dataText)}::text[],
         ${events.map((e) => e.tenant_id)}::text[]
       ) WITH ORDINALITY AS i(id, type, source, data, tenant_id, ord)
       ORDER BY id, ord
@@ -100,8 +112,8 @@ export async function insertEvents(
   }), counted AS (
       SELECT event_id, count(*) AS n FROM matched GROUP BY event_id
     ), ins AS (
-      INSERT INTO events (id, type, source, data, tenant_id, fanned_out)
-      SELECT i.id, i.type, i.source, i.data, i.tenant_id, coalesce(c.n, 0)
+      INSERT INTO events (id, type, source, data, data_text, tenant_id, fanned_out)
+      SELECT i.id, i.type, i.source, i.data, i.data_text, i.tenant_id, coalesce(c.n, 0)
       FROM input i LEFT JOIN counted c ON c.event_id = i.id
       ON CONFLICT (id) DO NOTHING
       RETURNING id, created_at, fanned_out
@@ -115,6 +127,14 @@ export async function insertEvents(
     )
     SELECT ins.id, ins.created_at, ins.fanned_out AS fanned, (SELECT count(*) FROM wake) AS woke
     FROM ins`;
+  const cancel = () => insert.cancel();
+  options.signal?.addEventListener("abort", cancel, { once: true });
+  let rows;
+  try {
+    rows = await insert;
+  } finally {
+    options.signal?.removeEventListener("abort", cancel);
+  }
   const created = new Map(rows.map((r) => [r.id, r]));
   const others = events.filter((e) => !created.has(e.id)).map((e) => e.id);
   const existing = new Map<string, NewEvent>();

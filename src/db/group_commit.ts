@@ -11,8 +11,12 @@ import { isDataError } from "./errors.ts";
 
 /** Options for {@linkcode GroupCommit}. */
 export interface GroupCommitOptions<T, R> {
-  /** Writes the items in one statement and answers one result per item, in order. */
-  write: (items: T[]) => Promise<R[]>;
+  /**
+   * Writes the items in one statement and answers one result per item, in
+   * order. `signal` aborts when a submission in the batch is withdrawn while
+   * written: the write should then stop short (cancel its statement) if it can.
+   */
+  write: (items: T[], signal: AbortSignal) => Promise<R[]>;
   /**
    * What a failure that is not the data's own (a lost connection, a
    * timeout) does to the batch: `"reject"` fails every submission in it at
@@ -22,6 +26,13 @@ export interface GroupCommitOptions<T, R> {
   onFailure: "reject" | "retry";
   /** Items per statement; default 500. */
   maxBatch?: number;
+  /**
+   * Bytes per statement, as {@linkcode GroupCommitOptions.sizeOf} counts
+   * them; default: no bound. An item larger than this is written alone.
+   */
+  maxBatchBytes?: number;
+  /** An item's size in bytes, for {@linkcode GroupCommitOptions.maxBatchBytes}. */
+  sizeOf?: (item: T) => number;
   /** Items queued or being written at most; beyond it `submit` rejects. Default 10,000. */
   maxPending?: number;
   /** Called before each backoff of the `"retry"` policy. */
@@ -38,11 +49,24 @@ export class QueueClosedError extends Error {
   override name = "QueueClosedError";
 }
 
+/** Options for {@linkcode GroupCommit.submit}. */
+export interface SubmitOptions {
+  /**
+   * Withdraws the item when it aborts (its request was answered): one still
+   * queued is rejected with the signal's reason at once and never written;
+   * one being written has its batch's write stopped, and its promise settles
+   * with what the write did (written, or rejected with the reason).
+   */
+  signal?: AbortSignal;
+}
+
 interface Entry<T, R> {
   item: T;
   settled: boolean;
   resolve(result: R): void;
   reject(err: unknown): void;
+  signal?: AbortSignal | undefined;
+  withdraw?: (() => void) | undefined;
 }
 
 // The retry backoff stays short: once the database is back, writing resumes within a second.
@@ -60,6 +84,8 @@ export class GroupCommit<T, R> {
   #options: GroupCommitOptions<T, R>;
   #queue: Entry<T, R>[] = [];
   #writing: Entry<T, R>[] = [];
+  /** Stops the batch being written, when an item of it is withdrawn. */
+  #stopWriting = new AbortController();
   #running: Promise<void> | null = null;
   #closing = new AbortController();
 
@@ -69,7 +95,7 @@ export class GroupCommit<T, R> {
   }
 
   /** Queues `item`; resolves with its result once its batch is written. */
-  submit(item: T): Promise<R> {
+  submit(item: T, options: SubmitOptions = {}): Promise<R> {
     if (this.#closing.signal.aborted) {
       return Promise.reject(new QueueClosedError("The writer is closed"));
     }
@@ -78,10 +104,27 @@ export class GroupCommit<T, R> {
         new QueueFullError(`${this.pending} items are waiting to be written, the most allowed`),
       );
     }
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<R>();
-    this.#queue.push({ item, settled: false, resolve, reject });
+    const entry: Entry<T, R> = { item, settled: false, resolve, reject, signal };
+    if (signal) {
+      entry.withdraw = () => this.#withdraw(entry);
+      signal.addEventListener("abort", entry.withdraw, { once: true });
+    }
+    this.#queue.push(entry);
     this.#running ??= this.#run();
     return promise;
+  }
+
+  #withdraw(entry: Entry<T, R>): void {
+    const at = this.#queue.indexOf(entry);
+    if (at >= 0) {
+      this.#queue.splice(at, 1);
+      settle(entry, { err: entry.signal!.reason });
+    } else if (this.#writing.includes(entry) && !entry.settled) {
+      this.#stopWriting.abort();
+    }
   }
 
   /** Items queued or being written. */
@@ -116,16 +159,26 @@ export class GroupCommit<T, R> {
       // No await between the last emptiness check and clearing `#running`, so a
       // submit that comes after the check always starts a new run.
       while (this.#queue.length > 0 && !this.#closing.signal.aborted) {
-        const batch = this.#queue.splice(0, this.#options.maxBatch ?? 500);
+        const batch = this.#queue.splice(0, this.#batchLength());
         this.#writing = batch;
+        this.#stopWriting = new AbortController();
+        const stopped = this.#stopWriting.signal;
         try {
-          await this.#write(batch);
+          await this.#write(batch, stopped);
           failures = 0;
           this.#writing = [];
         } catch (err) {
-          // Only the "retry" policy gets here: keep what is not written, in order.
           this.#writing = [];
-          this.#queue.unshift(...batch.filter((e) => !e.settled));
+          const unwritten = batch.filter((e) => !e.settled);
+          if (stopped.aborted) {
+            // Stopped for a withdrawn item: it fails alone, the rest is written next.
+            const [gone, kept] = partition(unwritten, (e) => e.signal?.aborted === true);
+            for (const e of gone) settle(e, { err: e.signal!.reason });
+            this.#queue.unshift(...kept);
+            continue;
+          }
+          // Only the "retry" policy gets here: keep what is not written, in order.
+          this.#queue.unshift(...unwritten);
           failures++;
           const retryInMs = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (failures - 1));
           this.#options.onRetry?.(err, { pending: this.pending, retryInMs });
@@ -138,17 +191,35 @@ export class GroupCommit<T, R> {
     }
   }
 
-  /** Writes `batch`; throws only a failure the "retry" policy keeps the batch for. */
-  async #write(batch: Entry<T, R>[]): Promise<void> {
+  /** How many queued items the next batch takes: up to `maxBatch`, and `maxBatchBytes`. */
+  #batchLength(): number {
+    const { maxBatch = 500, maxBatchBytes = Infinity, sizeOf } = this.#options;
+    if (sizeOf === undefined) return maxBatch;
+    let n = 0;
+    let bytes = 0;
+    for (const e of this.#queue) {
+      bytes += sizeOf(e.item);
+      if (n === maxBatch || (n > 0 && bytes > maxBatchBytes)) break;
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Writes `batch`; throws only a failure the "retry" policy keeps the batch
+   * for, or any failure once `stopped` has aborted.
+   */
+  async #write(batch: Entry<T, R>[], stopped: AbortSignal): Promise<void> {
     let results: R[];
     try {
-      results = await this.#options.write(batch.map((e) => e.item));
+      results = await this.#options.write(batch.map((e) => e.item), stopped);
     } catch (err) {
+      if (stopped.aborted) throw err;
       if (isDataError(err)) {
         if (batch.length === 1) return settle(batch[0]!, { err });
         const half = Math.ceil(batch.length / 2);
-        await this.#write(batch.slice(0, half));
-        await this.#write(batch.slice(half));
+        await this.#write(batch.slice(0, half), stopped);
+        await this.#write(batch.slice(half), stopped);
         return;
       }
       if (this.#options.onFailure === "retry") throw err;
@@ -166,6 +237,11 @@ export class GroupCommit<T, R> {
 
 function settle<T, R>(entry: Entry<T, R>, outcome: { result: R } | { err: unknown }): void {
   entry.settled = true;
+  if (entry.withdraw) entry.signal!.removeEventListener("abort", entry.withdraw);
   if ("err" in outcome) entry.reject(outcome.err);
   else entry.resolve(outcome.result);
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(test), items.filter((i) => !test(i))];
 }

@@ -3,8 +3,9 @@ import { insertEvents } from "../db/events.ts";
 import { eventConflict, type FieldIssue } from "../errors.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
-import { storedEvent } from "./events_routes.ts";
+import { keepText, storedEvent, textOf } from "./events_routes.ts";
 import * as examples from "./examples.ts";
+import { arrayElements, objectMembers } from "./json_text.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
 
@@ -51,7 +52,11 @@ export function eventBatchRoutes(deps: AppDeps) {
   const { sql, channel } = deps;
   const app = new OpenAPIHono();
 
+  app.on("POST", "/events/batch", keepText);
+
   app.openapi(batch, async (c) => {
+    const text = await c.req.text();
+    const spans = arrayElements(text, objectMembers(text, 0).get("events")!.start);
     const items = c.req.valid("json").events.map((raw, index) => {
       const parsed = NewEvent.safeParse(raw);
       if (!parsed.success) {
@@ -63,7 +68,10 @@ export function eventBatchRoutes(deps: AppDeps) {
           error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
         };
       }
-      return { index, event: storedEvent(parsed.data) };
+      return {
+        index,
+        event: storedEvent(parsed.data, textOf(text, objectMembers(text, spans[index]!.start))),
+      };
     });
     const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
     const outcomes = valid.length > 0 ? await insertEvents(sql, valid, { channel }) : [];

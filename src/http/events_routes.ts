@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { listAttempts, listEventDeliveries, requeueFailed } from "../db/deliveries.ts";
 import { createEventWriter } from "../db/event_writer.ts";
 import {
@@ -12,6 +12,7 @@ import {
 import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { tenantFilter } from "./access.ts";
+import { objectMembers, type Span } from "./json_text.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
@@ -118,11 +119,19 @@ export function eventsRoutes(deps: AppDeps) {
   const writer = createEventWriter(sql, { channel });
   const app = new OpenAPIHono();
 
+  app.on("POST", "/events", keepText);
+
   app.openapi(create, async (c) => {
-    const event = storedEvent(c.req.valid("json"));
-    const outcome = await writer.submit(event);
+    const raw = await c.req.text();
+    const event = storedEvent(c.req.valid("json"), textOf(raw, objectMembers(raw, 0)));
+    // Withdrawn at the deadline unless written by then: a 503 never stores the event.
+    const deadline = c.get("deadline");
+    const outcome = deadline
+      ? await deadline.hold(writer.submit(event, { signal: deadline.signal }))
+      : await writer.submit(event);
     if (outcome.kind !== "created") {
       if (outcome.kind === "conflict") throw eventConflict(event.id);
+      deadline?.signal.throwIfAborted();
       c.header("Idempotent-Replayed", "true");
       return c.json(wire(await mustGet(c, deps, event.id)), 200);
     }
@@ -178,15 +187,28 @@ async function mustGet(c: Context, deps: AppDeps, id: string): Promise<EventRow>
   return event;
 }
 
-/** An event as a request sent it, with its defaults. */
-export function storedEvent(body: z.output<typeof NewEvent>): StoredEvent {
+/** An event as a request sent it, with its defaults; `dataText` is its `data` as written. */
+export function storedEvent(body: z.output<typeof NewEvent>, dataText: string): StoredEvent {
   return {
     id: body.id ?? newId("evt"),
     type: body.type,
     source: body.source ?? null,
     data: body.data,
     tenant_id: body.tenant_id ?? null,
+    dataText,
   };
+}
+
+/** Reads the body as text before validation parses it, so that `data` is kept as written. */
+export const keepText: MiddlewareHandler = async (c, next) => {
+  await c.req.text();
+  await next();
+};
+
+/** The source text of an event's `data`, given its members in the request's text. */
+export function textOf(raw: string, members: Map<string, Span>): string {
+  const span = members.get("data")!;
+  return raw.slice(span.start, span.end);
 }
 
 // `data` is stored as a JSON object, so it comes back as one.

@@ -173,3 +173,58 @@ Deno.test("the event writer stores every event of a batch but the one PostgreSQL
     await db.close();
   }
 });
+
+Deno.test("GroupCommit keeps batches to maxBatchBytes, and writes a larger item alone", async () => {
+  const w = heldWrites();
+  const gc = new GroupCommit({
+    write: w.write,
+    onFailure: "reject",
+    maxBatchBytes: 10,
+    sizeOf: (i: number) => i,
+  });
+  const results = [1, 4, 5, 2, 30, 3].map((i) => gc.submit(i));
+  for (let i = 0; i < 5; i++) await w.next();
+  await Promise.all(results);
+  // The first goes at once; then 4 + 5 fit in 10 bytes, 2 more would not; 30 is a batch alone.
+  assert.deepEqual(w.batches, [[1], [4, 5], [2], [30], [3]]);
+});
+
+Deno.test("GroupCommit withdraws a queued item whose signal aborts: it is never written", async () => {
+  const w = heldWrites();
+  const gc = new GroupCommit({ write: w.write, onFailure: "reject" });
+  const first = gc.submit(1);
+  const answered = new AbortController();
+  const second = gc.submit(2, { signal: answered.signal });
+  const third = gc.submit(3);
+  answered.abort(new Error("answered 503"));
+  await assert.rejects(second, /answered 503/);
+  await w.next();
+  await w.next();
+  assert.deepEqual([await first, await third], [10, 30]);
+  assert.deepEqual(w.batches, [[1], [3]]);
+});
+
+Deno.test("GroupCommit stops the write of a withdrawn item and writes the rest of its batch again", async () => {
+  const batches: number[][] = [];
+  const write = (items: number[], signal: AbortSignal) => {
+    batches.push(items);
+    // Like a cancelled statement: nothing written, the write fails.
+    if (items.includes(2)) {
+      return new Promise<number[]>((_, reject) =>
+        signal.addEventListener("abort", () => reject(pgError("57014")), { once: true })
+      );
+    }
+    return Promise.resolve(items.map((i) => i * 10));
+  };
+  const gc = new GroupCommit({ write, onFailure: "reject" });
+  const first = gc.submit(1);
+  const answered = new AbortController();
+  const second = gc.submit(2, { signal: answered.signal });
+  const third = gc.submit(3);
+  assert.equal(await first, 10);
+  while (batches.length < 2) await new Promise((r) => setTimeout(r, 1));
+  answered.abort(new Error("answered 503"));
+  await assert.rejects(second, /answered 503/);
+  assert.equal(await third, 30);
+  assert.deepEqual(batches, [[1], [2, 3], [3]]);
+});
