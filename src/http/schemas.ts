@@ -43,9 +43,15 @@ const jsonObject = z.custom<Record<string, unknown>>(
   if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: problem.path });
 });
 
+/** Dispatch's own events (`dispatch.subscription.disabled`, ...): producers cannot forge them. */
+export const reservedTypePrefix = "dispatch.";
+
 export const NewEvent = z.object({
   id: id("evt_123").optional().openapi({ description: "Idempotency key; generated when absent" }),
-  type: eventType,
+  type: eventType.refine(
+    (t) => !t.startsWith(reservedTypePrefix),
+    `must not start with "${reservedTypePrefix}", which is reserved for Dispatch's own events`,
+  ),
   source: text(1, 255).optional().openapi({ example: "billing-service" }),
   tenant_id: tenantId.optional().openapi({
     description:
