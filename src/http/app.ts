@@ -38,7 +38,7 @@ export function createOpsApp(
       if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
-  app.use("*", requestIds, requestLog(deps.log));
+  app.use("*", requestIds, requestLog(deps.log), noSniff);
   app.onError((err, c) => errorResponse(err, c, deps.log));
   const allowed = allowedMethods(() => app.routes);
   app.notFound((c) => {
@@ -129,6 +129,12 @@ export function createApp(deps: AppDeps) {
 export function routesOf(app: OpenAPIHono) {
   return app.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : []);
 }
+
+/** Every answer is read as the type it declares: browsers must not guess another. */
+const noSniff: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.header("X-Content-Type-Options", "nosniff");
+};
 
 /** Routes that take a body take JSON, and must be told so. */
 const requireJson: MiddlewareHandler = async (c, next) => {
