@@ -127,7 +127,8 @@ export async function insertEvents(
     )
     SELECT ins.id, ins.created_at, ins.fanned_out AS fanned, (SELECT count(*) FROM wake) AS woke
     FROM ins`;
-  const cancel = () => insert.cancel();
+  options.signal?.throwIfAborted();
+  const cancel = () => cancelQuietly(insert);
   options.signal?.addEventListener("abort", cancel, { once: true });
   let rows;
   try {
@@ -154,6 +155,20 @@ export async function insertEvents(
     if (!before) throw new Error(`Event "${e.id}" conflicted on insert but cannot be read`);
     return { kind: sameContent(before, e) ? "replayed" : "conflict" };
   });
+}
+
+/**
+ * Asks the server to cancel `query`. postgres.js 3.4.9's own `cancel()`
+ * drops the promise of its cancel request, so one that cannot connect (the
+ * server refuses connections) would be an unhandled rejection, which ends
+ * the process. This calls the same canceller and keeps its failure: the
+ * statement then ends as it would have.
+ */
+function cancelQuietly(query: object): void {
+  const q = query as { canceller?: ((query: object) => Promise<void>) | null };
+  const request = q.canceller?.(query);
+  q.canceller = null;
+  request?.catch(() => {});
 }
 
 /** The stored form of a just-created event, without reading it back. */

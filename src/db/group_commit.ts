@@ -210,6 +210,8 @@ export class GroupCommit<T, R> {
    * for, or any failure once `stopped` has aborted.
    */
   async #write(batch: Entry<T, R>[], stopped: AbortSignal): Promise<void> {
+    // A halving's next write must not start once an item of the batch was withdrawn.
+    stopped.throwIfAborted();
     let results: R[];
     try {
       results = await this.#options.write(batch.map((e) => e.item), stopped);
