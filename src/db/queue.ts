@@ -56,6 +56,13 @@ function budgetSpent(sql: Sql, aliases: { d: string; s: string }, maxAttempts: n
   return sql`${d}.attempts - ${d}.attempt_base >= coalesce(${s}.max_attempts, ${maxAttempts})`;
 }
 
+/**
+ * A subscription `s` whose health a success changes: a failure counted, failing
+ * since some time, or a circuit that is not closed.
+ */
+const unsettled = `(s.circuit_state <> 'closed' OR s.consecutive_failures > 0
+  OR s.failing_since IS NOT NULL)`;
+
 /** A subscription whose deliveries a limit or its circuit can hold back. */
 const gatedSubscription = `(s.rate_limit IS NOT NULL OR s.max_in_flight IS NOT NULL
   OR s.circuit_state <> 'closed')`;
@@ -252,17 +259,25 @@ export interface AttemptRecord {
  * claim. An attempt is always recorded: it did happen. It replaces the
  * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
  * of a subscription with `max_in_flight` lets one delivery it held go.
- * Answers, per outcome, whether the lease was still this one.
+ * Answers, per outcome, whether the lease was still this one; null when
+ * one of the `unlessUnsettled` subscriptions has a health to change (see
+ * {@linkcode unsettled}): then nothing was written.
  */
 export async function completeDeliveries(
   sql: Sql,
   workerId: string,
   batch: readonly Completion[],
-  options: { channel: string },
-): Promise<boolean[]> {
+  options: { channel: string; unlessUnsettled?: readonly number[] },
+): Promise<boolean[] | null> {
   const sent = batch.filter((c) => c.record !== null);
-  const rows = await sql<{ applied: boolean }[]>`
-    WITH r AS (
+  const rows = await sql<{ applied: boolean; unsettled: boolean }[]>`
+    WITH stop AS (
+      -- Read from the rows as they are now, without a lock: a success on a subscription with
+      -- nothing to reset, the common case, changes nothing of it.
+      SELECT EXISTS (SELECT 1 FROM subscriptions s
+        WHERE s.seq = ANY(${options.unlessUnsettled ?? []}::bigint[])
+          AND ${sql.unsafe(unsettled)}) AS unsettled
+    ), r AS (
       SELECT * FROM unnest(
         ${batch.map((c) => c.deliveryId)}::bigint[],
         ${batch.map((c) => c.attempt)}::int[],
@@ -279,7 +294,7 @@ export async function completeDeliveries(
         locked_by = NULL, locked_until = NULL, updated_at = now()
       FROM r
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
-        AND d.attempts = r.attempt
+        AND d.attempts = r.attempt AND NOT (SELECT unsettled FROM stop)
       RETURNING d.id, d.subscription_seq
     ), freed AS (
       SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
@@ -319,6 +334,7 @@ export async function completeDeliveries(
         ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::text[]
       ) AS a(delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
         duration_ms, status_code, error_class, error, response_body, response_headers)
+      WHERE NOT (SELECT unsettled FROM stop)
       ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at,
         duration_ms = excluded.duration_ms, status_code = excluded.status_code,
         error_class = excluded.error_class, error = excluded.error,
@@ -326,11 +342,11 @@ export async function completeDeliveries(
       WHERE delivery_attempts.error_class = 'lease_expired'
       RETURNING 1
     )
-    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*) FROM att) AS recorded,
-      (SELECT count(*) FROM wake) AS woke
+    SELECT upd.id IS NOT NULL AS applied, (SELECT unsettled FROM stop),
+      (SELECT count(*) FROM att) AS recorded, (SELECT count(*) FROM wake) AS woke
     FROM r LEFT JOIN upd ON upd.id = r.id
     ORDER BY r.ord`;
-  return rows.map((r) => r.applied);
+  return rows[0]?.unsettled ? null : rows.map((r) => r.applied);
 }
 
 /**
