@@ -12,20 +12,44 @@ export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
  * A lost connection fails every waiting request at once (they answer 503
  * and the producer retries, which is safe: ingest is idempotent), and at
  * `maxPending` waiting events new ones are refused instead of queued. An
- * event whose request was answered (its deadline passed) is withdrawn: its
- * insert is cancelled, and the rest of its batch written again without it.
+ * event whose request was answered (its deadline passed) is withdrawn; a
+ * batch is written under its earliest deadline, which the database enforces
+ * (see {@linkcode insertBy}).
  */
 export function createEventWriter(
   sql: Sql,
   options: { channel: string; maxPending?: number; maxBatchBytes?: number },
 ): EventWriter {
+  const { channel } = options;
   return new GroupCommit({
-    write: (events, signal) => insertEvents(sql, events, { channel: options.channel, signal }),
+    write: (events, deadline) =>
+      deadline === undefined
+        ? insertEvents(sql, events, { channel })
+        : insertBy(sql, events, { channel, deadline }),
     onFailure: "reject",
     maxBatch: 500,
     maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
     // UTF-16 code units, cheap to count: the UTF-8 bytes are at most three times as many.
     sizeOf: (event) => dataText(event).length,
     ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+  });
+}
+
+/**
+ * Inserts `events` in a transaction whose statements PostgreSQL aborts at
+ * `deadline` (`statement_timeout` covers lock waits too), so an insert that
+ * cannot finish before its request is answered never commits. No cancel
+ * request is needed, and none can be lost. A deadline already passed gets
+ * 1 ms: 0 would mean no timeout.
+ */
+function insertBy(
+  sql: Sql,
+  events: NewEvent[],
+  options: { channel: string; deadline: number },
+): Promise<BatchOutcome[]> {
+  return sql.begin(async (tx) => {
+    const ms = Math.max(1, Math.ceil(options.deadline - Date.now()));
+    await tx`SELECT set_config('statement_timeout', ${String(ms)}, true)`;
+    return await insertEvents(tx as unknown as Sql, events, { channel: options.channel });
   });
 }

@@ -88,12 +88,10 @@ export async function insertEvents(
     channel: string;
     /** Fan out to this subscription only, whatever its patterns (`POST /subscriptions/:id/test`). */
     to?: { id: string; seq: number };
-    /** Cancels the insert while it runs; the events are then not stored. */
-    signal?: AbortSignal;
   },
 ): Promise<BatchOutcome[]> {
   const to = options.to;
-  const insert = sql<{ id: string; created_at: Date; fanned: number }[]>`
+  const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
       SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, data AS data_text, tenant_id
       FROM unnest(
@@ -127,15 +125,6 @@ export async function insertEvents(
     )
     SELECT ins.id, ins.created_at, ins.fanned_out AS fanned, (SELECT count(*) FROM wake) AS woke
     FROM ins`;
-  options.signal?.throwIfAborted();
-  const cancel = () => cancelQuietly(insert);
-  options.signal?.addEventListener("abort", cancel, { once: true });
-  let rows;
-  try {
-    rows = await insert;
-  } finally {
-    options.signal?.removeEventListener("abort", cancel);
-  }
   const created = new Map(rows.map((r) => [r.id, r]));
   const others = events.filter((e) => !created.has(e.id)).map((e) => e.id);
   const existing = new Map<string, NewEvent>();
@@ -155,20 +144,6 @@ export async function insertEvents(
     if (!before) throw new Error(`Event "${e.id}" conflicted on insert but cannot be read`);
     return { kind: sameContent(before, e) ? "replayed" : "conflict" };
   });
-}
-
-/**
- * Asks the server to cancel `query`. postgres.js 3.4.9's own `cancel()`
- * drops the promise of its cancel request, so one that cannot connect (the
- * server refuses connections) would be an unhandled rejection, which ends
- * the process. This calls the same canceller and keeps its failure: the
- * statement then ends as it would have.
- */
-function cancelQuietly(query: object): void {
-  const q = query as { canceller?: ((query: object) => Promise<void>) | null };
-  const request = q.canceller?.(query);
-  q.canceller = null;
-  request?.catch(() => {});
 }
 
 /** The stored form of a just-created event, without reading it back. */

@@ -7,16 +7,17 @@
  * @module
  */
 import { pause } from "../async.ts";
-import { isDataError } from "./errors.ts";
+import { isDataError, isTimeoutError } from "./errors.ts";
 
 /** Options for {@linkcode GroupCommit}. */
 export interface GroupCommitOptions<T, R> {
   /**
    * Writes the items in one statement and answers one result per item, in
-   * order. `signal` aborts when a submission in the batch is withdrawn while
-   * written: the write should then stop short (cancel its statement) if it can.
+   * order. `deadline` (a `Date.now()` time) is the earliest of the batch's
+   * submissions: a write that cannot commit by then must fail without
+   * committing (the database aborts it, with a timeout error).
    */
-  write: (items: T[], signal: AbortSignal) => Promise<R[]>;
+  write: (items: T[], deadline: number | undefined) => Promise<R[]>;
   /**
    * What a failure that is not the data's own (a lost connection, a
    * timeout) does to the batch: `"reject"` fails every submission in it at
@@ -53,11 +54,17 @@ export class QueueClosedError extends Error {
 export interface SubmitOptions {
   /**
    * Withdraws the item when it aborts (its request was answered): one still
-   * queued is rejected with the signal's reason at once and never written;
-   * one being written has its batch's write stopped, and its promise settles
-   * with what the write did (written, or rejected with the reason).
+   * queued is rejected with the signal's reason at once and never written.
+   * One being written settles with what its write did, by `deadline`.
    */
   signal?: AbortSignal;
+  /**
+   * The `Date.now()` time by which the item is written or not at all: its
+   * batch's write gets the earliest deadline of its items, and when that
+   * write times out, the items past their deadline fail and the rest are
+   * written again.
+   */
+  deadline?: number;
 }
 
 interface Entry<T, R> {
@@ -66,6 +73,7 @@ interface Entry<T, R> {
   resolve(result: R): void;
   reject(err: unknown): void;
   signal?: AbortSignal | undefined;
+  deadline?: number | undefined;
   withdraw?: (() => void) | undefined;
 }
 
@@ -84,8 +92,6 @@ export class GroupCommit<T, R> {
   #options: GroupCommitOptions<T, R>;
   #queue: Entry<T, R>[] = [];
   #writing: Entry<T, R>[] = [];
-  /** Stops the batch being written, when an item of it is withdrawn. */
-  #stopWriting = new AbortController();
   #running: Promise<void> | null = null;
   #closing = new AbortController();
 
@@ -104,10 +110,10 @@ export class GroupCommit<T, R> {
         new QueueFullError(`${this.pending} items are waiting to be written, the most allowed`),
       );
     }
-    const { signal } = options;
+    const { signal, deadline } = options;
     if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<R>();
-    const entry: Entry<T, R> = { item, settled: false, resolve, reject, signal };
+    const entry: Entry<T, R> = { item, settled: false, resolve, reject, signal, deadline };
     if (signal) {
       entry.withdraw = () => this.#withdraw(entry);
       signal.addEventListener("abort", entry.withdraw, { once: true });
@@ -122,8 +128,6 @@ export class GroupCommit<T, R> {
     if (at >= 0) {
       this.#queue.splice(at, 1);
       settle(entry, { err: entry.signal!.reason });
-    } else if (this.#writing.includes(entry) && !entry.settled) {
-      this.#stopWriting.abort();
     }
   }
 
@@ -161,19 +165,17 @@ export class GroupCommit<T, R> {
       while (this.#queue.length > 0 && !this.#closing.signal.aborted) {
         const batch = this.#queue.splice(0, this.#batchLength());
         this.#writing = batch;
-        this.#stopWriting = new AbortController();
-        const stopped = this.#stopWriting.signal;
         try {
-          await this.#write(batch, stopped);
+          await this.#write(batch);
           failures = 0;
           this.#writing = [];
         } catch (err) {
           this.#writing = [];
           const unwritten = batch.filter((e) => !e.settled);
-          if (stopped.aborted) {
-            // Stopped for a withdrawn item: it fails alone, the rest is written next.
-            const [gone, kept] = partition(unwritten, (e) => e.signal?.aborted === true);
-            for (const e of gone) settle(e, { err: e.signal!.reason });
+          if (timedOut(err, unwritten)) {
+            // Those past their deadline fail alone, the rest is written next.
+            const [late, kept] = partition(unwritten, pastDeadline);
+            for (const e of late) settle(e, { err: e.signal?.aborted ? e.signal.reason : err });
             this.#queue.unshift(...kept);
             continue;
           }
@@ -207,21 +209,21 @@ export class GroupCommit<T, R> {
 
   /**
    * Writes `batch`; throws only a failure the "retry" policy keeps the batch
-   * for, or any failure once `stopped` has aborted.
+   * for, or a timeout once an item of the batch is past its deadline.
    */
-  async #write(batch: Entry<T, R>[], stopped: AbortSignal): Promise<void> {
-    // A halving's next write must not start once an item of the batch was withdrawn.
-    stopped.throwIfAborted();
+  async #write(batch: Entry<T, R>[]): Promise<void> {
+    const deadlines = batch.flatMap((e) => e.deadline ?? []);
+    const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
     let results: R[];
     try {
-      results = await this.#options.write(batch.map((e) => e.item), stopped);
+      results = await this.#options.write(batch.map((e) => e.item), deadline);
     } catch (err) {
-      if (stopped.aborted) throw err;
+      if (timedOut(err, batch)) throw err;
       if (isDataError(err)) {
         if (batch.length === 1) return settle(batch[0]!, { err });
         const half = Math.ceil(batch.length / 2);
-        await this.#write(batch.slice(0, half), stopped);
-        await this.#write(batch.slice(half), stopped);
+        await this.#write(batch.slice(0, half));
+        await this.#write(batch.slice(half));
         return;
       }
       if (this.#options.onFailure === "retry") throw err;
@@ -242,6 +244,15 @@ function settle<T, R>(entry: Entry<T, R>, outcome: { result: R } | { err: unknow
   if (entry.withdraw) entry.signal!.removeEventListener("abort", entry.withdraw);
   if ("err" in outcome) entry.reject(outcome.err);
   else entry.resolve(outcome.result);
+}
+
+function pastDeadline<T, R>(entry: Entry<T, R>): boolean {
+  return entry.deadline !== undefined && entry.deadline <= Date.now();
+}
+
+/** The write was aborted because an item of the batch could not be written by its deadline. */
+function timedOut<T, R>(err: unknown, batch: Entry<T, R>[]): boolean {
+  return isTimeoutError(err) && batch.some(pastDeadline);
 }
 
 function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {

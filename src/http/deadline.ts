@@ -4,6 +4,8 @@ import type { MiddlewareHandler } from "hono";
 export interface Deadline {
   /** Aborts, with the deadline's error as its reason, when the deadline passes. */
   readonly signal: AbortSignal;
+  /** When it passes, as a `Date.now()` time: work the database does can be bounded by it. */
+  readonly at: number;
   /**
    * Runs `work`, which follows `signal` itself, to its end: a deadline that
    * passes meanwhile waits for it (for as long again at most), so the request
@@ -24,12 +26,14 @@ declare module "hono" {
  * A request that waits longer than `ms` (for an unreachable database, say)
  * is answered with `error()` instead of hanging; what it started may still
  * complete unless it follows {@linkcode Deadline.signal}. Work a handler
- * holds gets as long again to end: a database that answers nothing, not
- * even a cancel, still gets the request answered, its outcome unknown.
+ * holds gets as long again to end: a database that answers nothing (its
+ * own timeout cannot reach us) still gets the request answered, its outcome
+ * unknown.
  */
 export function deadline(options: { ms: number; error: () => Error }): MiddlewareHandler {
   return async (c, next) => {
     const controller = new AbortController();
+    const at = Date.now() + options.ms;
     const expired = Promise.withResolvers<never>();
     const expire = () => expired.reject(controller.signal.reason);
     let holding = false;
@@ -40,6 +44,7 @@ export function deadline(options: { ms: number; error: () => Error }): Middlewar
     }, options.ms);
     c.set("deadline", {
       signal: controller.signal,
+      at,
       async hold(work) {
         holding = true;
         try {

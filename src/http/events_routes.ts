@@ -127,7 +127,9 @@ export function eventsRoutes(deps: AppDeps) {
     // Withdrawn at the deadline unless written by then: a 503 never stores the event.
     const deadline = c.get("deadline");
     const outcome = deadline
-      ? await deadline.hold(writer.submit(event, { signal: deadline.signal }))
+      ? await deadline.hold(
+        writer.submit(event, { signal: deadline.signal, deadline: deadline.at }),
+      )
       : await writer.submit(event);
     if (outcome.kind !== "created") {
       if (outcome.kind === "conflict") throw eventConflict(event.id);

@@ -204,27 +204,35 @@ Deno.test("GroupCommit withdraws a queued item whose signal aborts: it is never 
   assert.deepEqual(w.batches, [[1], [3]]);
 });
 
-Deno.test("GroupCommit stops the write of a withdrawn item and writes the rest of its batch again", async () => {
-  const batches: number[][] = [];
-  const write = (items: number[], signal: AbortSignal) => {
-    batches.push(items);
-    // Like a cancelled statement: nothing written, the write fails.
-    if (items.includes(2)) {
-      return new Promise<number[]>((_, reject) =>
-        signal.addEventListener("abort", () => reject(pgError("57014")), { once: true })
-      );
-    }
+Deno.test("GroupCommit writes a batch by its earliest deadline; when that times out, the late item fails and the rest is written again", async () => {
+  const writes: { items: number[]; deadline: number | undefined }[] = [];
+  const write = (items: number[], deadline: number | undefined) => {
+    writes.push({ items, deadline });
+    // Like a statement the database aborts at its deadline: nothing written, the write fails.
+    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(pgError("57014"));
     return Promise.resolve(items.map((i) => i * 10));
   };
   const gc = new GroupCommit({ write, onFailure: "reject" });
   const first = gc.submit(1);
-  const answered = new AbortController();
-  const second = gc.submit(2, { signal: answered.signal });
-  const third = gc.submit(3);
+  const passed = Date.now() - 1;
+  const later = Date.now() + 60_000;
+  const second = gc.submit(2, { deadline: passed });
+  const third = gc.submit(3, { deadline: later });
   assert.equal(await first, 10);
-  while (batches.length < 2) await new Promise((r) => setTimeout(r, 1));
-  answered.abort(new Error("answered 503"));
-  await assert.rejects(second, /answered 503/);
+  await assert.rejects(second, (err: { code?: string }) => err.code === "57014");
   assert.equal(await third, 30);
-  assert.deepEqual(batches, [[1], [2, 3], [3]]);
+  assert.deepEqual(writes, [
+    { items: [1], deadline: undefined },
+    { items: [2, 3], deadline: passed },
+    { items: [3], deadline: later },
+  ]);
+});
+
+Deno.test("GroupCommit fails every item of a timed-out batch when none is past its deadline", async () => {
+  const gc = new GroupCommit({
+    write: () => Promise.reject(pgError("57014")),
+    onFailure: "reject",
+  });
+  const item = gc.submit(1, { deadline: Date.now() + 60_000 });
+  await assert.rejects(item, (err: { code?: string }) => err.code === "57014");
 });
