@@ -109,6 +109,9 @@ export async function startService(
     if (config.http.apiKeys.length === 0 && role !== "worker") {
       log.warn("DISPATCH_API_KEYS is unset: the API is open to anyone who can reach it");
     }
+    if (config.security.secretsKey === null && config.env === "production") {
+      log.warn("DISPATCH_SECRETS_KEY is unset: signing secrets are stored unencrypted");
+    }
     if (config.security.allowPrivateTargets && config.env === "production") {
       log.warn("ALLOW_PRIVATE_TARGETS=true: deliveries may reach loopback and internal addresses");
     }

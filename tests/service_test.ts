@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createLogger } from "../src/observability/log.ts";
 import type { Role } from "../src/service.ts";
 import { testDatabase } from "./helpers/db.ts";
 import { startReceiver } from "./helpers/receiver.ts";
@@ -104,6 +105,29 @@ Deno.test("a start that cannot bind ADDR starts no worker and leaves nothing run
   } finally {
     taken.close();
     await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("production without DISPATCH_SECRETS_KEY starts with a warning, and with one without it", async () => {
+  const db = await testDatabase();
+  try {
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+    for (const secretsKey of [undefined, key]) {
+      const lines: { level: string; msg: string }[] = [];
+      const svc = await startTestService(db, {
+        env: {
+          DISPATCH_ENV: "production",
+          DISPATCH_API_KEYS: "a-production-api-key-0123456789",
+          ...(secretsKey ? { DISPATCH_SECRETS_KEY: secretsKey } : {}),
+        },
+        log: createLogger({ write: (l) => lines.push(JSON.parse(l)) }),
+      });
+      await svc.stop();
+      const warned = lines.some((l) => l.level === "warn" && /DISPATCH_SECRETS_KEY/.test(l.msg));
+      assert.equal(warned, secretsKey === undefined, `key ${secretsKey ? "set" : "unset"}`);
+    }
+  } finally {
     await db.close();
   }
 });

@@ -33,7 +33,15 @@ export interface ClaimOptions {
   horizonMs: number;
   /** When a delivery held for max_in_flight or a probe in flight is looked at again at the latest. */
   recheckMs: number;
+  /**
+   * Bytes of event data one claim takes at most (it always takes one delivery
+   * at least), so a worker's memory is bounded by bytes, not only by `limit`.
+   * Default {@linkcode CLAIM_MAX_BYTES}.
+   */
+  maxBytes?: number;
 }
+
+export const CLAIM_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * **claim**: takes up to `limit` due deliveries and marks them `processing`
@@ -60,12 +68,12 @@ export async function claimDeliveries(
   const ms = (n: number) => sql`${n} * interval '1 millisecond'`;
   const rows = await sql<(ClaimedDelivery & { scanned: number; id: number | null })[]>`
     WITH pend AS (
-      SELECT d.id, d.subscription_seq, d.next_attempt_at, 0 AS prio FROM deliveries d
+      SELECT d.id, d.event_id, d.subscription_seq, d.next_attempt_at, 0 AS prio FROM deliveries d
       WHERE d.status = 'pending' AND d.next_attempt_at <= now()
       ORDER BY d.next_attempt_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), retr AS (
-      SELECT d.id, d.subscription_seq, d.next_attempt_at, 1 AS prio FROM deliveries d
+      SELECT d.id, d.event_id, d.subscription_seq, d.next_attempt_at, 1 AS prio FROM deliveries d
       WHERE d.status = 'retrying' AND d.next_attempt_at <= now()
       ORDER BY d.next_attempt_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
@@ -76,6 +84,13 @@ export async function claimDeliveries(
       (SELECT * FROM pend ORDER BY next_attempt_at LIMIT (SELECT first FROM share))
       UNION ALL
       (SELECT * FROM retr ORDER BY next_attempt_at LIMIT (SELECT ${limit} - first FROM share))
+    ), fits AS (
+      -- Taken in claim order while the data before them is under the byte bound; the rest waits.
+      SELECT * FROM (
+        SELECT c.*, sum(b.n) OVER (ORDER BY c.prio, c.next_attempt_at, c.id) - b.n AS bytes_before
+        FROM cand c JOIN events e ON e.id = c.event_id
+        CROSS JOIN LATERAL (SELECT octet_length(coalesce(e.data_text, e.data::text)) AS n) b
+      ) c WHERE c.bytes_before < ${options.maxBytes ?? CLAIM_MAX_BYTES}
     ), gating AS (
       SELECT s.seq FROM subscriptions s
       WHERE s.seq IN (SELECT subscription_seq FROM cand) AND ${sql.unsafe(gatedSubscription)}
@@ -93,7 +108,7 @@ export async function claimDeliveries(
         g.max_in_flight, g.circuit_state, g.circuit_next_probe_at, g.rate_from, g.in_flight,
         row_number() OVER (PARTITION BY c.subscription_seq
           ORDER BY c.prio, c.next_attempt_at, c.id) AS k
-      FROM cand c LEFT JOIN gauged g ON g.seq = c.subscription_seq
+      FROM fits c LEFT JOIN gauged g ON g.seq = c.subscription_seq
       -- A gated subscription another process holds waits for the next claim.
       WHERE g.seq IS NOT NULL OR c.subscription_seq IS NULL
         OR c.subscription_seq NOT IN (SELECT seq FROM gating)
@@ -143,7 +158,8 @@ export async function claimDeliveries(
       ${budgetSpent(sql, { d: "c", s: "s" }, options.maxAttempts)} AS last_attempt,
       coalesce(s.circuit_state = 'closed' AND s.consecutive_failures = 0
         AND s.failing_since IS NULL, false) AS healthy,
-      e.type, e.source, e.created_at, e.data::text AS data, s.url, s.active,
+      e.type, e.source, e.created_at,
+      coalesce(e.data_text, e.data::text) AS data, s.url, s.active,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
         THEN s.previous_secret END], NULL) AS secrets
     FROM (SELECT count(*)::int AS scanned FROM cand) st

@@ -14,6 +14,7 @@ import { deleteApiKey, insertApiKey, readKeyTable } from "./api_keys.ts";
 import { claimDeliveries, type ClaimOptions } from "./claim.ts";
 import { completeDeliveries } from "./complete.ts";
 import { createEventWriter } from "./event_writer.ts";
+import type { SubmitOptions } from "./group_commit.ts";
 import {
   applyHealthChanges,
   type HealthChange,
@@ -78,10 +79,15 @@ export function createEngine(options: EngineOptions) {
     /**
      * **publish**: stores one request's events (in one statement, with
      * other requests' through the group-commit writer, which refuses when
-     * too many wait) and fans them out, or to `to` alone.
+     * too many wait) and fans them out, or to `to` alone; `signal` and
+     * `deadline` withdraw or bound it (see `SubmitOptions`).
      */
-    async publish(events: readonly EventInput[], to?: Target): Promise<BatchOutcome[]> {
-      const outcomes = await writer.submit({ events, to });
+    async publish(
+      events: readonly EventInput[],
+      options: { to?: Target } & SubmitOptions = {},
+    ): Promise<BatchOutcome[]> {
+      const { to, ...submit } = options;
+      const outcomes = await writer.submit({ events, to }, submit);
       return waking(outcomes, fanned(outcomes));
     },
 

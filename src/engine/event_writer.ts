@@ -1,6 +1,12 @@
 import type { Sql } from "../db/pool.ts";
 import { GroupCommit } from "./group_commit.ts";
-import { type BatchOutcome, type EventInput, insertEvents, type Target } from "./publish.ts";
+import {
+  type BatchOutcome,
+  dataText,
+  type EventInput,
+  insertEvents,
+  type Target,
+} from "./publish.ts";
 
 /** What one request publishes: its events, stored together, and where a test event goes. */
 export interface Publication {
@@ -10,24 +16,54 @@ export interface Publication {
 
 export type EventWriter = GroupCommit<Publication, BatchOutcome[]>;
 
+/** Bytes of event data per insert, so that 500 large events do not make one huge statement. */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
+
 /**
  * Ingest's writer: concurrent requests (`POST /events`, a batch, a test
  * event) share one insert statement, each request's events kept together.
  * A lost connection fails every waiting request at once (they answer 503
  * and the producer retries, which is safe: ingest is idempotent), and at
  * `maxPending` waiting requests new ones are refused instead of queued.
- * `maxBatch` counts events, not requests.
+ * `maxBatch` counts events, not requests. A request answered meanwhile (its
+ * deadline passed) is withdrawn; a batch is written under its earliest
+ * deadline, which the database enforces (see {@linkcode writeBy}).
  */
 export function createEventWriter(
   sql: Sql,
-  options: { maxPending?: number | undefined } = {},
+  options: { maxPending?: number | undefined; maxBatchBytes?: number } = {},
 ): EventWriter {
   return new GroupCommit({
-    write: (publications) => writePublications(sql, publications),
+    write: (publications, deadline) =>
+      deadline === undefined
+        ? writePublications(sql, publications)
+        : writeBy(sql, publications, deadline),
     onFailure: "reject",
     maxBatch: 500,
     size: (p) => p.events.length,
+    maxBatchBytes: options.maxBatchBytes ?? MAX_BATCH_BYTES,
+    // UTF-16 code units, cheap to count: the UTF-8 bytes are at most three times as many.
+    sizeOf: (p) => p.events.reduce((n, e) => n + dataText(e).length, 0),
     ...(options.maxPending !== undefined ? { maxPending: options.maxPending } : {}),
+  });
+}
+
+/**
+ * Writes `publications` in a transaction whose statements PostgreSQL aborts
+ * at `deadline` (`statement_timeout` covers lock waits too), so an insert
+ * that cannot finish before its request is answered never commits. No
+ * cancel request is needed, and none can be lost. A deadline already passed
+ * gets 1 ms: 0 would mean no timeout.
+ */
+function writeBy(
+  sql: Sql,
+  publications: Publication[],
+  deadline: number,
+): Promise<BatchOutcome[][]> {
+  return sql.begin(async (tx) => {
+    const ms = Math.max(1, Math.ceil(deadline - Date.now()));
+    await tx`SELECT set_config('statement_timeout', ${String(ms)}, true)`;
+    return await writePublications(tx as unknown as Sql, publications);
   });
 }
 

@@ -8,12 +8,17 @@
  */
 import { pause } from "../async.ts";
 import { backoffMs } from "../backoff.ts";
-import { isDataError } from "../db/errors.ts";
+import { isDataError, isTimeoutError } from "../db/errors.ts";
 
 /** Options for {@linkcode GroupCommit}. */
 export interface GroupCommitOptions<T, R> {
-  /** Writes the items in one statement and answers one result per item, in order. */
-  write: (items: T[]) => Promise<R[]>;
+  /**
+   * Writes the items in one statement and answers one result per item, in
+   * order. `deadline` (a `Date.now()` time) is the earliest of the batch's
+   * submissions: a write that cannot commit by then must fail without
+   * committing (the database aborts it, with a timeout error).
+   */
+  write: (items: T[], deadline: number | undefined) => Promise<R[]>;
   /**
    * What a failure that is not the data's own (a lost connection, a
    * timeout) does to the batch: `"reject"` fails every submission in it at
@@ -25,6 +30,13 @@ export interface GroupCommitOptions<T, R> {
   maxBatch?: number;
   /** How much one item counts against `maxBatch`; default 1. A larger item still goes alone. */
   size?: (item: T) => number;
+  /**
+   * Bytes per statement, as {@linkcode GroupCommitOptions.sizeOf} counts
+   * them; default: no bound. An item larger than this is written alone.
+   */
+  maxBatchBytes?: number;
+  /** An item's size in bytes, for {@linkcode GroupCommitOptions.maxBatchBytes}. */
+  sizeOf?: (item: T) => number;
   /** Items queued or being written at most; beyond it `submit` rejects. Default 10,000. */
   maxPending?: number;
   /** Called before each backoff of the `"retry"` policy. */
@@ -41,11 +53,31 @@ export class QueueClosedError extends Error {
   override name = "QueueClosedError";
 }
 
+/** Options for {@linkcode GroupCommit.submit}. */
+export interface SubmitOptions {
+  /**
+   * Withdraws the item when it aborts (its request was answered): one still
+   * queued is rejected with the signal's reason at once and never written.
+   * One being written settles with what its write did, by `deadline`.
+   */
+  signal?: AbortSignal;
+  /**
+   * The `Date.now()` time by which the item is written or not at all: its
+   * batch's write gets the earliest deadline of its items, and when that
+   * write times out, the items past their deadline fail and the rest are
+   * written again.
+   */
+  deadline?: number;
+}
+
 interface Entry<T, R> {
   item: T;
   settled: boolean;
   resolve(result: R): void;
   reject(err: unknown): void;
+  signal?: AbortSignal | undefined;
+  deadline?: number | undefined;
+  withdraw?: (() => void) | undefined;
 }
 
 // The retry backoff stays short: once the database is back, writing resumes within a second.
@@ -71,7 +103,7 @@ export class GroupCommit<T, R> {
   }
 
   /** Queues `item`; resolves with its result once its batch is written. */
-  submit(item: T): Promise<R> {
+  submit(item: T, options: SubmitOptions = {}): Promise<R> {
     if (this.#closing.signal.aborted) {
       return Promise.reject(new QueueClosedError("The writer is closed"));
     }
@@ -80,10 +112,25 @@ export class GroupCommit<T, R> {
         new QueueFullError(`${this.pending} items are waiting to be written, the most allowed`),
       );
     }
+    const { signal, deadline } = options;
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const { promise, resolve, reject } = Promise.withResolvers<R>();
-    this.#queue.push({ item, settled: false, resolve, reject });
+    const entry: Entry<T, R> = { item, settled: false, resolve, reject, signal, deadline };
+    if (signal) {
+      entry.withdraw = () => this.#withdraw(entry);
+      signal.addEventListener("abort", entry.withdraw, { once: true });
+    }
+    this.#queue.push(entry);
     this.#running ??= this.#run();
     return promise;
+  }
+
+  #withdraw(entry: Entry<T, R>): void {
+    const at = this.#queue.indexOf(entry);
+    if (at >= 0) {
+      this.#queue.splice(at, 1);
+      settle(entry, { err: entry.signal!.reason });
+    }
   }
 
   /** Items queued or being written. */
@@ -125,9 +172,17 @@ export class GroupCommit<T, R> {
           failures = 0;
           this.#writing = [];
         } catch (err) {
-          // Only the "retry" policy gets here: keep what is not written, in order.
           this.#writing = [];
-          this.#queue.unshift(...batch.filter((e) => !e.settled));
+          const unwritten = batch.filter((e) => !e.settled);
+          if (timedOut(err, unwritten)) {
+            // Those past their deadline fail alone, the rest is written next.
+            const [late, kept] = partition(unwritten, pastDeadline);
+            for (const e of late) settle(e, { err: e.signal?.aborted ? e.signal.reason : err });
+            this.#queue.unshift(...kept);
+            continue;
+          }
+          // Only the "retry" policy gets here: keep what is not written, in order.
+          this.#queue.unshift(...unwritten);
           failures++;
           const retryInMs = backoffMs(failures, backoff);
           this.#options.onRetry?.(err, { pending: this.pending, retryInMs });
@@ -140,26 +195,36 @@ export class GroupCommit<T, R> {
     }
   }
 
-  /** How many queued items the next batch takes: at least one, and no more than `maxBatch` holds. */
+  /**
+   * How many queued items the next batch takes: at least one, and no more
+   * than `maxBatch` (counted by `size`) and `maxBatchBytes` hold.
+   */
   #batchLength(): number {
-    const max = this.#options.maxBatch ?? 500;
-    const size = this.#options.size ?? (() => 1);
+    const { maxBatch = 500, maxBatchBytes = Infinity, size = () => 1, sizeOf } = this.#options;
     let total = 0;
+    let bytes = 0;
     let n = 0;
     for (const entry of this.#queue) {
       total += size(entry.item);
-      if (n > 0 && total > max) break;
+      bytes += sizeOf?.(entry.item) ?? 0;
+      if (n > 0 && (total > maxBatch || bytes > maxBatchBytes)) break;
       n++;
     }
     return n;
   }
 
-  /** Writes `batch`; throws only a failure the "retry" policy keeps the batch for. */
+  /**
+   * Writes `batch`; throws only a failure the "retry" policy keeps the batch
+   * for, or a timeout once an item of the batch is past its deadline.
+   */
   async #write(batch: Entry<T, R>[]): Promise<void> {
+    const deadlines = batch.flatMap((e) => e.deadline ?? []);
+    const deadline = deadlines.length > 0 ? Math.min(...deadlines) : undefined;
     let results: R[];
     try {
-      results = await this.#options.write(batch.map((e) => e.item));
+      results = await this.#options.write(batch.map((e) => e.item), deadline);
     } catch (err) {
+      if (timedOut(err, batch)) throw err;
       if (isDataError(err)) {
         if (batch.length === 1) return settle(batch[0]!, { err });
         const half = Math.ceil(batch.length / 2);
@@ -182,6 +247,20 @@ export class GroupCommit<T, R> {
 
 function settle<T, R>(entry: Entry<T, R>, outcome: { result: R } | { err: unknown }): void {
   entry.settled = true;
+  if (entry.withdraw) entry.signal!.removeEventListener("abort", entry.withdraw);
   if ("err" in outcome) entry.reject(outcome.err);
   else entry.resolve(outcome.result);
+}
+
+function pastDeadline<T, R>(entry: Entry<T, R>): boolean {
+  return entry.deadline !== undefined && entry.deadline <= Date.now();
+}
+
+/** The write was aborted because an item of the batch could not be written by its deadline. */
+function timedOut<T, R>(err: unknown, batch: Entry<T, R>[]): boolean {
+  return isTimeoutError(err) && batch.some(pastDeadline);
+}
+
+function partition<T>(items: T[], test: (item: T) => boolean): [T[], T[]] {
+  return [items.filter(test), items.filter((i) => !test(i))];
 }

@@ -15,6 +15,16 @@ export interface EventInput {
   source: string | null;
   data: unknown;
   tenant_id: string | null;
+  /**
+   * `data` as the producer wrote it: stored beside it and sent byte for byte,
+   * so a delivery is never larger than what was accepted. Default: `data` encoded.
+   */
+  dataText?: string;
+}
+
+/** The JSON text of an event's `data` as it is stored and sent. */
+export function dataText(event: EventInput): string {
+  return event.dataText ?? JSON.stringify(event.data);
 }
 
 /** Fan out to this subscription only, whatever its patterns (`POST /subscriptions/:id/test`). */
@@ -42,12 +52,12 @@ export async function insertEvents(
   const to = options.to;
   const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
-      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, tenant_id
+      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, data AS data_text, tenant_id
       FROM unnest(
         ${events.map((e) => e.id)}::text[],
         ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[],
-        ${events.map((e) => JSON.stringify(e.data))}::text[],
+        ${events.map(dataText)}::text[],
         ${events.map((e) => e.tenant_id)}::text[]
       ) WITH ORDINALITY AS i(id, type, source, data, tenant_id, ord)
       ORDER BY id, ord
@@ -59,8 +69,8 @@ export async function insertEvents(
   }), counted AS (
       SELECT event_id, count(*) AS n FROM matched GROUP BY event_id
     ), ins AS (
-      INSERT INTO events (id, type, source, data, tenant_id, fanned_out)
-      SELECT i.id, i.type, i.source, i.data, i.tenant_id, coalesce(c.n, 0)
+      INSERT INTO events (id, type, source, data, data_text, tenant_id, fanned_out)
+      SELECT i.id, i.type, i.source, i.data, i.data_text, i.tenant_id, coalesce(c.n, 0)
       FROM input i LEFT JOIN counted c ON c.event_id = i.id
       ON CONFLICT (id) DO NOTHING
       RETURNING id, created_at, fanned_out

@@ -2,13 +2,13 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { timeout } from "hono/timeout";
 import { ApiError } from "../errors.ts";
 import { ApiKeyTable } from "../security/api_key_table.ts";
 import { authorize } from "./access.ts";
 import { allowedMethods } from "./allowed_methods.ts";
 import { apiKeysRoutes } from "./api_keys_routes.ts";
 import { authenticate } from "./auth.ts";
+import { deadline } from "./deadline.ts";
 import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
@@ -38,7 +38,7 @@ export function createOpsApp(
       if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
-  app.use("*", requestIds, requestLog(deps.log));
+  app.use("*", requestIds, requestLog(deps.log), noSniff);
   if (deps.config.apiKeys.length === 0) app.use("*", localOnly(deps.config.hostname));
   app.onError((err, c) => errorResponse(err, c, deps));
   const allowed = allowedMethods(() => app.routes);
@@ -80,16 +80,19 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
       if (!result.success) throw validationError(result.error.issues, result.target);
     },
   });
-  // A request that waits for an unreachable database answers 503 instead of hanging; what it
-  // started may still complete, which is safe to retry (ingest is idempotent).
+  // A request that waits for an unreachable database answers 503 instead of hanging; ingest
+  // withdraws its event then (see deadline.ts).
   // A recovery is one statement however many deliveries it puts back (about 3 s per 100,000 on
   // a small machine): it is not cut short.
   const wait = deps.config.requestTimeoutMs;
-  const deadline = timeout(wait, () =>
-    new HTTPException(503, {
-      message: `The database did not answer within ${wait} ms: retry shortly`,
-    }));
-  api.use("*", (c, next) => /\/recover$/.test(c.req.path) ? next() : deadline(c, next));
+  const expire = deadline({
+    ms: wait,
+    error: () =>
+      new HTTPException(503, {
+        message: `The database did not answer within ${wait} ms: retry shortly`,
+      }),
+  });
+  api.use("*", (c, next) => /\/recover$/.test(c.req.path) ? next() : expire(c, next));
   // Who calls, and whether their key's scope may call this operation, before any body is read.
   api.use(
     "*",
@@ -126,6 +129,12 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   app.route("/", api);
   return app;
 }
+
+/** Every answer is read as the type it declares: browsers must not guess another. */
+const noSniff: MiddlewareHandler = async (c, next) => {
+  await next();
+  c.header("X-Content-Type-Options", "nosniff");
+};
 
 /** Whether a request sends a body; GET and HEAD cannot. */
 function hasBody(request: Request): boolean {

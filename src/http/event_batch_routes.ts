@@ -2,8 +2,9 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { eventConflict, type FieldIssue } from "../errors.ts";
 import type { AppDeps } from "./deps.ts";
 import { validationError } from "./error_handler.ts";
-import { eventInput } from "./events_routes.ts";
+import { eventInput, keepText, textOf } from "./events_routes.ts";
 import * as examples from "./examples.ts";
+import { arrayElements, objectMembers } from "./json_text.ts";
 import { jsonBody, jsonResponse } from "./openapi.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
 
@@ -49,7 +50,11 @@ const batch = createRoute({
 export function eventBatchRoutes(deps: AppDeps) {
   const app = new OpenAPIHono();
 
+  app.on("POST", "/events/batch", keepText);
+
   app.openapi(batch, async (c) => {
+    const text = await c.req.text();
+    const spans = arrayElements(text, objectMembers(text, 0).get("events")!.start);
     const items = c.req.valid("json").events.map((raw, index) => {
       const parsed = NewEvent.safeParse(raw);
       if (!parsed.success) {
@@ -61,7 +66,10 @@ export function eventBatchRoutes(deps: AppDeps) {
           error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
         };
       }
-      return { index, event: eventInput(parsed.data) };
+      return {
+        index,
+        event: eventInput(parsed.data, textOf(text, objectMembers(text, spans[index]!.start))),
+      };
     });
     const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
     const outcomes = valid.length > 0 ? await deps.engine.publish(valid) : [];

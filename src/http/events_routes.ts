@@ -1,10 +1,11 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { EventInput } from "../engine/publish.ts";
 import { createdEvent, type EventRow } from "../views/events.ts";
 import { eventConflict, notFound } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { tenantFilter } from "./access.ts";
+import { objectMembers, type Span } from "./json_text.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
@@ -110,11 +111,21 @@ export function eventsRoutes(deps: AppDeps) {
   const { engine, views } = deps;
   const app = new OpenAPIHono();
 
+  app.on("POST", "/events", keepText);
+
   app.openapi(create, async (c) => {
-    const event = eventInput(c.req.valid("json"));
-    const [outcome] = await engine.publish([event]);
+    const raw = await c.req.text();
+    const event = eventInput(c.req.valid("json"), textOf(raw, objectMembers(raw, 0)));
+    // Withdrawn at the deadline unless written by then: a 503 never stores the event.
+    const deadline = c.get("deadline");
+    const publishing = engine.publish(
+      [event],
+      deadline ? { signal: deadline.signal, deadline: deadline.at } : {},
+    );
+    const [outcome] = deadline ? await deadline.hold(publishing) : await publishing;
     if (outcome!.kind !== "created") {
       if (outcome!.kind === "conflict") throw eventConflict(event.id);
+      deadline?.signal.throwIfAborted();
       c.header("Idempotent-Replayed", "true");
       return c.json(eventBody(await findEvent(c, deps, event.id)), 200);
     }
@@ -167,15 +178,28 @@ async function findEvent(c: Context, deps: AppDeps, id: string): Promise<EventRo
   return event;
 }
 
-/** An event as a request sent it, with its defaults. */
-export function eventInput(body: z.output<typeof NewEvent>): EventInput {
+/** An event as a request sent it, with its defaults; `dataText` is its `data` as written. */
+export function eventInput(body: z.output<typeof NewEvent>, dataText: string): EventInput {
   return {
     id: body.id ?? newId("evt"),
     type: body.type,
     source: body.source ?? null,
     data: body.data,
     tenant_id: body.tenant_id ?? null,
+    dataText,
   };
+}
+
+/** Reads the body as text before validation parses it, so that `data` is kept as written. */
+export const keepText: MiddlewareHandler = async (c, next) => {
+  await c.req.text();
+  await next();
+};
+
+/** The source text of an event's `data`, given its members in the request's text. */
+export function textOf(raw: string, members: Map<string, Span>): string {
+  const span = members.get("data")!;
+  return raw.slice(span.start, span.end);
 }
 
 // `data` is stored as a JSON object, so it comes back as one.

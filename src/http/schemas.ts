@@ -42,9 +42,15 @@ const jsonObject = z.custom<Record<string, unknown>>(
   if (problem) ctx.addIssue({ code: "custom", message: problem.message, path: problem.path });
 });
 
+/** Dispatch's own events (`dispatch.subscription.disabled`, ...): producers cannot forge them. */
+export const reservedTypePrefix = "dispatch.";
+
 export const NewEvent = z.object({
   id: id("evt_123").optional().openapi({ description: "Idempotency key; generated when absent" }),
-  type: eventType,
+  type: eventType.refine(
+    (t) => !t.startsWith(reservedTypePrefix),
+    `must not start with "${reservedTypePrefix}", which is reserved for Dispatch's own events`,
+  ),
   source: text(1, 255).optional().openapi({ example: "billing-service" }),
   tenant_id: tenantId.optional().openapi({
     description:
@@ -144,6 +150,12 @@ const secret = text(1, 256).superRefine((value, ctx) => {
       message: 'must not start with "enc:", which marks stored encrypted secrets',
     });
   }
+  // Standard Webhooks libraries key a raw secret with each character's code, not its UTF-8
+  // bytes: the two agree only for ASCII.
+  if (!/^[\x20-\x7e]*$/.test(value)) {
+    ctx.addIssue({ code: "custom", message: "must use only printable ASCII characters" });
+    return;
+  }
   if (!value.startsWith("whsec_")) return;
   const b64 = value.slice(6);
   let bytes = -1;
@@ -155,11 +167,20 @@ const secret = text(1, 256).superRefine((value, ctx) => {
   }
 }).openapi({
   description:
-    `whsec_<base64> or any string of 1 to 256 characters (${minProductionSecretLength} or more with DISPATCH_ENV=production); leave it out to get a generated whsec_ secret`,
+    `whsec_<base64> or any string of 1 to 256 printable ASCII characters (${minProductionSecretLength} or more with DISPATCH_ENV=production); leave it out to get a generated whsec_ secret`,
 });
 
-const metadata = z.record(text(0, 64), text(0, 1024))
-  .refine((m) => Object.keys(m).length <= 50, "at most 50 keys");
+// zod drops a "__proto__" key from a record without a word: it is refused before.
+const metadata = z.preprocess(
+  (value, ctx) => {
+    if (typeof value === "object" && value !== null && Object.hasOwn(value, "__proto__")) {
+      ctx.addIssue({ code: "custom", message: 'must not have the key "__proto__"', input: value });
+    }
+    return value;
+  },
+  z.record(text(0, 64), text(0, 1024))
+    .refine((m) => Object.keys(m).length <= 50, "at most 50 keys"),
+);
 
 const maxAttempts = z.number().int().min(1).max(100);
 const rateLimit = z.number().int().min(1).max(10_000).nullable().openapi({
@@ -240,8 +261,14 @@ export const ErrorBody = z.object({
 
 export const IdParam = z.object({ id: text(1, 255) });
 
+/** A whole number in a query string, in decimal digits only: `0x10`, `1e1` or ` 16` is refused. */
+const queryInt = (min: number, max: number) =>
+  z.string().regex(/^\d{1,9}$/, "must be a whole number in decimal digits")
+    .transform(Number).pipe(z.number().int().min(min).max(max))
+    .openapi({ type: "integer", minimum: min, maximum: max });
+
 export const Page = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  limit: queryInt(1, 1000).default(50).openapi({ default: 50 }),
   cursor: z.string().max(64).optional().openapi({
     description: "The previous page's `next_cursor`",
   }),
@@ -261,11 +288,18 @@ export function paged<T extends z.ZodType>(item: T, name: string) {
   return z.object({ data: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
 }
 
-/** A time a request gives: ISO 8601, with its offset. */
+// The instants PostgreSQL takes as the driver writes them: year 0 and years past 9999 are refused.
+const earliest = Date.parse("0001-01-01T00:00:00Z");
+const latest = Date.parse("9999-12-31T23:59:59.999Z");
+
+/** A time a request gives: ISO 8601, with its offset, between the years 1 and 9999 in UTC. */
 export const isoTime = z.iso.datetime({
   offset: true,
   error: 'must be an ISO 8601 date and time, e.g. "2027-01-01T00:00:00Z"',
-});
+}).refine((t) => {
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) || (ms >= earliest && ms <= latest);
+}, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z");
 
 /** A time in a query, as a Date. */
 const queryTime = isoTime.transform((t) => new Date(t))

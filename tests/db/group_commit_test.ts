@@ -174,3 +174,66 @@ Deno.test("the event writer stores every event of a batch but the one PostgreSQL
     await db.close();
   }
 });
+
+Deno.test("GroupCommit keeps batches to maxBatchBytes, and writes a larger item alone", async () => {
+  const w = heldWrites();
+  const gc = new GroupCommit({
+    write: w.write,
+    onFailure: "reject",
+    maxBatchBytes: 10,
+    sizeOf: (i: number) => i,
+  });
+  const results = [1, 4, 5, 2, 30, 3].map((i) => gc.submit(i));
+  for (let i = 0; i < 5; i++) await w.next();
+  await Promise.all(results);
+  // The first goes at once; then 4 + 5 fit in 10 bytes, 2 more would not; 30 is a batch alone.
+  assert.deepEqual(w.batches, [[1], [4, 5], [2], [30], [3]]);
+});
+
+Deno.test("GroupCommit withdraws a queued item whose signal aborts: it is never written", async () => {
+  const w = heldWrites();
+  const gc = new GroupCommit({ write: w.write, onFailure: "reject" });
+  const first = gc.submit(1);
+  const answered = new AbortController();
+  const second = gc.submit(2, { signal: answered.signal });
+  const third = gc.submit(3);
+  answered.abort(new Error("answered 503"));
+  await assert.rejects(second, /answered 503/);
+  await w.next();
+  await w.next();
+  assert.deepEqual([await first, await third], [10, 30]);
+  assert.deepEqual(w.batches, [[1], [3]]);
+});
+
+Deno.test("GroupCommit writes a batch by its earliest deadline; when that times out, the late item fails and the rest is written again", async () => {
+  const writes: { items: number[]; deadline: number | undefined }[] = [];
+  const write = (items: number[], deadline: number | undefined) => {
+    writes.push({ items, deadline });
+    // Like a statement the database aborts at its deadline: nothing written, the write fails.
+    if (deadline !== undefined && deadline <= Date.now()) return Promise.reject(pgError("57014"));
+    return Promise.resolve(items.map((i) => i * 10));
+  };
+  const gc = new GroupCommit({ write, onFailure: "reject" });
+  const first = gc.submit(1);
+  const passed = Date.now() - 1;
+  const later = Date.now() + 60_000;
+  const second = gc.submit(2, { deadline: passed });
+  const third = gc.submit(3, { deadline: later });
+  assert.equal(await first, 10);
+  await assert.rejects(second, (err: { code?: string }) => err.code === "57014");
+  assert.equal(await third, 30);
+  assert.deepEqual(writes, [
+    { items: [1], deadline: undefined },
+    { items: [2, 3], deadline: passed },
+    { items: [3], deadline: later },
+  ]);
+});
+
+Deno.test("GroupCommit fails every item of a timed-out batch when none is past its deadline", async () => {
+  const gc = new GroupCommit({
+    write: () => Promise.reject(pgError("57014")),
+    onFailure: "reject",
+  });
+  const item = gc.submit(1, { deadline: Date.now() + 60_000 });
+  await assert.rejects(item, (err: { code?: string }) => err.code === "57014");
+});

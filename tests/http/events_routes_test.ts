@@ -288,3 +288,23 @@ Deno.test("GET /events?status= finds each derived status, from the deliveries or
     await t.close();
   }
 });
+
+Deno.test("POST /events and batch items refuse the reserved dispatch. type prefix, naming type", async () => {
+  const t = await testApp();
+  try {
+    const forged = { type: "dispatch.subscription.disabled", source: "dispatch", data: {} };
+    await assertInvalidField(await t.call("POST", "/events", forged), "type");
+    const res = await t.call("POST", "/events/batch", {
+      events: [forged, { type: "dispatchers.moved", data: {} }],
+    });
+    const { results } = await json(res);
+    assert.deepEqual(results.map((r: { status: number }) => r.status), [400, 201]);
+    assert.match(
+      results[0].error.message,
+      /^Invalid field "type": must not start with "dispatch\."/,
+    );
+    assert.equal(await countRows(t.db.sql, "events", "type LIKE 'dispatch.%'"), 0);
+  } finally {
+    await t.close();
+  }
+});

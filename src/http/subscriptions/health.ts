@@ -68,7 +68,7 @@ export function subscriptionHealthRoutes(deps: AppDeps) {
       tenant_id: sub.tenant_id,
       data: { subscription_id: id, at: new Date().toISOString() },
     };
-    await deps.engine.publish([event], { id, seq: sub.seq });
+    await deps.engine.publish([event], { to: { id, seq: sub.seq } });
     return c.json({ event_id: event.id }, 202);
   });
 
