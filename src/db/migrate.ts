@@ -5,6 +5,7 @@ import m0003 from "../../migrations/0003_engine.sql" with { type: "text" };
 import m0004 from "../../migrations/0004_tenants.sql" with { type: "text" };
 import m0005 from "../../migrations/0005_traffic_control.sql" with { type: "text" };
 import m0006 from "../../migrations/0006_claims_out.sql" with { type: "text" };
+import m0008 from "../../migrations/0008_parked_deliveries.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -14,6 +15,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 4, name: "0004_tenants", sql: m0004 },
   { version: 5, name: "0005_traffic_control", sql: m0005 },
   { version: 6, name: "0006_claims_out", sql: m0006 },
+  { version: 8, name: "0008_parked_deliveries", sql: m0008 },
 ];
 
 export interface MigrationStatus {

@@ -2,6 +2,7 @@ import type postgres from "postgres";
 import { cancelWaiting } from "./deliveries.ts";
 import { insertEvents } from "./events.ts";
 import type { Sql } from "./pool.ts";
+import { releaseHeld } from "./queue.ts";
 import { operationalEvent } from "./subscription_health.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
@@ -129,7 +130,7 @@ export async function listSubscriptions(
 /**
  * Changes a subscription. `active: true` also clears a disabled reason and
  * resets the circuit (announced when it was not closed). A change of limits
- * or state lets what they held go, for the next claim to judge again.
+ * or state **release**s what they held, as far as the new state allows.
  */
 export async function updateSubscription(
   sql: Sql,
@@ -164,10 +165,8 @@ export async function updateSubscription(
       RETURNING ${tx.unsafe(columns)}`;
     const limits = ["rate_limit", "max_in_flight", "active"].some((k) => k in patch);
     if (limits) {
-      await tx`
-        UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
-        WHERE subscription_seq = ${before.seq} AND held_by IS NOT NULL
-          AND status IN ('pending', 'retrying')`;
+      const sql = tx as unknown as Sql;
+      await sql`${releaseHeld(sql, sql`SELECT ${before.seq}::bigint, NULL::int`)}`;
       await tx`SELECT pg_notify(${options.channel}, '')`;
     }
     if (patch.active === true && before.circuit_state !== "closed") {

@@ -10,10 +10,11 @@ import { eventually } from "../helpers/service.ts";
 /** The real queue statements for worker "w". */
 function realSource(sql: Sql): ClaimSource {
   return {
-    claim: (limit) =>
+    claim: ({ limit, retryReserve }) =>
       claimDeliveries(sql, {
         workerId: "w",
         limit,
+        retryReserve,
         leaseMs: 60_000,
         maxAttempts: 3,
         horizonMs: 1000,
@@ -28,8 +29,8 @@ function losingFirstAnswer(real: ClaimSource, code: string): ClaimSource {
   let calls = 0;
   return {
     ...real,
-    async claim(limit) {
-      const claimed = await real.claim(limit);
+    async claim(request) {
+      const claimed = await real.claim(request);
       if (calls++ === 0) throw Object.assign(new Error("connection lost"), { code });
       return claimed;
     },
@@ -45,7 +46,13 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const loop = startClaimLoop({
       log: createLogger({ write: (l) => lines.push(l) }),
       source: losingFirstAnswer(real, "ECONNRESET"),
-    }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, {
+      capacity: () => 10,
+      held: () => [],
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 0,
+    });
     await eventually(() => Promise.resolve(started.length === 3 ? true : undefined), {
       what: "the three deliveries to be claimed again",
     });
@@ -72,6 +79,7 @@ Deno.test("the claim loop keeps what the worker holds when it hands orphans back
       held: () => [{ id: held!.id, attempt: held!.attempt }],
       start: (d) => started.push(d),
       pollIntervalMs: 20,
+      orphanWindowMs: 0,
     });
     await eventually(() => Promise.resolve(started.length === 1 ? true : undefined), {
       what: "the orphan to be claimed again",
@@ -90,12 +98,13 @@ Deno.test("the claim loop claims no more than the worker's capacity", () =>
     let free = 2;
     const loop = startClaimLoop({
       log: createLogger({ write: () => {} }),
-      source: { ...real, claim: (limit) => (limits.push(limit), real.claim(limit)) },
+      source: { ...real, claim: (r) => (limits.push(r.limit), real.claim(r)) },
     }, {
       capacity: () => free,
       held: () => [],
       start: () => free--,
       pollIntervalMs: 20,
+      orphanWindowMs: 0,
     });
     await eventually(() => Promise.resolve(free === 0 ? true : undefined), { what: "a claim" });
     await new Promise((r) => setTimeout(r, 100));
@@ -117,13 +126,19 @@ Deno.test("the claim loop never starts what it claimed after stop was asked for,
       log: createLogger({ write: () => {} }),
       source: {
         ...real,
-        async claim(limit) {
+        async claim(request) {
           inClaim.resolve();
           await release.promise;
-          return await real.claim(limit);
+          return await real.claim(request);
         },
       },
-    }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, {
+      capacity: () => 10,
+      held: () => [],
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 0,
+    });
     await inClaim.promise;
     const stopped = loop.stop();
     release.resolve();
@@ -155,7 +170,13 @@ Deno.test({
       const loop = startClaimLoop({
         log: createLogger({ write: (l) => lines.push(l) }),
         source: realSource(sql),
-      }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+      }, {
+        capacity: () => 10,
+        held: () => [],
+        start: (d) => started.push(d),
+        pollIntervalMs: 20,
+        orphanWindowMs: 0,
+      });
       const timedOut = () => lines.some((l) => l.includes("due to statement timeout"));
       await eventually(() => Promise.resolve(timedOut() ? true : undefined), {
         what: "the claim to time out",
