@@ -64,6 +64,41 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     assert.deepEqual(handed.map((l) => l.count), [3]);
   }));
 
+Deno.test("a claim whose answer was lost and that commits after the hand-back is handed back before a later claim, not left to expire", () =>
+  withTestDatabase(async (db) => {
+    await seedDeliveries(db.sql, 1);
+    const real = realSource(db.sql);
+    let lost: Promise<unknown> | undefined;
+    const started: ClaimedDelivery[] = [];
+    const loop = startClaimLoop({
+      log: createLogger({ write: () => {} }),
+      source: {
+        claim: (request) =>
+          lost === undefined
+            ? Promise.reject(Object.assign(new Error("connection lost"), { code: "ECONNRESET" }))
+            : real.claim(request),
+        async handBackExcept(held) {
+          const n = await real.handBackExcept(held);
+          // The lost claim's statement commits only now, after the hand-back ran.
+          lost ??= real.claim({ limit: 10, retryReserve: 0 });
+          await lost;
+          return n;
+        },
+      },
+    }, {
+      capacity: () => 10,
+      held: () => started.map((d) => ({ id: d.id, attempt: d.attempt })),
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 60_000,
+    });
+    await eventually(() => Promise.resolve(started.length === 1 ? true : undefined), {
+      what: "the late claim's delivery to be handed back and claimed again",
+    });
+    await loop.stop();
+    assert.deepEqual(started.map((d) => [d.event_id, d.attempt]), [["e1", 1]]);
+  }));
+
 Deno.test("the claim loop keeps what the worker holds when it hands orphans back", () =>
   withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 2);
