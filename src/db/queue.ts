@@ -323,9 +323,20 @@ export async function completeDeliveries(
   sql: Sql,
   workerId: string,
   batch: readonly Completion[],
-  options: { channel: string },
+  options: {
+    channel: string;
+    /**
+     * Lock every subscription of the batch first, in `seq` order: a caller
+     * that changes their health next, in the same transaction, then takes
+     * no lock out of order (the release takes some here), so two never deadlock.
+     */
+    lockSubscriptions?: boolean;
+  },
 ): Promise<boolean[]> {
   const sent = batch.filter((c) => c.record !== null);
+  const seqs = options.lockSubscriptions
+    ? [...new Set(batch.flatMap((c) => c.subscriptionSeq ?? []))]
+    : [];
   const rows = await sql<{ applied: boolean }[]>`
     WITH r AS (
       SELECT * FROM unnest(
@@ -346,8 +357,12 @@ export async function completeDeliveries(
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
         AND d.attempts = r.attempt
       RETURNING d.id, d.subscription_seq
+    ), locked AS (
+      SELECT seq FROM subscriptions WHERE seq = ANY(${seqs}::bigint[]) ORDER BY seq FOR UPDATE
     ), freed AS (
-      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
+      SELECT subscription_seq AS seq, count(*) AS n FROM upd
+      WHERE (SELECT count(*) FROM locked) >= 0
+      GROUP BY subscription_seq
     ), released AS (
       ${releaseHeld(sql, endedClaims(sql, "freed"))}
     ), wake AS (

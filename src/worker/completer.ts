@@ -47,7 +47,10 @@ export class Completer {
         }
         const { applied, changes } = await deps.sql.begin(async (tx) => {
           const sql = tx as unknown as Sql;
-          const applied = await completeDeliveries(sql, workerId, batch, { channel });
+          const applied = await completeDeliveries(sql, workerId, batch, {
+            channel,
+            lockSubscriptions: true,
+          });
           const changes = await recordHealth(sql, healthReports(batch), health);
           await announce(sql, changes, { channel });
           return { applied, changes };
