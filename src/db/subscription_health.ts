@@ -237,17 +237,19 @@ export function operationalEvent(change: HealthChange): NewEvent {
  */
 async function applyToWaiting(sql: Sql, change: HealthChange): Promise<number> {
   if (change.kind === "circuit_opened") {
-    // Parked, but for one that stays due at the probe (see claimDeliveries).
+    // Parked, but for the oldest (parked already or not), due at the probe (see claimDeliveries).
     await sql`
       WITH waiting AS (
-        SELECT id FROM deliveries
+        SELECT id, next_attempt_at FROM deliveries
         WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')
-          AND next_attempt_at < ${change.nextProbeAt}
+      ), probe AS (
+        SELECT min(id) AS id FROM waiting
       )
       UPDATE deliveries SET held_by = 'circuit', updated_at = now(),
-        next_attempt_at = CASE WHEN id = (SELECT min(id) FROM waiting)
+        next_attempt_at = CASE WHEN id = (SELECT id FROM probe)
           THEN ${change.nextProbeAt}::timestamptz ELSE 'infinity' END
-      WHERE id IN (SELECT id FROM waiting)`;
+      WHERE id IN (SELECT id FROM waiting
+        WHERE next_attempt_at < ${change.nextProbeAt} OR id = (SELECT id FROM probe))`;
     return 0;
   }
   if (change.kind === "circuit_closed") {

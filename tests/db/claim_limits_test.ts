@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
 import { claimDeliveries, completeDeliveries } from "../../src/db/queue.ts";
-import { whileLocked, withTestDatabase } from "../helpers/db.ts";
+import { announce, emptyReport, recordHealth } from "../../src/db/subscription_health.ts";
+import { waitsForLock, whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, claimOptions, outcome, seedDeliveries } from "../helpers/queue.ts";
 
 /** Deliveries of subscription `id`: event, status, attempts, held_by, due in ms from now (null: parked). */
@@ -196,13 +197,15 @@ Deno.test({
       });
       await parked.promise;
       let ended = false;
-      const ending = completeDeliveries(db.sql, "w", [outcome(out!, "delivered")], {
-        channel: db.channel,
+      const pid = Promise.withResolvers<number>();
+      const ending = db.sql.begin(async (tx) => {
+        pid.resolve((await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid);
+        await completeDeliveries(tx as unknown as Sql, "w", [outcome(out!, "delivered")], {
+          channel: db.channel,
+        });
       }).finally(() => ended = true);
-      const waits = async () =>
-        (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE wait_event_type = 'Lock' AND query LIKE '%dispatch_release_held%'`)[0]!.n > 0;
-      while (!ended && !await waits()) { /* until the end waits for the lock, or is done */ }
+      const ender = await pid.promise;
+      while (!ended && !await waitsForLock(db.sql, ender)) { /* until it waits, or is done */ }
       commit.resolve();
       await parking;
       await ending;
@@ -221,4 +224,25 @@ Deno.test("a claim gives a subscription only what is left of its fair share, and
     const busy = [{ seq: a, tenant: null }, ...Array(3).fill({ seq: b, tenant: null })];
     const claimed = await claim(db.sql, { limit: 10, fair: { cap: 3, busy } });
     assert.deepEqual(claimed.map((d) => d.event_id).sort(), ["a1", "a2"]);
+  }));
+
+Deno.test("a circuit that opens while all that waits is parked for max_in_flight keeps one delivery due at its probe", () =>
+  withTestDatabase(async (db) => {
+    const seq = await seedDeliveries(db.sql, 3, { maxInFlight: 1 });
+    assert.equal((await claim(db.sql)).length, 1);
+    const failed = { ...emptyReport(seq), failures: 1, failuresSinceSuccess: 1 };
+    failed.failedSinceSuccess = true;
+    const changes = await recordHealth(db.sql, [failed], {
+      failureThreshold: 1,
+      cooldownMs: 60_000,
+      maxCooldownMs: 60_000,
+      autoDisableAfterMs: 0,
+    });
+    await announce(db.sql, changes, { channel: db.channel });
+    const waiting = (await state(db.sql)).filter((d) => d.status === "pending");
+    assert.deepEqual(waiting.map((d) => [d.event_id, d.held_by, d.due_ms === null]), [
+      ["e2", "circuit", false],
+      ["e3", "max_in_flight", true],
+    ]);
+    assert.ok(waiting[0]!.due_ms! > 55_000, "due at the probe");
   }));

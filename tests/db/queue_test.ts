@@ -9,7 +9,7 @@ import {
 } from "../../src/db/queue.ts";
 import { recordHealth } from "../../src/db/subscription_health.ts";
 import { healthReports } from "../../src/worker/completer.ts";
-import { whileLocked, withTestDatabase } from "../helpers/db.ts";
+import { waitsForLock, whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
 
 Deno.test({
@@ -266,9 +266,11 @@ Deno.test({
       };
       const firstDone = Promise.withResolvers<void>();
       const secondWritten = Promise.withResolvers<void>();
+      const pids: number[] = [];
       const write = (batch: Completion[], between: () => Promise<void>) =>
         db.sql.begin(async (tx) => {
           const sql = tx as unknown as Sql;
+          pids.push((await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid);
           await completeDeliveries(sql, "w", batch, {
             channel: db.channel,
             lockSubscriptions: true,
@@ -283,11 +285,10 @@ Deno.test({
       await firstDone.promise;
       let bWrote = false;
       const b = write(batches.b, () => (bWrote = true, Promise.resolve()));
-      const waits = async () =>
-        (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'`)[0]!.n > 0;
       // b's write has either taken its own locks or waits for a's.
-      while (!bWrote && !await waits()) { /* until then */ }
+      while (!bWrote && (pids.length < 2 || !await waitsForLock(db.sql, pids[1]!))) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
       secondWritten.resolve();
       const results = await Promise.allSettled([a, b]);
       assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled"]);
