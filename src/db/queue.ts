@@ -29,8 +29,9 @@ export interface ClaimedDelivery {
   /** Whether this attempt spends the last of the attempt budget. */
   last_attempt: boolean;
   /**
-   * Wait this long before sending (the subscription's rate limit paces it);
-   * null: at once. Counted by the database's clock, never against the worker's.
+   * Wait this long from the claim's answer before sending (the
+   * subscription's rate limit paces it); null: at once. Counted by the
+   * database's clock as it answers, never against the worker's clock.
    */
   send_in_ms: number | null;
   /**
@@ -206,9 +207,7 @@ export async function claimDeliveries(
         updated_at = now()
       FROM decided x WHERE d.id = x.id AND x.held_by IS NULL
       RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts,
-        d.attempt_base,
-        CASE WHEN x.slot > now() THEN ceil(extract(epoch FROM x.slot - now()) * 1000)::int
-        END AS send_in_ms
+        d.attempt_base, CASE WHEN x.slot > now() THEN x.slot END AS send_at
     ), held AS (
       UPDATE deliveries d SET held_by = x.held_by, updated_at = now(),
         next_attempt_at = CASE
@@ -234,7 +233,11 @@ export async function claimDeliveries(
       RETURNING 1
     )
     SELECT st.scanned, c.id, c.event_id, c.subscription_id, c.subscription_seq,
-      c.attempts AS attempt, c.send_in_ms, s.tenant_id,
+      c.attempts AS attempt, s.tenant_id,
+      -- From the answer on, not the statement's start: however long the claim took.
+      CASE WHEN c.send_at IS NOT NULL
+        THEN greatest(0, ceil(extract(epoch FROM c.send_at - clock_timestamp()) * 1000))::int
+      END AS send_in_ms,
       ${budgetSpent(sql, { d: "c", s: "s" }, options.maxAttempts)} AS last_attempt,
       coalesce(s.circuit_state = 'closed' AND s.consecutive_failures = 0
         AND s.failing_since IS NULL, false) AS healthy,

@@ -46,8 +46,9 @@ Deno.test("a rate-limited subscription gets its next slots, each with its time, 
     await seedDeliveries(db.sql, 30, { rateLimit: 10 });
     const claimed = await claim(db.sql, { limit: 30, horizonMs: 1000 });
     assert.equal(claimed.length, 10);
-    const offsets = claimed.map((d) => d.send_in_ms ?? 0).sort((a, b) => a - b);
-    // Paced 100 ms apart, not released at once.
+    // The first at once, the others paced 100 ms apart from it, not released at once.
+    assert.equal(claimed.filter((d) => d.send_in_ms === null).length, 1);
+    const offsets = claimed.flatMap((d) => d.send_in_ms ?? []).sort((a, b) => a - b);
     for (let i = 1; i < offsets.length; i++) {
       assert.ok(Math.abs(offsets[i]! - offsets[i - 1]! - 100) <= 5, `${offsets}`);
     }
