@@ -4,6 +4,9 @@
  * @module
  */
 
+/** A wait of `ms`, cut short when `signal` aborts: {@linkcode pause}, or a test's own timer. */
+export type Pause = (ms: number, signal?: AbortSignal) => Promise<void>;
+
 /** Waits `ms`, or less if `signal` aborts first. */
 export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -56,5 +56,5 @@ export function helpText(topic: string | null): string {
   );
   return `${head}\n\nEnvironment variables:\n${vars.join("\n")}\n\n` +
     "Deno's OTEL_* variables (OTEL_DENO=true, OTEL_EXPORTER_OTLP_ENDPOINT, ...) export traces;\n" +
-    "see README.md (Operations, Traces).";
+    "see docs/operations.md (Traces).";
 }

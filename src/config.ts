@@ -24,6 +24,8 @@ export interface Config {
   statementTimeoutMs: number;
   /** An API request not answered by then (the database is away) answers 503. */
   requestTimeoutMs: number;
+  /** A connection whose client takes longer to send a request's head is closed. */
+  headerTimeoutMs: number;
   maxPayloadBytes: number;
   allowPrivateTargets: boolean;
   /** Allowed even when private targets are not. */
@@ -102,14 +104,14 @@ export interface Variable {
   schema: z.ZodType;
   /** Parsed like user input when the variable is unset or empty. */
   fallback?: string;
-  /** The default as `--help` and the README show it, when it is not simply `fallback`. */
+  /** The default as `--help` and docs/configuration.md show it, when it is not simply `fallback`. */
   shown?: string;
   about: string;
   /** The value may hold credentials: never repeated in an error message. */
   secret?: true;
 }
 
-/** Every variable Dispatch reads; `--help` and the README's Configuration table come from it. */
+/** Every variable Dispatch reads; `--help` and the table of docs/configuration.md come from it. */
 export const variables = {
   DATABASE_URL: {
     schema: z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
@@ -130,7 +132,8 @@ export const variables = {
   DISPATCH_ENV: {
     schema: z.enum(["development", "production"]),
     fallback: "development",
-    about: "production requires API keys, refuses private targets and short secrets",
+    about:
+      "production requires API keys and DATABASE_URL, refuses private targets and short secrets",
   },
   ADDR: {
     schema: addr,
@@ -182,6 +185,12 @@ export const variables = {
     about:
       "an API request not answered by then (the database does not answer) answers 503 with Retry-After",
   },
+  HEADER_TIMEOUT_MS: {
+    schema: int(100, 600_000),
+    fallback: "10000",
+    about:
+      "a connection is closed when its client takes longer to send a request's head (from connecting, or from the request's first byte)",
+  },
   MAX_PAYLOAD_BYTES: {
     schema: int(1024, 64 * 1024 * 1024),
     fallback: String(256 * 1024),
@@ -215,8 +224,8 @@ export const variables = {
   },
   METRICS_PUBLIC: {
     schema: bool,
-    fallback: "true",
-    about: "false puts /metrics behind the API keys",
+    shown: "true outside production",
+    about: "false puts /metrics behind the API keys (its labels name every tenant's event types)",
   },
   RETENTION_DAYS: {
     schema: int(1, 36_500),
@@ -291,6 +300,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       } is shorter than ${minProductionKeyLength} characters, too short for production (make one with "openssl rand -hex 32")`,
     );
   }
+  if (production && p.DATABASE_URL === undefined) {
+    throw new ConfigError(
+      "Missing DATABASE_URL: it is required when DISPATCH_ENV=production (postgres://… of the PostgreSQL server); the embedded database is for trying Dispatch out",
+    );
+  }
   for (
     const [base, max] of [
       ["RETRY_BASE_DELAY_MS", "RETRY_MAX_DELAY_MS"],
@@ -322,13 +336,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
     statementTimeoutMs: p.STATEMENT_TIMEOUT_MS!,
     requestTimeoutMs: p.REQUEST_TIMEOUT_MS!,
+    headerTimeoutMs: p.HEADER_TIMEOUT_MS!,
     maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
     allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
     allowedTargetCidrs: p.ALLOWED_TARGET_CIDRS ?? [],
     secretsKey: p.DISPATCH_SECRETS_KEY ?? null,
     pollIntervalMs: p.POLL_INTERVAL_MS!,
     rotationGraceMs: p.SECRET_ROTATION_GRACE_MS!,
-    metricsPublic: p.METRICS_PUBLIC!,
+    metricsPublic: p.METRICS_PUBLIC ?? !production,
     retentionDays: p.RETENTION_DAYS ?? null,
     circuitFailureThreshold: p.CIRCUIT_FAILURE_THRESHOLD!,
     circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,

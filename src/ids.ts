@@ -11,3 +11,12 @@ export function newId(prefix: "evt" | "sub" | "key"): string {
   for (const b of bytes) rand += alphabet[b % 36];
   return `${prefix}_${time}${rand}`;
 }
+
+/** `bytes` random bytes as hex, for a password that lasts as long as the process or less. */
+export function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}

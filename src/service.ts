@@ -66,6 +66,7 @@ export async function startService(
     const deps = {
       sql: db.sql,
       log,
+      outage: db.outage,
       config,
       channel: db.channel,
       metrics,
@@ -75,7 +76,7 @@ export async function startService(
     };
     // The worker role serves only probes and metrics, so it can be watched like the API.
     const app = role === "worker" ? createOpsApp(deps) : createApp(deps);
-    const server = serve(config, app.fetch);
+    const server = await serve(config, app.fetch);
     started.push(() => server.shutdown());
 
     if (role !== "api") {

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../src/config.ts";
 
+/** The least a production configuration needs. */
+const production = {
+  DISPATCH_ENV: "production",
+  DISPATCH_API_KEYS: "a-production-key-of-32-characters",
+  DATABASE_URL: "postgres://dispatch@db/dispatch",
+};
+
 const configError = (pattern: RegExp) => (err: unknown) => {
   assert.ok(err instanceof ConfigError, String(err));
   assert.match(err.message, pattern);
@@ -18,9 +25,20 @@ Deno.test("production refuses to start without API keys", () => {
   );
 });
 
+Deno.test("production refuses to start on the embedded database", () => {
+  const { DATABASE_URL: _, ...embedded } = production;
+  assert.throws(
+    () => loadConfig(embedded),
+    configError(
+      /^Missing DATABASE_URL: it is required when DISPATCH_ENV=production \(postgres:\/\/… of the PostgreSQL server\)/,
+    ),
+  );
+  assert.equal(loadConfig(production).databaseUrl, production.DATABASE_URL);
+});
+
 Deno.test("production refuses a short API key without quoting it", () => {
   const env = {
-    DISPATCH_ENV: "production",
+    ...production,
     DISPATCH_API_KEYS: "long-enough-production-key,short1",
   };
   assert.throws(
@@ -36,12 +54,11 @@ Deno.test("production refuses a short API key without quoting it", () => {
 });
 
 Deno.test("production refuses private targets unless told otherwise; development allows them", () => {
-  const prod = {
-    DISPATCH_ENV: "production",
-    DISPATCH_API_KEYS: "a-production-key-of-32-characters",
-  };
-  assert.equal(loadConfig(prod).allowPrivateTargets, false);
-  assert.equal(loadConfig({ ...prod, ALLOW_PRIVATE_TARGETS: "true" }).allowPrivateTargets, true);
+  assert.equal(loadConfig(production).allowPrivateTargets, false);
+  assert.equal(
+    loadConfig({ ...production, ALLOW_PRIVATE_TARGETS: "true" }).allowPrivateTargets,
+    true,
+  );
   assert.equal(loadConfig({}).allowPrivateTargets, true);
   assert.equal(loadConfig({ ALLOW_PRIVATE_TARGETS: "0" }).allowPrivateTargets, false);
 });
@@ -112,9 +129,11 @@ Deno.test("a bad DATABASE_URL is named without repeating it, since it may hold a
   );
 });
 
-Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values are named", () => {
+Deno.test("METRICS_PUBLIC defaults to true outside production and RETENTION_DAYS to off; bad values are named", () => {
   const defaults = loadConfig({});
   assert.equal(defaults.metricsPublic, true);
+  assert.equal(loadConfig(production).metricsPublic, false);
+  assert.equal(loadConfig({ ...production, METRICS_PUBLIC: "true" }).metricsPublic, true);
   assert.equal(defaults.retentionDays, null);
   const set = loadConfig({ METRICS_PUBLIC: "false", RETENTION_DAYS: "30" });
   assert.equal(set.metricsPublic, false);
@@ -132,10 +151,7 @@ Deno.test("METRICS_PUBLIC defaults to true and RETENTION_DAYS to off; bad values
 Deno.test("outside production an unset ADDR listens on loopback only; production on every interface", () => {
   const dev = loadConfig({});
   assert.deepEqual([dev.hostname, dev.port], ["127.0.0.1", 8080]);
-  const prod = loadConfig({
-    DISPATCH_ENV: "production",
-    DISPATCH_API_KEYS: "a-production-key-of-32-characters",
-  });
+  const prod = loadConfig(production);
   assert.deepEqual([prod.hostname, prod.port], ["0.0.0.0", 8080]);
   const everywhere = loadConfig({ ADDR: ":8080" });
   assert.deepEqual([everywhere.hostname, everywhere.port], ["0.0.0.0", 8080]);

@@ -1,7 +1,9 @@
 /**
  * An embedded PostgreSQL for running Dispatch without a server: PGlite, served
- * on a loopback TCP port by pglite-socket, so the rest of Dispatch talks to it
- * through postgres.js exactly as it would to a real server.
+ * by pglite-socket on a unix socket in a directory only this user can open,
+ * behind a loopback TCP port that asks for a password made afresh at each
+ * start (see `password_gate.ts`), so the rest of Dispatch talks to it through
+ * postgres.js exactly as it would to a real server, and no other process can.
  *
  * PGlite is a single backend session that all connections share: transactions
  * from different connections run one after another, and session state (SET,
@@ -17,10 +19,12 @@
 import { mkdir } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
+import { randomHex } from "../ids.ts";
+import { startPasswordGate } from "./password_gate.ts";
 
 /** A running embedded database. */
 export interface EmbeddedDatabase {
-  /** A postgres:// URL for postgres.js, e.g. `postgres://postgres@127.0.0.1:54321/postgres`. */
+  /** A postgres:// URL with this start's password, e.g. `postgres://postgres:…@127.0.0.1:54321/postgres`. */
   url: string;
   /** Closes the server and the database; later calls wait for the first. */
   stop(): Promise<void>;
@@ -60,28 +64,43 @@ export async function startEmbedded(options: StartEmbeddedOptions): Promise<Embe
     lock.close();
     throw error;
   }
+  // Made with mode 0700: only this user (and root) can reach the socket inside.
+  const socketDir = await Deno.makeTempDir({ prefix: "dispatch-db-" });
   const server = new PGLiteSocketServer({
     db: keepBatchesWhole(db),
-    host: HOST,
-    port: options.port ?? 0,
+    path: `${socketDir}/.s.PGSQL.5432`,
     maxConnections: MAX_CONNECTIONS,
   });
+  // Anyone who has it can do anything with the database.
+  const password = randomHex(32);
+  const port = options.port ?? 0;
+  let gate;
   try {
     await server.start();
-  } catch (error) {
-    await db.close();
-    lock.close();
-    throw new Error(`Cannot serve the embedded database on "${server.getServerConn()}"`, {
-      cause: error,
+    gate = await startPasswordGate({
+      hostname: HOST,
+      port,
+      password,
+      socketPath: server.getServerConn(),
     });
+  } catch (error) {
+    await server.stop();
+    await db.close();
+    await Deno.remove(socketDir, { recursive: true });
+    lock.close();
+    throw new Error(`Cannot serve the embedded database on "${HOST}:${port}"`, { cause: error });
   }
 
   let stopped: Promise<void> | undefined;
+  const { close } = gate;
   return {
-    // After start() this is "host:port" with the port the OS picked.
-    url: `postgres://postgres@${server.getServerConn()}/postgres`,
+    url: `postgres://postgres:${password}@${HOST}:${gate.port}/postgres`,
     stop() {
-      stopped ??= server.stop().then(() => db.close()).finally(() => lock.close());
+      stopped ??= close()
+        .then(() => server.stop())
+        .then(() => db.close())
+        .then(() => Deno.remove(socketDir, { recursive: true }))
+        .finally(() => lock.close());
       return stopped;
     },
   };

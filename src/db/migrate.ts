@@ -5,7 +5,9 @@ import m0003 from "../../migrations/0003_engine.sql" with { type: "text" };
 import m0004 from "../../migrations/0004_tenants.sql" with { type: "text" };
 import m0005 from "../../migrations/0005_traffic_control.sql" with { type: "text" };
 import m0006 from "../../migrations/0006_claims_out.sql" with { type: "text" };
-import m0008 from "../../migrations/0008_parked_deliveries.sql" with { type: "text" };
+import m0007 from "../../migrations/0007_disabled_circuit_closed.sql" with { type: "text" };
+import m0008 from "../../migrations/0008_subscription_ids_per_tenant.sql" with { type: "text" };
+import m0009 from "../../migrations/0009_parked_deliveries.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -15,7 +17,9 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 4, name: "0004_tenants", sql: m0004 },
   { version: 5, name: "0005_traffic_control", sql: m0005 },
   { version: 6, name: "0006_claims_out", sql: m0006 },
-  { version: 8, name: "0008_parked_deliveries", sql: m0008 },
+  { version: 7, name: "0007_disabled_circuit_closed", sql: m0007 },
+  { version: 8, name: "0008_subscription_ids_per_tenant", sql: m0008 },
+  { version: 9, name: "0009_parked_deliveries", sql: m0009 },
 ];
 
 export interface MigrationStatus {

@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import type { Logger } from "../observability/log.ts";
+import { DatabaseOutage } from "./outage.ts";
 import { connect, redactUrl, type Sql, useSchema } from "./pool.ts";
 
 export interface Database {
@@ -10,6 +11,8 @@ export interface Database {
   channel: string;
   /** False for PGlite, whose socket server cannot LISTEN. */
   canListen: boolean;
+  /** Where refused requests report the database unreachable. */
+  outage: DatabaseOutage;
   close(): Promise<void>;
 }
 
@@ -42,28 +45,36 @@ export async function openDatabase(
     applicationName: config.schema ? `dispatch:${config.schema}` : "dispatch",
     statementTimeoutMs: config.statementTimeoutMs,
   };
-  const sql = connect(url, config.schema ? { ...options, schema: config.schema } : options);
+  const pool = (prepare: boolean) =>
+    connect(url, { ...options, prepare, ...(config.schema ? { schema: config.schema } : {}) });
+  let sql = pool(true);
   let version: string;
   try {
     version = await waitForServer(sql, { log, url });
-    if (config.schema) await useSchema(sql, config.schema);
-    // PGlite ignores start-up parameters; its one session is every connection's.
+    // PGlite's one session is every connection's: the pool's prepared statements would
+    // collide there, and it ignores start-up parameters.
     if (version.includes("PGlite")) {
+      await sql.end();
+      sql = pool(false);
       await sql.unsafe(`SET statement_timeout = ${config.statementTimeoutMs}`);
     }
+    if (config.schema) await useSchema(sql, config.schema);
   } catch (err) {
     // Nothing may outlive a failed start, the embedded database's lock included.
     await sql.end({ timeout: 1 });
     await stopEmbedded();
     throw err;
   }
+  const outage = new DatabaseOutage(log, { probe: () => sql`SELECT 1` });
   return {
     sql,
     url: redactUrl(url),
     kind: config.databaseUrl === null ? "embedded" : "external",
     channel: `dispatch_${config.schema ?? "public"}`,
     canListen: !version.includes("PGlite"),
+    outage,
     async close() {
+      outage.close();
       // Every role has drained by now: a query still open here is stuck on a dead connection.
       await sql.end({ timeout: 1 });
       await stopEmbedded();

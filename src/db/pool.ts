@@ -11,6 +11,12 @@ export interface PoolOptions {
   applicationName?: string;
   /** The server cancels any statement that runs longer (`statement_timeout`); 0 never does. */
   statementTimeoutMs?: number;
+  /**
+   * Prepared statements (default true). Their names belong to the pool, so a
+   * server whose one session every connection shares (the embedded PGlite)
+   * needs false: two connections would prepare the same name there.
+   */
+  prepare?: boolean;
 }
 
 /**
@@ -26,7 +32,6 @@ export function reconnectDelay(retries: number): number {
 
 /** Opens a postgres.js pool. Connections are lazy and reconnect by themselves. */
 export function connect(url: string, options: PoolOptions = {}): Sql {
-  ignoreTypeFetchFailures();
   const connection: Record<string, string | number> = {
     application_name: options.applicationName ?? "dispatch",
   };
@@ -36,6 +41,7 @@ export function connect(url: string, options: PoolOptions = {}): Sql {
   }
   return postgres(url, {
     max: options.max ?? 10,
+    prepare: options.prepare ?? true,
     onnotice: () => {},
     connection,
     backoff: reconnectDelay,
@@ -51,30 +57,6 @@ export function connect(url: string, options: PoolOptions = {}): Sql {
       },
     },
   });
-}
-
-let ignoring = false;
-
-/**
- * postgres.js 3.4.9 runs a query of its own on every new connection (the
- * array types) and drops its promise, so when that query fails (a backend
- * terminated at that moment, a statement timeout) the rejection is unhandled
- * and would end the process (porsager/postgres#1192, #1223). Only that
- * rejection is ignored: the connection's own queries report the failure.
- */
-function ignoreTypeFetchFailures(): void {
-  if (ignoring) return;
-  ignoring = true;
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    if (isTypeFetchFailure(event.reason)) event.preventDefault();
-  });
-}
-
-/** The rejection of postgres.js's own array-type query (its text is on the error). */
-export function isTypeFetchFailure(reason: unknown): boolean {
-  const query = (reason as { query?: unknown } | null)?.query;
-  return typeof query === "string" && query.includes("pg_catalog.pg_type") &&
-    query.includes("typarray");
 }
 
 /** A URL safe to log: the password replaced. */

@@ -63,6 +63,13 @@ function budgetSpent(sql: Sql, aliases: { d: string; s: string }, maxAttempts: n
   return sql`${d}.attempts - ${d}.attempt_base >= coalesce(${s}.max_attempts, ${maxAttempts})`;
 }
 
+/**
+ * A subscription `s` whose health a success changes: a failure counted, failing
+ * since some time, or a circuit that is not closed.
+ */
+const unsettled = `(s.circuit_state <> 'closed' OR s.consecutive_failures > 0
+  OR s.failing_since IS NOT NULL)`;
+
 /** A subscription whose deliveries a limit or its circuit can hold back. */
 const gatedSubscription = `(s.rate_limit IS NOT NULL OR s.max_in_flight IS NOT NULL
   OR s.circuit_state <> 'closed')`;
@@ -292,7 +299,7 @@ export interface AttemptRecord {
 
 /**
  * **release**, the one statement that lets parked deliveries go: for each
- * `(seq, n)` row of `grants`, `dispatch_release_held(seq, n)` (migration 8)
+ * `(seq, n)` row of `grants`, `dispatch_release_held(seq, n)` (migration 9)
  * lets `n` go, or with `n` null what the subscription's state allows now.
  * Subscriptions are locked in `seq` order, so two releases never deadlock.
  * Answers `n`: how many it let go, to wake the workers when any.
@@ -320,28 +327,25 @@ function endedClaims(sql: Sql, cte: string) {
  * claim. An attempt is always recorded: it did happen. It replaces the
  * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
  * of a subscription with `max_in_flight` lets one delivery it parked go.
- * Answers, per outcome, whether the lease was still this one.
+ * Answers, per outcome, whether the lease was still this one; null when
+ * one of the `unlessUnsettled` subscriptions has a health to change (see
+ * {@linkcode unsettled}): then nothing was written.
  */
 export async function completeDeliveries(
   sql: Sql,
   workerId: string,
   batch: readonly Completion[],
-  options: {
-    channel: string;
-    /**
-     * Lock every subscription of the batch first, in `seq` order: a caller
-     * that changes their health next, in the same transaction, then takes
-     * no lock out of order (the release takes some here), so two never deadlock.
-     */
-    lockSubscriptions?: boolean;
-  },
-): Promise<boolean[]> {
+  options: { channel: string; unlessUnsettled?: readonly number[] },
+): Promise<boolean[] | null> {
   const sent = batch.filter((c) => c.record !== null);
-  const seqs = options.lockSubscriptions
-    ? [...new Set(batch.flatMap((c) => c.subscriptionSeq ?? []))]
-    : [];
-  const rows = await sql<{ applied: boolean }[]>`
-    WITH r AS (
+  const rows = await sql<{ applied: boolean; unsettled: boolean }[]>`
+    WITH stop AS (
+      -- Read from the rows as they are now, without a lock: a success on a subscription with
+      -- nothing to reset, the common case, changes nothing of it.
+      SELECT EXISTS (SELECT 1 FROM subscriptions s
+        WHERE s.seq = ANY(${options.unlessUnsettled ?? []}::bigint[])
+          AND ${sql.unsafe(unsettled)}) AS unsettled
+    ), r AS (
       SELECT * FROM unnest(
         ${batch.map((c) => c.deliveryId)}::bigint[],
         ${batch.map((c) => c.attempt)}::int[],
@@ -358,14 +362,10 @@ export async function completeDeliveries(
         locked_by = NULL, locked_until = NULL, updated_at = now()
       FROM r
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
-        AND d.attempts = r.attempt
+        AND d.attempts = r.attempt AND NOT (SELECT unsettled FROM stop)
       RETURNING d.id, d.subscription_seq
-    ), locked AS (
-      SELECT seq FROM subscriptions WHERE seq = ANY(${seqs}::bigint[]) ORDER BY seq FOR UPDATE
     ), freed AS (
-      SELECT subscription_seq AS seq, count(*) AS n FROM upd
-      WHERE (SELECT count(*) FROM locked) >= 0
-      GROUP BY subscription_seq
+      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
     ), released AS (
       ${releaseHeld(sql, endedClaims(sql, "freed"))}
     ), wake AS (
@@ -391,6 +391,7 @@ export async function completeDeliveries(
         ${sent.map((c) => JSON.stringify(c.record!.responseHeaders))}::text[]
       ) AS a(delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
         duration_ms, status_code, error_class, error, response_body, response_headers)
+      WHERE NOT (SELECT unsettled FROM stop)
       ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at,
         duration_ms = excluded.duration_ms, status_code = excluded.status_code,
         error_class = excluded.error_class, error = excluded.error,
@@ -398,11 +399,11 @@ export async function completeDeliveries(
       WHERE delivery_attempts.error_class = 'lease_expired'
       RETURNING 1
     )
-    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*) FROM att) AS recorded,
-      (SELECT count(*) FROM wake) AS woke
+    SELECT upd.id IS NOT NULL AS applied, (SELECT unsettled FROM stop),
+      (SELECT count(*) FROM att) AS recorded, (SELECT count(*) FROM wake) AS woke
     FROM r LEFT JOIN upd ON upd.id = r.id
     ORDER BY r.ord`;
-  return rows.map((r) => r.applied);
+  return rows[0]?.unsettled ? null : rows.map((r) => r.applied);
 }
 
 /**

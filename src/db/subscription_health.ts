@@ -71,8 +71,24 @@ export interface HealthChange {
 }
 
 /**
+ * Locks the subscriptions in `seq` order, the one order in which any
+ * transaction that waits for several takes them, before it touches their
+ * deliveries: two such transactions never wait on each other.
+ */
+export async function lockSubscriptions(
+  sql: Sql,
+  seqs: readonly (number | null)[],
+): Promise<void> {
+  const listed = seqs.filter((seq) => seq !== null);
+  if (listed.length === 0) return;
+  await sql`
+    SELECT 1 FROM subscriptions WHERE seq = ANY(${listed}::bigint[]) ORDER BY seq FOR UPDATE`;
+}
+
+/**
  * Applies the reports to their subscriptions in one statement, under their
- * row locks, and returns what changed.
+ * row locks (taken in `seq` order), and returns what changed. A disabled
+ * subscription's circuit is closed: nothing of it waits to be held or probed.
  */
 export async function recordHealth(
   sql: Sql,
@@ -97,12 +113,12 @@ export async function recordHealth(
     WITH a AS (
       SELECT * FROM unnest(
         ${reports.map((r) => r.seq)}::bigint[],
-        ${sql.array(reports.map((r) => r.success))}::bool[],
-        ${sql.array(reports.map((r) => r.answered))}::bool[],
+        ${reports.map((r) => r.success)}::bool[],
+        ${reports.map((r) => r.answered)}::bool[],
         ${reports.map((r) => r.failures)}::int[],
         ${reports.map((r) => r.failuresSinceSuccess)}::int[],
-        ${sql.array(reports.map((r) => r.failedSinceSuccess))}::bool[],
-        ${sql.array(reports.map((r) => r.gone))}::bool[],
+        ${reports.map((r) => r.failedSinceSuccess)}::bool[],
+        ${reports.map((r) => r.gone)}::bool[],
         ${reports.map((r) => r.lastError)}::text[]
       ) AS a(seq, success, answered, failures, since_success, failed_since, gone, last_error)
     ), cur AS (
@@ -110,6 +126,7 @@ export async function recordHealth(
         s.circuit_cooldown_ms, s.failing_since, a.success, a.answered, a.failures, a.since_success,
         a.failed_since, a.gone, a.last_error
       FROM subscriptions s JOIN a ON a.seq = s.seq
+      ORDER BY s.seq
       FOR UPDATE OF s
     ), counted AS (
       SELECT c.*,
@@ -118,9 +135,20 @@ export async function recordHealth(
           WHEN c.failed_since THEN coalesce(c.failing_since, now())
           ELSE c.failing_since END AS failing_now
       FROM cur c
+    ), judged AS (
+      SELECT c.*,
+        CASE
+          WHEN NOT c.active THEN NULL
+          WHEN c.gone THEN 'gone'
+          WHEN NOT c.success AND ${settings.autoDisableAfterMs} > 0
+            AND c.failing_now <= now() - ${settings.autoDisableAfterMs} * interval '1 millisecond'
+            THEN 'failing'
+        END AS disabled
+      FROM counted c
     ), decided AS (
       SELECT c.*,
         CASE
+          WHEN NOT c.active OR c.disabled IS NOT NULL THEN 'closed'
           WHEN c.circuit_state <> 'closed' AND c.answered THEN 'closed'
           WHEN c.circuit_state = 'half_open' AND c.failures > 0 THEN 'open'
           WHEN c.circuit_state = 'closed' AND ${settings.failureThreshold} > 0
@@ -130,15 +158,8 @@ export async function recordHealth(
         -- The cool-down an opening starts: the first, or twice the last after a failed probe.
         CASE WHEN c.circuit_state = 'half_open'
           THEN least(${settings.maxCooldownMs}, 2 * coalesce(c.circuit_cooldown_ms, ${settings.cooldownMs}))
-          ELSE ${settings.cooldownMs} END AS opening_cooldown_ms,
-        CASE
-          WHEN NOT c.active THEN NULL
-          WHEN c.gone THEN 'gone'
-          WHEN NOT c.success AND ${settings.autoDisableAfterMs} > 0
-            AND c.failing_now <= now() - ${settings.autoDisableAfterMs} * interval '1 millisecond'
-            THEN 'failing'
-        END AS disabled
-      FROM counted c
+          ELSE ${settings.cooldownMs} END AS opening_cooldown_ms
+      FROM judged c
     ), upd AS (
       UPDATE subscriptions s SET
         consecutive_failures = d.streak,
@@ -183,7 +204,8 @@ export async function recordHealth(
         nextProbeAt: r.next_probe_at,
       });
     }
-    if (r.now_state === "closed" && r.was !== "closed") {
+    // A circuit closed by disabling is announced as the disabling.
+    if (r.now_state === "closed" && r.was !== "closed" && r.disabled === null) {
       changes.push({ ...base, kind: "circuit_closed", reason: "answered", nextProbeAt: null });
     }
     if (r.disabled !== null) {

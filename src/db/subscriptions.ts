@@ -71,7 +71,7 @@ const columns =
     AS circuit,
   metadata, created_at, updated_at`;
 
-/** Returns undefined when the id is taken. */
+/** Returns undefined when the id is taken within the subscription's tenant. */
 export async function insertSubscription(
   sql: Sql,
   sub: NewSubscription,
@@ -82,7 +82,7 @@ export async function insertSubscription(
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
       ${sub.max_in_flight}, ${sql.json(sub.metadata)})
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(columns)}`;
   return row;
 }
@@ -96,6 +96,17 @@ export async function getSubscription(
     SELECT ${sql.unsafe(columns)} FROM subscriptions s
     WHERE id = ${id} ${ofTenant(sql, "s", options)}`;
   return row;
+}
+
+/** The tenants (null: none) that have a subscription of this id; at most `limit`. */
+export async function tenantsWithSubscription(
+  sql: Sql,
+  id: string,
+  limit: number,
+): Promise<(string | null)[]> {
+  const rows = await sql<{ tenant_id: string | null }[]>`
+    SELECT tenant_id FROM subscriptions WHERE id = ${id} ORDER BY tenant_id LIMIT ${limit}`;
+  return rows.map((r) => r.tenant_id);
 }
 
 /** What routes that act on a subscription's deliveries need: its seq and whether it is active. */
@@ -127,10 +138,22 @@ export async function listSubscriptions(
   };
 }
 
+/** The circuit as a subscription starts: enabling or disabling one resets it. */
+const closedCircuit = {
+  circuit_state: "closed",
+  consecutive_failures: 0,
+  circuit_opened_at: null,
+  circuit_next_probe_at: null,
+  circuit_cooldown_ms: null,
+  failing_since: null,
+};
+
 /**
- * Changes a subscription. `active: true` also clears a disabled reason and
- * resets the circuit (announced when it was not closed). A change of limits
- * or state **release**s what they held, as far as the new state allows.
+ * Changes a subscription. `active` resets the circuit; `true` also clears a
+ * disabled reason (and announces the reset when the circuit was not closed),
+ * `false` **cancel**s the waiting deliveries, parked ones too, in the same
+ * statement. A change of limits, or enabling, **release**s what was held, as
+ * far as the new state allows.
  */
 export async function updateSubscription(
   sql: Sql,
@@ -141,17 +164,8 @@ export async function updateSubscription(
   // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
   const set: Record<string, any> = { ...patch };
   if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
-  if (patch.active === true) {
-    Object.assign(set, {
-      disabled_reason: null,
-      circuit_state: "closed",
-      consecutive_failures: 0,
-      circuit_opened_at: null,
-      circuit_next_probe_at: null,
-      circuit_cooldown_ms: null,
-      failing_since: null,
-    });
-  }
+  if (patch.active !== undefined) Object.assign(set, closedCircuit);
+  if (patch.active === true) set.disabled_reason = null;
   const keys = Object.keys(set);
   if (keys.length === 0) return await getSubscription(sql, id, options);
   return await sql.begin(async (tx) => {
@@ -159,12 +173,18 @@ export async function updateSubscription(
       SELECT seq, circuit_state FROM subscriptions s
       WHERE id = ${id} ${ofTenant(tx as unknown as Sql, "s", options)} FOR UPDATE`;
     if (before === undefined) return undefined;
+    const cancel = patch.active === false
+      ? tx`, cancelled AS (
+        ${cancelWaiting(tx as unknown as Sql, tx`${before.seq}`, "Subscription disabled")})`
+      : tx``;
     const [row] = await tx<SubscriptionRow[]>`
-      UPDATE subscriptions SET ${tx(set, keys)}, updated_at = now()
-      WHERE seq = ${before.seq}
-      RETURNING ${tx.unsafe(columns)}`;
-    const limits = ["rate_limit", "max_in_flight", "active"].some((k) => k in patch);
-    if (limits) {
+      WITH changed AS (
+        UPDATE subscriptions SET ${tx(set, keys)}, updated_at = now()
+        WHERE seq = ${before.seq}
+        RETURNING ${tx.unsafe(columns)}
+      ) ${cancel}
+      SELECT * FROM changed`;
+    if ("rate_limit" in patch || "max_in_flight" in patch || patch.active === true) {
       const sql = tx as unknown as Sql;
       await sql`${releaseHeld(sql, sql`SELECT ${before.seq}::bigint, NULL::int`)}`;
       await tx`SELECT pg_notify(${options.channel}, '')`;
@@ -201,14 +221,17 @@ export async function deleteSubscription(
 /**
  * Deletes the subscriptions `s` that `where` selects, cancelling their
  * waiting deliveries in the same statement; returns how many were deleted.
+ * They are locked in `seq` order first, as everything that locks several does.
  */
 export async function deleteSubscriptionsWhere(
   sql: Sql,
   where: postgres.Fragment,
 ): Promise<number> {
   const [row] = await sql<{ deleted: number }[]>`
-    WITH gone AS (
-      DELETE FROM subscriptions s WHERE ${where} RETURNING seq
+    WITH locked AS (
+      SELECT seq FROM subscriptions s WHERE ${where} ORDER BY seq FOR UPDATE
+    ), gone AS (
+      DELETE FROM subscriptions s USING locked l WHERE s.seq = l.seq RETURNING s.seq
     ), cancelled AS (
       ${cancelWaiting(sql, sql`SELECT seq FROM gone`, "Subscription deleted")}
       RETURNING 1

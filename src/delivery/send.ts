@@ -4,6 +4,7 @@
  * @module
  */
 import { toStorable } from "../db/storable.ts";
+import { type PinnedClient, pinnedClient } from "../security/pinned_client.ts";
 
 /** What to POST, with headers (signature included) already built. */
 export interface WebhookRequest {
@@ -37,13 +38,18 @@ export interface AttemptResult {
   /** True iff the endpoint answered 2xx. */
   ok: boolean;
   errorClass: AttemptErrorClass | null;
+  /** At most {@linkcode MAX_ERROR_BYTES} bytes of UTF-8: it is stored and logged. */
   error: string | null;
   /**
-   * At most the first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8 and made
-   * storable (see `toStorable`): any bytes a receiver sends can be recorded.
+   * The first {@linkcode MAX_RESPONSE_BODY_BYTES} bytes, decoded as UTF-8 and made storable
+   * (see `toStorable`), and no more than that many bytes once made so: any bytes a receiver
+   * sends can be recorded.
    */
   responseBody: string | null;
-  /** Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names, storable. */
+  /**
+   * Only the headers in {@linkcode KEPT_RESPONSE_HEADERS}, with lowercase names, storable,
+   * names and values together at most {@linkcode MAX_HEADER_BYTES} bytes.
+   */
   responseHeaders: Record<string, string>;
   /** From Retry-After on a 429 or 503, never negative; otherwise null. */
   retryAfterMs: number | null;
@@ -63,8 +69,14 @@ export interface SendOptions {
    * Runs before connecting, within the timeout; a failure it returns is the
    * attempt's result and nothing is sent (the SSRF guard).
    */
-  checkTarget?: ((url: string, signal: AbortSignal) => Promise<AttemptFailure | null>) | undefined;
+  checkTarget?: ((url: string, signal: AbortSignal) => Promise<CheckedTarget>) | undefined;
 }
+
+/**
+ * The target check's answer: why nothing may be sent, or the address to connect to (null: the
+ * URL's host is an IP literal, which is where `fetch` connects anyway).
+ */
+export type CheckedTarget = AttemptFailure | { address: string | null };
 
 /** Enough of the response body to debug an endpoint, without storing whatever it sends. */
 const MAX_RESPONSE_BODY_BYTES = 4096;
@@ -72,8 +84,11 @@ const MAX_RESPONSE_BODY_BYTES = 4096;
 /** Response headers worth storing with an attempt. */
 const KEPT_RESPONSE_HEADERS: readonly string[] = ["content-type", "retry-after", "location"];
 
-// Not fatal: invalid UTF-8 becomes U+FFFD instead of an error.
-const decoder = new TextDecoder();
+/** The kept headers' budget, names included: an endpoint can send hundreds of KB in one. */
+const MAX_HEADER_BYTES = 4096;
+
+/** An error text's budget: it may quote what the endpoint sent (a Location, a TLS alert). */
+const MAX_ERROR_BYTES = 1024;
 
 /**
  * POSTs the request once, never following redirects.
@@ -101,7 +116,8 @@ export async function send(
     durationMs: elapsedMs(start),
     statusCode: null,
     ok: false,
-    ...failure,
+    errorClass: failure.errorClass,
+    error: clip(failure.error, MAX_ERROR_BYTES),
     responseBody: null,
     responseHeaders: {},
     retryAfterMs: null,
@@ -110,20 +126,26 @@ export async function send(
   // Stopped by the caller, not by the timeout.
   const stopped = () => options.signal?.aborted === true && !timeout.aborted;
   let handedOff = false;
+  let pinned: PinnedClient | null = null;
   let response: Response;
   try {
-    const refused = await options.checkTarget?.(request.url, signal) ?? null;
+    const checked = await options.checkTarget?.(request.url, signal) ?? { address: null };
     if (stopped()) return null;
-    if (refused !== null) return failed(refused);
+    if ("errorClass" in checked) return failed(checked);
     handedOff = true;
+    if (checked.address !== null) {
+      pinned = pinnedClient({ address: checked.address, port: portOf(request.url) });
+    }
     response = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
       body: request.body,
       redirect: "manual",
       signal,
+      ...(pinned === null ? {} : { client: pinned.client }),
     });
   } catch (error) {
+    await pinned?.close();
     if (!handedOff && stopped()) return null;
     return failed(
       signal.aborted
@@ -133,6 +155,7 @@ export async function send(
   }
 
   const responseBody = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES);
+  await pinned?.close();
   const status = response.status;
   const ok = status >= 200 && status < 300;
   const location = response.headers.get("location");
@@ -141,7 +164,10 @@ export async function send(
     const target = location === null ? "without a Location header" : `to "${location}"`;
     failure = {
       errorClass: "redirect",
-      error: toStorable(`Redirect ${target} not followed (status ${status})`),
+      error: clip(
+        toStorable(`Redirect ${target} not followed (status ${status})`),
+        MAX_ERROR_BYTES,
+      ),
     };
   } else if (!ok) {
     failure = { errorClass: "http_status", error: `Endpoint answered ${status}` };
@@ -234,16 +260,41 @@ async function readPrefix(
     bytes.set(part, offset);
     offset += part.length;
   }
-  return toStorable(decoder.decode(bytes));
+  // A character cut at the limit is left out (a streaming decode keeps it back), so the text fits
+  // in `limit` bytes until NULs are spelled out; the clip bounds that too. One the body itself
+  // ends in the middle of is invalid UTF-8, and becomes U+FFFD.
+  const cut = length > limit;
+  return clip(toStorable(new TextDecoder().decode(bytes, { stream: cut })), limit);
 }
 
 function keptHeaders(headers: Headers): Record<string, string> {
   const kept: Record<string, string> = {};
+  let budget = MAX_HEADER_BYTES;
   for (const name of KEPT_RESPONSE_HEADERS) {
     const value = headers.get(name);
-    if (value !== null) kept[name] = toStorable(value);
+    if (value === null) continue;
+    kept[name] = clip(toStorable(value), Math.max(0, budget - name.length));
+    budget -= name.length + utf8.encode(kept[name]).length;
   }
   return kept;
+}
+
+const utf8 = new TextEncoder();
+// 3 bytes in UTF-8.
+const ELLIPSIS = "…";
+
+/**
+ * `text` if its UTF-8 form fits in `maxBytes`; otherwise as much of its start as fits with
+ * "…" (3 bytes), cut between characters.
+ */
+export function clip(text: string, maxBytes: number): string {
+  // A string of n UTF-16 units takes at most 3n bytes: most texts are let through uncounted.
+  if (text.length * 3 <= maxBytes) return text;
+  const bytes = utf8.encode(text);
+  if (bytes.length <= maxBytes) return text;
+  if (maxBytes < 3) return "";
+  // A streaming decode holds back a character cut in half instead of turning it into U+FFFD.
+  return new TextDecoder().decode(bytes.subarray(0, maxBytes - 3), { stream: true }) + ELLIPSIS;
 }
 
 /**
@@ -260,6 +311,11 @@ function parseRetryAfter(value: string, nowMs: number): number | null {
   if (!/^(mon|tue|wed|thu|fri|sat|sun)/i.test(value)) return null;
   const date = Date.parse(value);
   return Number.isNaN(date) ? null : Math.max(0, date - nowMs);
+}
+
+function portOf(url: string): number {
+  const { port, protocol } = new URL(url);
+  return port === "" ? (protocol === "https:" ? 443 : 80) : Number(port);
 }
 
 function elapsedMs(start: number): number {

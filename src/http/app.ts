@@ -15,6 +15,7 @@ import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
 import { eventsRoutes } from "./events_routes.ts";
+import { localOnly } from "./local_only.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { documentApiRoutes } from "./openapi.ts";
 import { serveOpenApi } from "./openapi_document.ts";
@@ -30,7 +31,7 @@ import { tenantsRoutes } from "./tenants_routes.ts";
  * metrics, with request ids, access log lines and JSON errors.
  */
 export function createOpsApp(
-  deps: Pick<AppDeps, "sql" | "log" | "config" | "metrics">,
+  deps: Pick<AppDeps, "sql" | "log" | "outage" | "config" | "metrics">,
   options: { keys?: ApiKeyTable } = {},
 ) {
   const keys = options.keys ?? apiKeyTable(deps);
@@ -40,21 +41,22 @@ export function createOpsApp(
     },
   });
   app.use("*", requestIds, requestLog(deps.log));
-  app.onError((err, c) => errorResponse(err, c, deps.log));
+  if (deps.config.apiKeys.length === 0) app.use("*", localOnly(deps.config.hostname));
+  app.onError((err, c) => errorResponse(err, c, deps));
   const allowed = allowedMethods(() => app.routes);
   app.notFound((c) => {
     const methods = allowed(c.req.path);
     // A route of this very method may have said not found itself (an unknown id, say).
     if (methods.length === 0 || methods.includes(c.req.method)) {
       const err = new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}`);
-      return errorResponse(err, c, deps.log);
+      return errorResponse(err, c, deps);
     }
     c.header("Allow", methods.join(", "));
     const err = new ApiError(
       "method_not_allowed",
       `Method ${c.req.method} is not allowed on ${c.req.path}: use ${methods.join(", ")}`,
     );
-    return errorResponse(err, c, deps.log);
+    return errorResponse(err, c, deps);
   });
 
   app.route("/", opsRoutes(deps));
@@ -67,9 +69,9 @@ function apiKeyTable(deps: Pick<AppDeps, "sql">): ApiKeyTable {
   return new ApiKeyTable((used) => readKeyTable(deps.sql, used));
 }
 
-/** The whole HTTP API as a web-standard fetch handler. */
-export function createApp(deps: AppDeps) {
-  const keys = apiKeyTable(deps);
+/** The whole HTTP API as a web-standard fetch handler; `keys` replaces the managed keys' table. */
+export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
+  const keys = options.keys ?? apiKeyTable(deps);
   const app = createOpsApp(deps, { keys });
   const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());
@@ -112,6 +114,8 @@ export function createApp(deps: AppDeps) {
   ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
+  // A route that takes no body takes no other either: a form posted to it is refused too.
+  api.use("*", (c, next) => hasBody(c.req.raw) ? requireJson(c, next) : next());
   api.on(
     "POST",
     limitedActions.map((path) => path.replace("{id}", ":id")),
@@ -131,6 +135,12 @@ export function createApp(deps: AppDeps) {
 /** The operations an OpenAPI router documents. */
 export function routesOf(app: OpenAPIHono) {
   return app.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : []);
+}
+
+/** Whether a request sends a body; GET and HEAD cannot. */
+function hasBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  return request.headers.has("transfer-encoding") || (length !== null && length !== "0");
 }
 
 /** Routes that take a body take JSON, and must be told so. */

@@ -1,4 +1,5 @@
 import type { Config } from "../config.ts";
+import type { DatabaseOutage } from "../db/outage.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -8,9 +9,12 @@ import type { SecretCipher } from "../security/secret_cipher.ts";
 export interface AppDeps {
   sql: Sql;
   log: Logger;
+  /** Reports the database unreachable and back again, for the requests refused meanwhile. */
+  outage: DatabaseOutage;
   config: Pick<
     Config,
     | "env"
+    | "hostname"
     | "maxPayloadBytes"
     | "apiKeys"
     | "rotationGraceMs"

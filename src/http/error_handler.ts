@@ -3,15 +3,26 @@ import { HTTPException } from "hono/http-exception";
 import { isConnectionError, isTimeoutError } from "../db/errors.ts";
 import { QueueClosedError, QueueFullError } from "../db/group_commit.ts";
 import { ApiError, type ErrorCode, type FieldIssue } from "../errors.ts";
+import type { DatabaseOutage } from "../db/outage.ts";
 import type { Logger } from "../observability/log.ts";
 
-/** Every error becomes `{"error":{code,message,details}}`; this is the only place that decides how. */
-export function errorResponse(err: unknown, c: Context, log: Logger): Response {
+/**
+ * Every error becomes `{"error":{code,message,details}}`; this is the only place that decides how.
+ * A request refused because the database cannot be reached is the outage's to report (one line
+ * when it starts, one when it ends); any other failure of ours is logged as an error.
+ */
+export function errorResponse(
+  err: unknown,
+  c: Context,
+  deps: { log: Logger; outage: DatabaseOutage },
+): Response {
   const api = toApiError(err, c);
   if (api.code === "unavailable") c.header("Retry-After", "1");
   if (api.code === "unauthorized") c.header("WWW-Authenticate", 'Bearer realm="dispatch"');
-  if (api.code === "internal" || api.code === "unavailable") {
-    log.error("Request failed", {
+  if (isUnreachable(err)) {
+    deps.outage.refused(err, { method: c.req.method, path: c.req.path });
+  } else if (api.code === "internal" || api.code === "unavailable") {
+    deps.log.error("Request failed", {
       method: c.req.method,
       path: c.req.path,
       request_id: c.get("requestId"),
@@ -46,13 +57,18 @@ function toApiError(err: unknown, c: Context): ApiError {
   if (typeof pg.code === "string" && pg.code.startsWith("22")) {
     return new ApiError("validation_failed", `Invalid value: ${String(pg.message)}`);
   }
-  if (isConnectionError(err) || isTimeoutError(err) || err instanceof QueueClosedError) {
+  if (isUnreachable(err) || isTimeoutError(err) || err instanceof QueueClosedError) {
     return new ApiError("unavailable", "Database unavailable: retry shortly");
   }
   if (err instanceof QueueFullError) {
     return new ApiError("unavailable", "Too many events are waiting to be stored: retry shortly");
   }
   return new ApiError("internal", "Internal error: the server logged the cause");
+}
+
+/** The connection was lost or refused, or the request's deadline passed waiting for the database. */
+function isUnreachable(err: unknown): boolean {
+  return isConnectionError(err) || (err instanceof HTTPException && err.status === 503);
 }
 
 export function tooLarge(limit?: number): ApiError {

@@ -12,11 +12,12 @@ import {
   listSubscriptions,
   rotateSecret,
   subscriptionState,
+  tenantsWithSubscription,
   updateSubscription,
 } from "../db/subscriptions.ts";
 import type { TenantFilter } from "../db/tenant_filter.ts";
 import { generateSecret } from "../delivery/signature.ts";
-import { notFound, subscriptionConflict, subscriptionInactive } from "../errors.ts";
+import { ApiError, notFound, subscriptionConflict, subscriptionInactive } from "../errors.ts";
 import { newId } from "../ids.ts";
 import { type TargetPolicy, urlRefusal } from "../security/ssrf.ts";
 import { tenantFilter } from "./access.ts";
@@ -219,7 +220,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getSubscription(sql, id, tenantFilter(c));
+    const row = await getSubscription(sql, id, await scopeOf(c, sql, id));
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
@@ -228,7 +229,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const { tenant_id, ...body } = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
-    const scope = tenantFilter(c);
+    const scope = await scopeOf(c, sql, id);
     if (tenant_id !== undefined) await assertSameTenant(sql, id, { ...scope, given: tenant_id });
     const row = await updateSubscription(sql, id, dropUndefined(body), {
       ...scope,
@@ -240,7 +241,9 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
   app.openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await deleteSubscription(sql, id, tenantFilter(c)))) throw notFound("subscription", id);
+    if (!(await deleteSubscription(sql, id, await scopeOf(c, sql, id)))) {
+      throw notFound("subscription", id);
+    }
     return c.body(null, 204);
   });
 
@@ -248,7 +251,7 @@ export function subscriptionsRoutes(deps: AppDeps) {
     const { id } = c.req.valid("param");
     const secret = generateSecret();
     const rotated = await rotateSecret(sql, id, {
-      ...tenantFilter(c),
+      ...await scopeOf(c, sql, id),
       secret: await deps.secrets.seal(secret),
       graceMs: deps.config.rotationGraceMs,
     });
@@ -302,9 +305,25 @@ export function subscriptionsRoutes(deps: AppDeps) {
 
 /** The subscription's state, if it exists and is within the caller's tenant; otherwise 404. */
 async function mustGetState(c: Context, deps: AppDeps, id: string) {
-  const sub = await subscriptionState(deps.sql, id, tenantFilter(c));
+  const sub = await subscriptionState(deps.sql, id, await scopeOf(c, deps.sql, id));
   if (!sub) throw notFound("subscription", id);
   return sub;
+}
+
+/**
+ * The tenant filter of a route that names a subscription by id. Ids are unique within a tenant,
+ * so a tenant key reaches its own; a key without a tenant names the tenant with `?tenant_id=`
+ * when the id alone does not tell which subscription it is.
+ */
+async function scopeOf(c: Context, sql: Sql, id: string): Promise<TenantFilter> {
+  const scope = tenantFilter(c, c.req.query("tenant_id"));
+  if (scope.tenantId !== undefined) return scope;
+  const tenants = await tenantsWithSubscription(sql, id, 2);
+  if (tenants.length < 2) return { tenantId: tenants[0] };
+  throw new ApiError(
+    "conflict",
+    `Subscription "${id}" exists in more than one tenant: name one with ?tenant_id=`,
+  );
 }
 
 /** The SSRF guard's check of what a URL's host is known to be without DNS. */

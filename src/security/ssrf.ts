@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { AttemptFailure } from "../delivery/send.ts";
+import type { CheckedTarget } from "../delivery/send.ts";
 import ipaddr from "ipaddr.js";
 import { type Cidr, inCidr, type IpAddress, parseCidr, parseIp } from "./ip.ts";
 
@@ -17,7 +17,8 @@ export type AddressKind =
   | "link-local"
   | "multicast"
   | "broadcast"
-  | "reserved";
+  | "reserved"
+  | "IPv6 transition";
 
 export interface TargetPolicy {
   /** Allow every target, skipping DNS look-ups (development default). */
@@ -48,6 +49,9 @@ const ranges: [Cidr, AddressKind][] = ([
   ["240.0.0.0/4", "reserved"],
   ["::/128", "unspecified"],
   ["::1/128", "loopback"],
+  // Teredo, and NAT64 for local use (RFC 8215): they tunnel to addresses that cannot be checked.
+  ["2001::/32", "IPv6 transition"],
+  ["64:ff9b:1::/48", "IPv6 transition"],
   ["::/8", "reserved"],
   ["100::/64", "reserved"],
   ["2001:db8::/32", "reserved"],
@@ -74,11 +78,16 @@ function embeddedIpv4(address: IpAddress): IpAddress | null {
   return null;
 }
 
-/** What kind of non-public address this is, or null for a public one. */
+/**
+ * What kind of non-public address this is, or null for a public one. An IPv6
+ * address that carries an IPv4 one is named by it when that is not public,
+ * and is a transition address otherwise: it reaches the internet through a
+ * relay or translator, where an endpoint needs no such detour.
+ */
 export function classifyAddress(address: IpAddress): AddressKind | null {
   const v4 = embeddedIpv4(address);
-  const target = v4 ?? address;
-  return ranges.find(([range]) => inCidr(target, range))?.[1] ?? null;
+  if (v4 === null) return ranges.find(([range]) => inCidr(address, range))?.[1] ?? null;
+  return ranges.find(([range]) => inCidr(v4, range))?.[1] ?? "IPv6 transition";
 }
 
 /** The kind that makes the address refused under the policy, or null when it is allowed. */
@@ -140,16 +149,19 @@ export function urlRefusal(url: string, policy: TargetPolicy): string | null {
 
 /**
  * The check run before each delivery: resolves the host and refuses it when
- * any address is not allowed. Undefined when every target is allowed, so that
- * no DNS look-up is made.
+ * any address is not allowed; otherwise answers the address to connect to
+ * (the first one checked), so that no second look-up can answer another.
+ * Undefined when every target is allowed, so that no DNS look-up is made.
  */
 export function targetCheck(
   policy: TargetPolicy,
   resolve: Resolver,
-): ((url: string, signal: AbortSignal) => Promise<AttemptFailure | null>) | undefined {
+): ((url: string, signal: AbortSignal) => Promise<CheckedTarget>) | undefined {
   if (policy.allowPrivateTargets) return undefined;
   return async (url, signal) => {
     const host = new URL(url).hostname;
+    // An IP literal is where fetch connects anyway; `localhost` names are pinned to loopback.
+    const literal = parseIp(unbracket(host)) !== null;
     let addresses = literalAddresses(host);
     if (addresses === null) {
       let answers: string[];
@@ -167,6 +179,7 @@ export function targetCheck(
       addresses = parsed as IpAddress[];
     }
     const why = refusal(host, addresses, policy);
-    return why === null ? null : { errorClass: "blocked", error: `Refused to deliver to ${why}` };
+    if (why !== null) return { errorClass: "blocked", error: `Refused to deliver to ${why}` };
+    return { address: literal ? null : addresses[0]!.toString() };
   };
 }

@@ -8,6 +8,7 @@ import {
   type HealthChange,
   type HealthReport,
   type HealthSettings,
+  lockSubscriptions,
   recordHealth,
 } from "../db/subscription_health.ts";
 import type { Logger } from "../observability/log.ts";
@@ -19,9 +20,11 @@ import type { Logger } from "../observability/log.ts";
  * written again without what the receiver sent, so one hostile answer never
  * holds up the others.
  *
- * A batch of successes for healthy subscriptions is one statement. Anything
- * else also changes subscriptions' health (the circuit breaker, disabling)
- * and announces each change, in the same transaction.
+ * A batch of successes is one statement when their subscriptions have no
+ * health to change, as the rows say when it is written. Anything else also
+ * changes subscriptions' health (the circuit breaker, disabling) and
+ * announces each change, in one transaction that first locks the batch's
+ * subscriptions in order.
  */
 export class Completer {
   #writer: GroupCommit<Completion, boolean>;
@@ -43,14 +46,16 @@ export class Completer {
     this.#writer = new GroupCommit({
       write: async (batch) => {
         if (!batch.some(bearsOnHealth)) {
-          return await completeDeliveries(deps.sql, workerId, batch, { channel });
+          const applied = await completeDeliveries(deps.sql, workerId, batch, {
+            channel,
+            unlessUnsettled: successes(batch),
+          });
+          if (applied !== null) return applied;
         }
         const { applied, changes } = await deps.sql.begin(async (tx) => {
           const sql = tx as unknown as Sql;
-          const applied = await completeDeliveries(sql, workerId, batch, {
-            channel,
-            lockSubscriptions: true,
-          });
+          await lockSubscriptions(sql, batch.map((c) => c.subscriptionSeq));
+          const applied = (await completeDeliveries(sql, workerId, batch, { channel }))!;
           const changes = await recordHealth(sql, healthReports(batch), health);
           await announce(sql, changes, { channel });
           return { applied, changes };
@@ -153,9 +158,20 @@ export class Completer {
   }
 }
 
-/** Whether an outcome may change its subscription's health: anything but a healthy success. */
+/**
+ * Whether an outcome surely changes its subscription's health: anything but a
+ * success claimed while the subscription had nothing to reset. Such a success
+ * most likely still has nothing to reset: the write checks.
+ */
 function bearsOnHealth(c: Completion): boolean {
   return c.verdict !== null && !(c.verdict === "success" && c.healthy);
+}
+
+/** The subscriptions of the batch's successes. */
+function successes(batch: readonly Completion[]): number[] {
+  return batch.flatMap((c) =>
+    c.verdict === "success" && c.subscriptionSeq !== null ? [c.subscriptionSeq] : []
+  );
 }
 
 /** One report per subscription, from the batch's attempts in the order they were made. */

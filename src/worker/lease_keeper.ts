@@ -1,3 +1,4 @@
+import type { Pause } from "../async.ts";
 import type { Lease } from "../db/queue.ts";
 import type { Logger } from "../observability/log.ts";
 import { type Periodic, runEvery } from "./periodic.ts";
@@ -10,7 +11,7 @@ import { type Periodic, runEvery } from "./periodic.ts";
  */
 export function startLeaseKeeper(
   deps: { renew: (leases: Lease[]) => Promise<number>; log: Logger },
-  options: { intervalMs: number; held: () => Lease[] },
+  options: { intervalMs: number; held: () => Lease[]; pause?: Pause },
 ): Periodic {
   let first = true;
   return runEvery(options.intervalMs, async () => {
@@ -24,5 +25,5 @@ export function startLeaseKeeper(
     } catch (err) {
       deps.log.warn("Renewing leases failed; will retry", { error: err });
     }
-  });
+  }, options);
 }

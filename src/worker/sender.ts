@@ -1,4 +1,4 @@
-import { pause } from "../async.ts";
+import { type Pause, pause as realPause } from "../async.ts";
 import type { ClaimedDelivery, Completion } from "../db/queue.ts";
 import {
   abandonOutcome,
@@ -26,9 +26,17 @@ export interface SenderOptions extends RetrySettings, TargetPolicy {
 export type Sender = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<Completion | null>;
 
 export function createSender(
-  deps: { log: Logger; metrics: Metrics; secrets: SecretCipher; resolve: Resolver },
+  deps: {
+    log: Logger;
+    metrics: Metrics;
+    secrets: SecretCipher;
+    resolve: Resolver;
+    /** Waits for a rate-limit slot; default {@linkcode realPause}. */
+    pause?: Pause;
+  },
   options: SenderOptions,
 ): Sender {
+  const { pause = realPause } = deps;
   const checkTarget = targetCheck(options, deps.resolve);
 
   async function attempt(d: ClaimedDelivery & { url: string }, signal: AbortSignal) {

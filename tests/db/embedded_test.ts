@@ -10,7 +10,9 @@ async function withDatabase(fn: (sql: Sql) => Promise<void>): Promise<void> {
   try {
     const db = await startEmbedded({ dataDir });
     try {
-      const sql = postgres(db.url, { max: 4, onnotice: () => {} });
+      // As Dispatch connects to it: the pool's prepared statements would collide in its one
+      // session (see `PoolOptions.prepare`).
+      const sql = postgres(db.url, { max: 4, onnotice: () => {}, prepare: false });
       try {
         await fn(sql);
       } finally {
@@ -103,6 +105,40 @@ Deno.test("startEmbedded() refuses a directory that another instance is using", 
   }
 });
 
+Deno.test("startEmbedded() refuses a client without this start's password", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
+  const db = await startEmbedded({ dataDir });
+  try {
+    const url = new URL(db.url);
+    assert.match(url.password, /^[0-9a-f]{64}$/);
+    for (const password of ["wrong", "", url.password.slice(1)]) {
+      const other = new URL(db.url);
+      other.password = password;
+      const sql = postgres(other.toString(), { max: 1, onnotice: () => {} });
+      try {
+        await assert.rejects(sql`SELECT 1`, { code: "28P01" });
+      } finally {
+        await sql.end();
+      }
+    }
+    // A client that skips the password and sends a query is cut off.
+    const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
+    const startup = [0, 0, 0, 23, 0, 3, 0, 0, ...new TextEncoder().encode("user\0postgres\0\0")];
+    await conn.write(new Uint8Array(startup));
+    await conn.write(
+      new Uint8Array([0x51, 0, 0, 0, 13, ...new TextEncoder().encode("SELECT 1\0")]),
+    );
+    const answer = new Uint8Array(await new Response(conn.readable).arrayBuffer());
+    const text = new TextDecoder().decode(answer);
+    assert.equal(text[0], "R", "asked for a password");
+    assert.match(text, /28P01/);
+    assert.doesNotMatch(text, /Z/);
+  } finally {
+    await db.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
 Deno.test("startEmbedded() rejects a port that is already taken", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "dispatch-embedded-" });
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -171,7 +207,7 @@ Deno.test("startEmbedded() lets concurrent workers claim disjoint rows with FOR 
 
 /** A bare wire-protocol client, to send half a batch and hold it there. */
 async function wireClient(url: string) {
-  const { hostname, port } = new URL(url);
+  const { hostname, port, password } = new URL(url);
   const conn = await Deno.connect({ hostname, port: Number(port) });
   const encoder = new TextEncoder();
   let buffered = new Uint8Array(0);
@@ -207,6 +243,8 @@ async function wireClient(url: string) {
     }
   };
   await send(message("", [0, 3, 0, 0], "user", "postgres", "database", "postgres", [0]));
+  await read("R");
+  await send(message("p", password));
   await read("Z");
   return {
     send,

@@ -7,7 +7,7 @@ import {
   renewLeases,
   rescueExpired,
 } from "../../src/db/queue.ts";
-import { recordHealth } from "../../src/db/subscription_health.ts";
+import { lockSubscriptions, recordHealth } from "../../src/db/subscription_health.ts";
 import { healthReports } from "../../src/worker/completer.ts";
 import { waitsForLock, whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, outcome, seedDeliveries } from "../helpers/queue.ts";
@@ -271,10 +271,8 @@ Deno.test({
         db.sql.begin(async (tx) => {
           const sql = tx as unknown as Sql;
           pids.push((await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid);
-          await completeDeliveries(sql, "w", batch, {
-            channel: db.channel,
-            lockSubscriptions: true,
-          });
+          await lockSubscriptions(sql, batch.map((c) => c.subscriptionSeq));
+          await completeDeliveries(sql, "w", batch, { channel: db.channel });
           await between();
           await recordHealth(sql, healthReports(batch), settings);
         });

@@ -6,8 +6,10 @@ import {
   type HealthSettings,
   recordHealth,
 } from "../../src/db/subscription_health.ts";
-import { type TestDatabase, testDatabase } from "../helpers/db.ts";
+import type { Sql } from "../../src/db/pool.ts";
+import { oneSession, type TestDatabase, testDatabase, withTestDatabase } from "../helpers/db.ts";
 import { seedDeliveries } from "../helpers/queue.ts";
+import { eventually } from "../helpers/service.ts";
 
 const settings: HealthSettings = {
   failureThreshold: 10,
@@ -168,3 +170,58 @@ Deno.test("a subscription failing without a success for AUTO_DISABLE_AFTER_MS is
     );
     assert.deepEqual(gone.map((c) => [c.kind, c.reason]), [["disabled", "gone"]]);
   }));
+
+Deno.test({
+  name:
+    "health writes lock their subscriptions in seq order, whatever the order of their reports, so two never deadlock",
+  // PGlite is one session: nothing waits for anything.
+  ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
+  fn: () =>
+    withTestDatabase(async (db) => {
+      const s1 = await seedDeliveries(db.sql, 1, { id: "s1", prefix: "a" });
+      const s2 = await seedDeliveries(db.sql, 1, { id: "s2", prefix: "b" });
+      // Enough others that the statement finds its subscriptions by index, one report at a time.
+      await db.sql`INSERT INTO subscriptions (id, url, event_types, secret)
+        SELECT 'x' || g, 'http://127.0.0.1:9/', '{*}', 'x' FROM generate_series(1, 2000) g`;
+      await db.sql`ANALYZE subscriptions`;
+      const sessions: { sql: Sql; pid: number }[] = [];
+      try {
+        for (let i = 0; i < 2; i++) sessions.push(await oneSession(db));
+        const [a, b] = sessions;
+        const started = await db.sql.begin(async (tx) => {
+          // Each row locked by a subtransaction of its own: their xmax tell them apart.
+          await tx`SAVEPOINT one`;
+          await tx`SELECT 1 FROM subscriptions WHERE seq = ${s1} FOR UPDATE`;
+          await tx`SAVEPOINT two`;
+          await tx`SELECT 1 FROM subscriptions WHERE seq = ${s2} FOR UPDATE`;
+          const writes = Promise.allSettled([
+            recordHealth(a!.sql, [failures(s2, 1), failures(s1, 1)], settings),
+            recordHealth(b!.sql, [failures(s1, 1), failures(s2, 1)], settings),
+          ]);
+          // What each waits for: the row (the first waiter queues on the transaction holding
+          // it, the next on the row itself), answered as whether it is s1.
+          const waitsForFirst = await eventually(async () => {
+            const rows = await db.sql<{ first: boolean }[]>`
+              SELECT (l.locktype = 'transactionid' AND l.transactionid = s.xmax)
+                OR (l.locktype = 'tuple' AND l.relation = 'subscriptions'::regclass
+                  AND format('(%s,%s)', l.page, l.tuple) = s.ctid::text) AS first
+              FROM pg_locks l, subscriptions s
+              WHERE s.seq = ${s1} AND l.pid IN (${a!.pid}, ${b!.pid}) AND NOT l.granted
+              ORDER BY l.pid`;
+            return rows.length === 2 ? rows.map((r) => r.first) : undefined;
+          }, { what: "both health writes to wait" });
+          // Both wait for s1 and hold nothing: neither can hold what the other waits for.
+          assert.deepEqual(waitsForFirst, [true, true]);
+          // Not the promise itself: the transaction would wait for it before letting go.
+          return { writes };
+        });
+        const results = await started.writes;
+        assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled"]);
+      } finally {
+        for (const s of sessions) await s.sql.end({ timeout: 1 });
+      }
+      const rows = await db.sql`
+        SELECT consecutive_failures FROM subscriptions WHERE seq IN (${s1}, ${s2})`;
+      assert.deepEqual(rows.map((r) => r.consecutive_failures), [2, 2]);
+    }),
+});

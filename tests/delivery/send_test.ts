@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type AttemptResult, send, type SendOptions } from "../../src/delivery/send.ts";
+import { type AttemptResult, clip, send, type SendOptions } from "../../src/delivery/send.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -83,14 +83,14 @@ Deno.test("send() reports a 500 and keeps only the first 4096 bytes of its body"
   }
 });
 
-Deno.test("send() replaces a multi-byte character cut at 4096 bytes", async () => {
+Deno.test("send() leaves out a multi-byte character cut at 4096 bytes", async () => {
   // One ASCII byte, then two-byte characters: byte 4096 is the first half of one.
   const body = `a${"é".repeat(3_000)}`;
   const { server, url } = receiver(() => new Response(body, { status: 400 }));
   try {
     const result = await sent(request(url), { timeoutMs: 5_000 });
 
-    assert.equal(result.responseBody, `a${"é".repeat(2_047)}\uFFFD`);
+    assert.equal(result.responseBody, `a${"é".repeat(2_047)}`);
   } finally {
     await server.shutdown();
   }
@@ -341,7 +341,7 @@ Deno.test("send() resolves to null when the caller's signal aborts before anythi
       asked++;
       // Shutdown lands while the target is being checked.
       controller.abort();
-      return Promise.resolve(null);
+      return Promise.resolve({ address: null });
     },
   });
   assert.equal(asked, 1);
@@ -356,7 +356,7 @@ Deno.test("send() resolves to null when the signal aborted a target check that r
     checkTarget(_url, signal) {
       controller.abort();
       signal.throwIfAborted();
-      return Promise.resolve(null);
+      return Promise.resolve({ address: null });
     },
   });
   assert.equal(result, null);
@@ -386,4 +386,14 @@ Deno.test("send() stores NUL as \\u0000 and invalid UTF-8 as U+FFFD, in the body
     listener.close();
     await accepting;
   }
+});
+
+Deno.test("clip() keeps a text that fits and cuts a longer one between characters, ending in an ellipsis", () => {
+  assert.equal(clip("short", 1024), "short");
+  assert.equal(clip("é".repeat(512), 1024), "é".repeat(512));
+  // 513 two-byte characters: 1021 bytes hold 510 of them and half of the next, which is left out.
+  const cut = clip("é".repeat(513), 1024);
+  assert.equal(cut, `${"é".repeat(510)}…`);
+  assert.equal(new TextEncoder().encode(cut).length, 1023);
+  assert.equal(clip("abcdef", 2), "");
 });

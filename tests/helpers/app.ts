@@ -1,17 +1,21 @@
 import assert from "node:assert/strict";
+import { readKeyTable } from "../../src/db/api_keys.ts";
+import { DatabaseOutage } from "../../src/db/outage.ts";
 import { queueStats } from "../../src/db/stats.ts";
 import { createApp } from "../../src/http/app.ts";
 import type { Sql } from "../../src/db/pool.ts";
 import type { AppDeps } from "../../src/http/deps.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
+import { ApiKeyTable } from "../../src/security/api_key_table.ts";
 import { createSecretCipher } from "../../src/security/secret_cipher.ts";
 import { type TestDatabase, testDatabase } from "./db.ts";
+import { requestInit, type Send } from "./http.ts";
 
 export interface TestApp {
   db: TestDatabase;
   /** Sends a request to the real app, without a socket. JSON bodies are encoded. */
-  call(method: string, path: string, body?: unknown, headers?: HeadersInit): Promise<Response>;
+  call: Send;
   /** The app's fetch handler, e.g. to serve it on a real socket. */
   fetch(request: Request): Response | Promise<Response>;
   close(): Promise<void>;
@@ -19,39 +23,42 @@ export interface TestApp {
 
 export async function testApp(
   config: Partial<AppDeps["config"]> = {},
-  options: { log?: Logger } = {},
+  options: AppOptions = {},
 ): Promise<TestApp> {
   const db = await testDatabase();
   const app = buildApp(db, config, options);
   return {
     db,
     fetch: (request) => app.fetch(request),
-    call(method, path, body, headers) {
-      const h = new Headers(headers);
-      let payload: string | undefined;
-      if (body !== undefined) {
-        payload = typeof body === "string" ? body : JSON.stringify(body);
-        if (!h.has("content-type")) h.set("content-type", "application/json");
-      }
-      return Promise.resolve(app.request(path, { method, headers: h, body: payload ?? null }));
-    },
+    call: (method, path, body, headers) =>
+      Promise.resolve(app.request(path, requestInit(method, body, headers))),
     close: () => db.close(),
   };
+}
+
+export interface AppOptions {
+  log?: Logger;
+  /** The clock API keys expire by (milliseconds since the epoch); default `Date.now`. */
+  now?: () => number;
 }
 
 /** The app as the composition root builds it, with the tests' defaults for its settings. */
 export function buildApp(
   db: { sql: Sql; channel: string },
   config: Partial<AppDeps["config"]> = {},
-  options: { log?: Logger } = {},
+  options: AppOptions = {},
 ) {
   const log = options.log ?? silentLogger;
+  const { now } = options;
+  const keys = now && new ApiKeyTable((used) => readKeyTable(db.sql, used), { now });
   return createApp({
     sql: db.sql,
     log,
+    outage: new DatabaseOutage(log, { probe: () => db.sql`SELECT 1` }),
     channel: db.channel,
     config: {
       env: "development",
+      hostname: "127.0.0.1",
       maxPayloadBytes: 256 * 1024,
       requestTimeoutMs: 5000,
       apiKeys: [],
@@ -64,7 +71,7 @@ export function buildApp(
     },
     secrets: createSecretCipher(null),
     metrics: createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log }),
-  });
+  }, keys ? { keys } : {});
 }
 
 /** Reads the JSON body, asserting nothing about it. */

@@ -21,6 +21,9 @@ export function databaseUrl(): string {
   return url;
 }
 
+// The embedded database's one session is every connection's (see `PoolOptions.prepare`).
+const embedded = Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1";
+
 /** A fresh, migrated schema; `close()` drops it and ends the pool. */
 export async function testDatabase(options: { max?: number } = {}): Promise<TestDatabase> {
   const url = databaseUrl();
@@ -28,7 +31,7 @@ export async function testDatabase(options: { max?: number } = {}): Promise<Test
   const admin = connect(url, { max: 1 });
   await admin.unsafe(`CREATE SCHEMA ${schema}`);
   await admin.end();
-  const sql = connect(url, { schema, max: options.max ?? 4 });
+  const sql = connect(url, { schema, max: options.max ?? 4, prepare: !embedded });
   await useSchema(sql, schema);
   await migrate(sql);
   return {
@@ -43,6 +46,17 @@ export async function testDatabase(options: { max?: number } = {}): Promise<Test
       await admin.end();
     },
   };
+}
+
+/**
+ * A pool of one connection in the test's schema, with that connection's
+ * backend pid, to see in `pg_locks` or `pg_stat_activity` what it waits for.
+ */
+export async function oneSession(db: TestDatabase): Promise<{ sql: Sql; pid: number }> {
+  const sql = connect(db.url, { schema: db.schema, max: 1 });
+  await useSchema(sql, db.schema);
+  const [backend] = await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+  return { sql, pid: backend!.pid };
 }
 
 /** Rows in a table of the test's schema (table names come from the test, never from input). */

@@ -16,6 +16,7 @@ export const hostileBehaviours = [
   "trickle_body",
   "huge_headers",
   "reset_mid_body",
+  "huge_redirect",
 ] as const;
 export type HostileBehaviour = (typeof hostileBehaviours)[number];
 
@@ -57,6 +58,16 @@ async function respond(conn: Deno.Conn, behaviour: string, closing: AbortSignal)
       const lines = Array.from({ length: 800 }, (_, i) => `x-h${i}: ${"v".repeat(120)}\r\n`);
       return void await write(
         latin1(`HTTP/1.1 200 OK\r\n${lines.join("")}content-length: 2\r\n\r\nok`),
+      );
+    }
+    case "huge_redirect": {
+      // One 300 KB header and one of 60 KB: under Deno's limits, far over what is worth keeping.
+      const location = `https://example.com/${"l".repeat(300_000)}`;
+      const type = `text/plain; x=${"t".repeat(60_000)}`;
+      return void await write(
+        latin1(
+          `HTTP/1.1 302 Found\r\nlocation: ${location}\r\ncontent-type: ${type}\r\ncontent-length: 0\r\n\r\n`,
+        ),
       );
     }
     case "reset_mid_body": {

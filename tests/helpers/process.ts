@@ -1,10 +1,13 @@
 import type { TestDatabase } from "./db.ts";
+import { type Api, apiClient, overHttp } from "./http.ts";
 import { serviceEnv } from "./service.ts";
 
 const main = new URL("../../main.ts", import.meta.url).pathname;
 
 export interface DispatchProcess {
   url: string;
+  /** Calls its API that must succeed. */
+  api: Api;
   child: Deno.ChildProcess;
   /** Every log line the process printed so far, parsed. */
   logs: Record<string, unknown>[];
@@ -83,7 +86,7 @@ async function spawnLogged(args: string[], env: Record<string, string>): Promise
     return status.code;
   });
   const url = await started.promise;
-  return { url, child, logs, stderr: () => stderr, exited };
+  return { url, api: apiClient(overHttp(url)), child, logs, stderr: () => stderr, exited };
 }
 
 /** Runs `main.ts` to its end with only `env` set, as a process of its own. */
@@ -95,15 +98,4 @@ export async function runMain(args: string[], env: Record<string, string> = {}) 
   }).output();
   const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-/** POSTs JSON to a running Dispatch and answers the JSON it answers, which must be a 2xx. */
-export async function postJson(url: string, path: string, body: unknown) {
-  const res = await fetch(url + path, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${path} answered ${res.status}: ${await res.text()}`);
-  return await res.json();
 }

@@ -69,6 +69,29 @@ export async function claim(
   return (await claimDeliveries(sql, claimOptions(options))).deliveries;
 }
 
+/** A delivery as a claim returns it, without a database: attempt 2 of several, due at once. */
+export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDelivery {
+  return {
+    id: 7,
+    event_id: "evt_1",
+    subscription_id: "sub_1",
+    subscription_seq: 3,
+    attempt: 2,
+    last_attempt: false,
+    tenant_id: null,
+    send_in_ms: null,
+    healthy: true,
+    type: "order.created",
+    source: "shop",
+    created_at: new Date("2026-01-02T03:04:05.000Z"),
+    data: '{"n":1}',
+    url: "http://127.0.0.1:9/hook",
+    active: true,
+    secrets: ["a-secret"],
+    ...extra,
+  };
+}
+
 /** The outcome the sender would decide for `d` after a 2xx (`delivered`) or a 500. */
 export function outcome(
   d: Pick<ClaimedDelivery, "id" | "event_id" | "attempt" | "subscription_seq" | "subscription_id">,

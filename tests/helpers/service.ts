@@ -2,6 +2,7 @@ import { loadConfig } from "../../src/config.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { type Role, type Service, startService } from "../../src/service.ts";
 import type { TestDatabase } from "./db.ts";
+import { type Api, apiClient, overHttp } from "./http.ts";
 
 /** Settings that make tests fast; any can be overridden per test. */
 export const fastEnv = {
@@ -29,26 +30,13 @@ export function serviceEnv(db: TestDatabase, env: Record<string, string> = {}) {
 export async function startTestService(
   db: TestDatabase,
   options: { env?: Record<string, string>; role?: Role; log?: Logger } = {},
-  // deno-lint-ignore no-explicit-any -- tests inspect arbitrary JSON
-): Promise<Service & { api: (method: string, path: string, body?: unknown) => Promise<any> }> {
+): Promise<Service & { api: Api }> {
   const config = loadConfig(serviceEnv(db, options.env));
   const service = await startService(config, {
     role: options.role ?? "serve",
     log: options.log ?? silentLogger,
   });
-  return {
-    ...service,
-    async api(method, path, body) {
-      const res = await fetch(`${service.url}${path}`, {
-        method,
-        headers: body === undefined ? {} : { "content-type": "application/json" },
-        body: body === undefined ? null : JSON.stringify(body),
-      });
-      const text = await res.text();
-      if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-      return text ? JSON.parse(text) : null;
-    },
-  };
+  return { ...service, api: apiClient(overHttp(service.url)) };
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

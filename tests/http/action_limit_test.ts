@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
+import { DatabaseOutage } from "../../src/db/outage.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { actionLimit } from "../../src/http/action_limit.ts";
 import { errorResponse } from "../../src/http/error_handler.ts";
@@ -42,7 +43,9 @@ Deno.test("test sends, recoveries and retries share a rate per API key: beyond i
 Deno.test("the rate refills evenly over the minute", async () => {
   let now = 0;
   const app = new Hono();
-  app.onError((err, c) => errorResponse(err, c, silentLogger));
+  // No database behind this app: nothing here is an outage.
+  const outage = new DatabaseOutage(silentLogger, { probe: () => Promise.resolve() });
+  app.onError((err, c) => errorResponse(err, c, { log: silentLogger, outage }));
   app.use(actionLimit({ perMinute: 6, now: () => now }));
   app.post("/x", (c) => c.text("ok"));
   const statuses = async (n: number) => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { loadConfig } from "../../src/config.ts";
+import { DatabaseOutage } from "../../src/db/outage.ts";
 import { queueStats } from "../../src/db/stats.ts";
 import { createOpsApp } from "../../src/http/app.ts";
 import { silentLogger } from "../../src/observability/log.ts";
@@ -51,7 +52,8 @@ Deno.test("a route that says not found itself answers 404, not 405", async () =>
   try {
     const log = silentLogger;
     const metrics = createMetrics({ inFlight: () => 0, queueStats: () => queueStats(db.sql), log });
-    const app = createOpsApp({ sql: db.sql, log, config: loadConfig({}), metrics });
+    const outage = new DatabaseOutage(log, { probe: () => db.sql`SELECT 1` });
+    const app = createOpsApp({ sql: db.sql, log, outage, config: loadConfig({}), metrics });
     app.get("/things/:id", (c) => c.notFound());
     const own = await app.request("/things/1");
     assert.equal(own.status, 404);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { json, testApp } from "../helpers/app.ts";
+import { bearer } from "../helpers/http.ts";
 
 Deno.test("a malformed Authorization header answers 401 without quoting the header", async () => {
   const t = await testApp({ apiKeys: ["k1-secret"] });
@@ -47,7 +48,7 @@ Deno.test("a key that is a prefix, an extension or another case of a valid key i
   const t = await testApp({ apiKeys: ["k1-secret"] });
   try {
     for (const key of ["k1-secre", "k1-secretx", "K1-SECRET"]) {
-      const res = await t.call("GET", "/events", undefined, { authorization: `Bearer ${key}` });
+      const res = await t.call("GET", "/events", undefined, bearer(key));
       assert.equal(res.status, 401, key);
       assert.equal((await json(res)).error.message, "Invalid API key");
     }
@@ -87,7 +88,7 @@ Deno.test("each of several API keys is accepted, not only the last", async () =>
   const t = await testApp({ apiKeys: keys });
   try {
     for (const key of keys) {
-      const res = await t.call("GET", "/events", undefined, { authorization: `Bearer ${key}` });
+      const res = await t.call("GET", "/events", undefined, bearer(key));
       assert.equal(res.status, 200, key);
       await res.body?.cancel();
     }

@@ -4,6 +4,7 @@ import { json, testApp } from "../helpers/app.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { startTestService } from "../helpers/service.ts";
+import { bearer } from "../helpers/http.ts";
 
 // deno-lint-ignore no-explicit-any -- the document is arbitrary JSON
 type Doc = any;
@@ -62,7 +63,7 @@ Deno.test("the document lists 401, 404, 413 and 415 exactly where the API answer
   const t = await testApp(keyed);
   try {
     const doc = await json(await t.call("GET", "/openapi.json"));
-    const authed = { authorization: `Bearer ${key}` };
+    const authed = bearer(key);
     const tenantKey = (await json(
       await t.call("POST", "/api-keys", { scope: "tenant", tenant_id: "mine" }, authed),
     )).key;
@@ -86,7 +87,7 @@ Deno.test("the document lists 401, 404, 413 and 415 exactly where the API answer
       // A tenant key naming another tenant is answered as for a tenant that does not exist.
       const otherTenant = await answers(
         example === undefined ? undefined : JSON.stringify({ ...example, tenant_id: "theirs" }),
-        { ...asJson, authorization: `Bearer ${tenantKey}` },
+        { ...asJson, ...bearer(tenantKey) },
         `${url}?tenant_id=theirs`,
       );
       const notFound = missing === 404 || otherTenant === 404;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import openapiTS, { astToString } from "openapi-typescript";
 import { json, testApp } from "../helpers/app.ts";
+import { markdownPages } from "../helpers/docs.ts";
 
 interface Curl {
   command: string;
@@ -9,9 +10,9 @@ interface Curl {
   body?: string;
 }
 
-/** The README's curl commands, line continuations joined. */
-function readmeCurls(readme: string): Curl[] {
-  return readme.replaceAll("\\\n", " ").split("\n").filter((l) => l.startsWith("curl ")).map(
+/** The curl commands of a markdown text, line continuations joined. */
+function curlsOf(markdown: string): Curl[] {
+  return markdown.replaceAll("\\\n", " ").split("\n").filter((l) => l.startsWith("curl ")).map(
     (command) => {
       const path = /localhost:8080(\/[^\s'?]*)/.exec(command)?.[1];
       assert.ok(path, `no localhost:8080 URL in: ${command}`);
@@ -34,16 +35,17 @@ function templateOf(paths: string[], path: string): string | undefined {
   return paths.find((t) => new RegExp(`^${t.replaceAll(/\{\w+\}/g, "[^/]+")}$`).test(path));
 }
 
-Deno.test("the README's request bodies type-check against types generated from /openapi.json", async () => {
+Deno.test("the request bodies of the README and docs/ type-check against types generated from /openapi.json", async () => {
   const t = await testApp();
   const dir = await Deno.makeTempDir({ prefix: "dispatch-openapi-types-" });
   try {
     const doc = await json(await t.call("GET", "/openapi.json"));
     await Deno.writeTextFile(`${dir}/api.d.ts`, astToString(await openapiTS(doc)));
 
-    const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
-    const curls = readmeCurls(readme);
-    assert.ok(curls.filter((c) => c.body).length >= 2, "the README has curl bodies");
+    const docs = await markdownPages();
+    const readme = docs.find((d) => d.path === "README.md")!.text;
+    assert.ok(curlsOf(readme).filter((c) => c.body).length >= 2, "the README has curl bodies");
+    const curls = docs.flatMap((d) => curlsOf(d.text));
     const checks = [
       'import type { paths, webhooks } from "./api.d.ts";',
       `const delivered: webhooks["event"]["post"]["requestBody"]["content"]["application/json"] = ${

@@ -1,19 +1,12 @@
 import assert from "node:assert/strict";
 import { assertInvalidField, json, testApp } from "../helpers/app.ts";
 import { countRows } from "../helpers/db.ts";
+import { apiClient } from "../helpers/http.ts";
 
 const hook = "http://127.0.0.1:9/hook";
 
 /** Calls that must succeed; answers the parsed body. */
-function api(t: Awaited<ReturnType<typeof testApp>>) {
-  // deno-lint-ignore no-explicit-any -- JSON from the API
-  return async (method: string, path: string, body?: unknown): Promise<any> => {
-    const res = await t.call(method, path, body);
-    const text = await res.text();
-    assert.ok(res.ok, `${method} ${path} answered ${res.status}: ${text}`);
-    return text ? JSON.parse(text) : null;
-  };
-}
+const api = (t: Awaited<ReturnType<typeof testApp>>) => apiClient(t.call);
 
 Deno.test("an event with a tenant reaches only that tenant's subscriptions, one without a tenant only those without one", async () => {
   const t = await testApp();

@@ -4,6 +4,7 @@ import { createLogger } from "../../src/observability/log.ts";
 import { databaseUrl, testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
+import { bearer, overHttp } from "../helpers/http.ts";
 
 const apiKey = "test-api-key-do-not-print";
 const secretsKey = btoa("0123456789abcdef0123456789abcdef");
@@ -18,12 +19,9 @@ Deno.test("log lines are JSON with the documented fields and never print a secre
     log: createLogger({ level: "debug", write: (l) => lines.push(l) }),
   });
   try {
+    const send = overHttp(svc.url);
     const call = (method: string, path: string, body: unknown) =>
-      fetch(`${svc.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      }).then((r) => r.text());
+      send(method, path, body, bearer(apiKey)).then((r) => r.text());
     await call("POST", "/subscriptions", {
       id: "sub_logs",
       url: receiver.url,

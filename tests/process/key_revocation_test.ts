@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { KEY_TABLE_MAX_AGE_MS } from "../../src/security/api_key_table.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { spawnDispatch } from "../helpers/process.ts";
+import { bearer } from "../helpers/http.ts";
 
 const admin = "admin-key-0123456789";
 
@@ -16,7 +17,7 @@ Deno.test("a key revoked in one process is refused by a second process within th
   const call = (url: string, key: string, init: RequestInit = {}) =>
     fetch(url, {
       ...init,
-      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      headers: { ...bearer(key), "content-type": "application/json" },
     });
   try {
     const created = await call(`${one}/api-keys`, admin, {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { testDatabase } from "../helpers/db.ts";
-import { type DispatchProcess, postJson, spawnDispatch } from "../helpers/process.ts";
+import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 
 async function twoProcesses(
@@ -42,12 +42,12 @@ Deno.test("two processes keep rate_limit 10 paced: no one-second window sees mor
   const receiver = startReceiver();
   try {
     await twoProcesses(async ([a, b]) => {
-      await postJson(a.url, "/subscriptions", {
+      await a.api("POST", "/subscriptions", {
         url: receiver.url,
         event_types: ["paced"],
         rate_limit: 10,
       });
-      for (const batch of batches("paced", 200)) await postJson(b.url, "/events/batch", batch);
+      for (const batch of batches("paced", 200)) await b.api("POST", "/events/batch", batch);
       await receiver.waitFor(200, 40_000);
       const at = receiver.received.map((r) => r.at).sort((x, y) => x - y);
       let most = 0;
@@ -82,14 +82,14 @@ Deno.test("two processes keep max_in_flight 2: the receiver never has 3 requests
   const free = startReceiver();
   try {
     await twoProcesses(async ([a, b]) => {
-      await postJson(a.url, "/subscriptions", {
+      await a.api("POST", "/subscriptions", {
         url: limited.url,
         event_types: ["job"],
         max_in_flight: 2,
       });
-      await postJson(a.url, "/subscriptions", { url: free.url, event_types: ["job"] });
+      await a.api("POST", "/subscriptions", { url: free.url, event_types: ["job"] });
       const start = performance.now();
-      for (const batch of batches("job", 40)) await postJson(b.url, "/events/batch", batch);
+      for (const batch of batches("job", 40)) await b.api("POST", "/events/batch", batch);
       await free.waitFor(40, 10_000);
       const freeMs = performance.now() - start;
       await limited.waitFor(40, 30_000);

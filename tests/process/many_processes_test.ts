@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { testDatabase } from "../helpers/db.ts";
-import { postJson, spawnDispatch } from "../helpers/process.ts";
+import { spawnDispatch } from "../helpers/process.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 
 // MULTI_PROCESS_EVENTS raises the load for a longer run by hand.
@@ -14,7 +14,7 @@ Deno.test("two processes on one database deliver every event to every subscripti
     const env = { WORKER_CONCURRENCY: "8" };
     const procs = [await spawnDispatch(db, { env }), await spawnDispatch(db, { env })];
     for (let s = 0; s < subscriptions; s++) {
-      await postJson(procs[0]!.url, "/subscriptions", { url: `${receiver.url}?s=${s}` });
+      await procs[0]!.api("POST", "/subscriptions", { url: `${receiver.url}?s=${s}` });
     }
     // Producers post through both APIs at once, 8 at a time.
     let next = 0;

@@ -1,13 +1,15 @@
 /**
  * The curl commands of the seed's README (the document Dispatch was
- * specified from) and of our own quick start, run word for word with the
- * real curl against a real Dispatch process.
+ * specified from), of our own quick start and of the tenants walk-through in
+ * docs/tenants.md, run word for word with the real curl against a real
+ * Dispatch process.
  */
 import assert from "node:assert/strict";
 import { spawnTaskStart } from "../helpers/process.ts";
 
 const seedCopy = new URL("../fixtures/seed_readme.md", import.meta.url);
 const readme = new URL("../../README.md", import.meta.url);
+const tenantsPage = new URL("../../docs/tenants.md", import.meta.url);
 
 /**
  * The curl commands of the fenced shell blocks in a markdown text, each
@@ -114,8 +116,8 @@ Deno.test("on deno task start the seed's curl flow and then the README's quick s
   assert.equal(p.stderr().replace(/^.*Task.*start.*\n/, ""), "");
 });
 
-Deno.test("the README's tenants walk-through runs as written: a tenant key sees its own and 404 for another's", async () => {
-  const markdown = section(await Deno.readTextFile(readme), "## Tenants and keys");
+Deno.test("the tenants walk-through of docs/tenants.md runs as written: a tenant key sees its own and 404 for another's", async () => {
+  const markdown = await Deno.readTextFile(tenantsPage);
   const blocks = [...markdown.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((m) => m[1]!);
   const start = blocks.find((b) => b.includes("deno task start"))!;
   const adminKey = /DISPATCH_API_KEYS=(\S+)/.exec(start)![1]!;

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { type TestDatabase, testDatabase } from "../helpers/db.ts";
-import { type DispatchProcess, postJson, spawnDispatch } from "../helpers/process.ts";
+import { type DispatchProcess, spawnDispatch } from "../helpers/process.ts";
 import { type Receiver, startReceiver } from "../helpers/receiver.ts";
+import { eventually } from "../helpers/service.ts";
 
 /**
  * A Dispatch process with one delivery in flight: the receiver holds its
@@ -21,8 +22,8 @@ async function withDeliveryInFlight(
   });
   try {
     const p = await spawnDispatch(db, { env });
-    await postJson(p.url, "/subscriptions", { url: receiver.url });
-    await postJson(p.url, "/events", { id: "evt_in_flight", type: "a", data: {} });
+    await p.api("POST", "/subscriptions", { url: receiver.url });
+    await p.api("POST", "/events", { id: "evt_in_flight", type: "a", data: {} });
     await receiver.waitFor(1);
     await test({ db, p, release: () => held.resolve(), receiver });
   } finally {
@@ -34,10 +35,18 @@ async function withDeliveryInFlight(
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once the process has taken the signal and waits for its delivery in flight. */
+const draining = (p: DispatchProcess) =>
+  eventually(
+    () =>
+      Promise.resolve(p.logs.some((l) => l.msg === "Draining in-flight deliveries") || undefined),
+    { what: "the drain to begin" },
+  );
+
 Deno.test("SIGTERM mid-delivery lets the delivery finish, then the process exits 0", async () => {
   await withDeliveryInFlight({ SHUTDOWN_TIMEOUT_MS: "5000" }, async ({ db, p, release }) => {
     p.child.kill("SIGTERM");
-    await sleep(300);
+    await draining(p);
     release();
     assert.equal(await p.exited, 0);
     const [d] = await db.sql`SELECT status, attempts FROM deliveries`;
@@ -100,7 +109,7 @@ Deno.test("a process killed with SIGKILL mid-delivery loses nothing: after a res
 Deno.test("a second signal during a long drain exits at once with code 1", async () => {
   await withDeliveryInFlight({ SHUTDOWN_TIMEOUT_MS: "60000" }, async ({ p }) => {
     p.child.kill("SIGTERM");
-    await sleep(300);
+    await draining(p);
     p.child.kill("SIGINT");
     assert.equal(await p.exited, 1);
     assert.ok(p.logs.some((l) => l.msg === "Second signal: exiting now"));

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { lookup } from "node:dns/promises";
 import { send } from "../../src/delivery/send.ts";
 import { resolveWithDeno } from "../../src/security/dns.ts";
+import { parseCidr } from "../../src/security/ip.ts";
 import { targetCheck } from "../../src/security/ssrf.ts";
 import { type DnsServer, startDnsServer, type Zone } from "../helpers/dns_server.ts";
 import { startReceiver } from "../helpers/receiver.ts";
@@ -94,12 +96,79 @@ Deno.test("the SSRF guard resolves with resolveWithDeno and refuses a name that 
       assert.equal(receiver.received.length, 0);
 
       const signal = AbortSignal.timeout(5_000);
-      assert.equal(await check("https://both.test/hook", signal), null);
+      assert.deepEqual(await check("https://both.test/hook", signal), { address: "93.184.215.14" });
       assert.deepEqual(await check("https://missing.test/hook", signal), {
         errorClass: "dns",
         error: 'Could not resolve "missing.test": no A or AAAA records',
       });
     });
+  } finally {
+    await receiver.close();
+  }
+});
+
+/** A server on `hostname` that counts what it is sent. */
+function counter(hostname: string, port = 0) {
+  let requests = 0;
+  const server = Deno.serve({ hostname, port, onListen() {} }, () => {
+    requests++;
+    return new Response("ok");
+  });
+  return { port: server.addr.port, requests: () => requests, close: () => server.shutdown() };
+}
+
+const allowing = (cidr: string) => ({
+  allowPrivateTargets: false,
+  allowedTargetCidrs: [parseCidr(cidr) as Exclude<ReturnType<typeof parseCidr>, string>],
+});
+
+Deno.test({
+  name:
+    "a delivery goes to the address the guard checked, not to what a second look-up answers (DNS rebinding)",
+  // Every 127.0.0.0/8 address is this machine's on Linux only.
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // This machine's name. The guard's look-up answers 127.0.0.2 (allowed); the system's resolver,
+    // which fetch would ask again, answers from /etc/hosts: two answers for one name, as a
+    // rebinding DNS server gives. (Deno.resolveDns reads /etc/hosts too, so the first answer
+    // comes from the test rather than from the DNS test server.)
+    const name = Deno.hostname();
+    const { address: other } = await lookup(name, { family: 4 });
+    const checked = other === "127.0.0.2" ? "127.0.0.3" : "127.0.0.2";
+    const wrong = counter(other);
+    const right = counter(checked, wrong.port);
+    try {
+      const check = targetCheck(allowing(`${checked}/32`), () => Promise.resolve([checked]))!;
+      const result = await send({
+        url: `http://${name}:${wrong.port}/hook`,
+        headers: {},
+        body: "{}",
+      }, {
+        timeoutMs: 5_000,
+        checkTarget: check,
+      });
+      assert.equal(result?.statusCode, 200, JSON.stringify(result));
+      assert.deepEqual([right.requests(), wrong.requests()], [1, 0]);
+    } finally {
+      await wrong.close();
+      await right.close();
+    }
+  },
+});
+
+Deno.test("a *.localhost target allowed by ALLOWED_TARGET_CIDRS is delivered to loopback, with no look-up", async () => {
+  const receiver = counter("127.0.0.1");
+  try {
+    const check = targetCheck(allowing("127.0.0.1/32"), () => {
+      throw new Error("no look-up expected");
+    })!;
+    const result = await send({
+      url: `http://hooks.localhost:${receiver.port}/hook`,
+      headers: {},
+      body: "{}",
+    }, { timeoutMs: 5_000, checkTarget: check });
+    assert.equal(result?.statusCode, 200, JSON.stringify(result));
+    assert.equal(receiver.requests(), 1);
   } finally {
     await receiver.close();
   }

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../src/observability/log.ts";
 import { tokenDigest } from "../../src/security/api_key_table.ts";
 import { json, testApp } from "../helpers/app.ts";
+import { bearer } from "../helpers/http.ts";
 
 const admin = "admin-key-0123456789";
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 /** Every row of every table of the schema as text, and pg_dump's dump of it where there is one. */
 async function dumps(t: Awaited<ReturnType<typeof testApp>>): Promise<string[]> {

@@ -3,6 +3,7 @@ import { insertSubscription } from "../../src/db/subscriptions.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
+import { apiClient, overHttp } from "../helpers/http.ts";
 
 const apiKey = "test-production-key";
 
@@ -28,16 +29,7 @@ async function setup(env: Record<string, string>, url: (receiver: string) => str
     max_in_flight: null,
     metadata: {},
   });
-  // deno-lint-ignore no-explicit-any -- JSON from the API
-  const api = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const res = await fetch(`${svc.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
-      body: body === undefined ? null : JSON.stringify(body),
-    });
-    assert.ok(res.ok, `${method} ${path} answered ${res.status}`);
-    return await res.json();
-  };
+  const api = apiClient(overHttp(svc.url), { key: apiKey });
   return {
     db,
     receiver,

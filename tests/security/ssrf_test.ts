@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { AttemptFailure, CheckedTarget } from "../../src/delivery/send.ts";
 import { type Cidr, parseCidr, parseIp } from "../../src/security/ip.ts";
 import {
   classifyAddress,
@@ -83,11 +84,18 @@ Deno.test("classifyAddress names IPv6 ranges and looks through embedded IPv4 add
       ["2002:7f00:1::", "loopback"],
       ["::127.0.0.1", "reserved"],
       ["2001:db8::1", "reserved"],
+      // Transition addresses reach the internet through a relay or a translator: refused.
+      ["::ffff:8.8.8.8", "IPv6 transition"],
+      ["64:ff9b::8.8.8.8", "IPv6 transition"],
+      ["64:ff9b:1::808:808", "IPv6 transition"],
+      ["2002:808:808::1", "IPv6 transition"],
+      ["2001:0:4136:e378:8000:63bf:3fff:fdd2", "IPv6 transition"],
+      ["::8.8.8.8", "reserved"],
     ] as const
   ) {
     assert.equal(kind(address), expected, address);
   }
-  for (const address of ["2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8", "2a00::1"]) {
+  for (const address of ["2606:4700::1111", "2a00::1", "2001:4860:4860::8888"]) {
     assert.equal(kind(address), null, address);
   }
 });
@@ -154,6 +162,13 @@ function fakeDns(table: Record<string, string[]>) {
 
 const signal = new AbortController().signal;
 
+/** The failure a check answered; fails the test if it let the target through. */
+async function refused(check: Promise<CheckedTarget>): Promise<AttemptFailure> {
+  const answer = await check;
+  assert.ok("errorClass" in answer, `let through: ${JSON.stringify(answer)}`);
+  return answer;
+}
+
 Deno.test("targetCheck refuses a name when any address it resolves to is not allowed", async () => {
   const dns = fakeDns({
     "public.example": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
@@ -162,14 +177,20 @@ Deno.test("targetCheck refuses a name when any address it resolves to is not all
     "mapped.example": ["::ffff:10.0.0.1"],
   });
   const check = targetCheck(refusePrivate, dns.resolve)!;
-  assert.equal(await check("https://public.example/hook", signal), null);
+  // The answer is the address to connect to: the one checked, not a second look-up's.
+  assert.deepEqual(await check("https://public.example/hook", signal), {
+    address: "93.184.215.14",
+  });
   assert.deepEqual(await check("https://rebind.example/hook", signal), {
     errorClass: "blocked",
     error: 'Refused to deliver to "rebind.example" (127.0.0.1): loopback targets are not ' +
       "allowed (set ALLOW_PRIVATE_TARGETS=true or ALLOWED_TARGET_CIDRS)",
   });
-  assert.match((await check("http://metadata.example/", signal))!.error, /link-local/);
-  assert.match((await check("http://mapped.example/", signal))!.error, /\(::ffff:a00:1\): private/);
+  assert.match((await refused(check("http://metadata.example/", signal))).error, /link-local/);
+  assert.match(
+    (await refused(check("http://mapped.example/", signal))).error,
+    /\(::ffff:a00:1\): private/,
+  );
   assert.deepEqual(dns.asked, [
     "public.example",
     "rebind.example",
@@ -181,9 +202,14 @@ Deno.test("targetCheck refuses a name when any address it resolves to is not all
 Deno.test("targetCheck does not ask DNS about literals and localhost", async () => {
   const dns = fakeDns({});
   const check = targetCheck(refusePrivate, dns.resolve)!;
-  assert.equal((await check("http://localhost:8080/", signal))?.errorClass, "blocked");
-  assert.equal((await check("http://[::1]/", signal))?.errorClass, "blocked");
-  assert.equal(await check("http://8.8.8.8/", signal), null);
+  assert.equal((await refused(check("http://localhost:8080/", signal))).errorClass, "blocked");
+  assert.equal((await refused(check("http://[::1]/", signal))).errorClass, "blocked");
+  assert.deepEqual(await check("http://8.8.8.8/", signal), { address: null });
+  const allowed = targetCheck(allowing("127.0.0.0/8"), dns.resolve)!;
+  // `*.localhost` is loopback without a look-up, and so it is connected to.
+  assert.deepEqual(await allowed("http://hooks.localhost:8080/", signal), {
+    address: "127.0.0.1",
+  });
   assert.deepEqual(dns.asked, []);
 });
 
@@ -193,15 +219,18 @@ Deno.test("targetCheck reports a failed look-up as a DNS error", async () => {
     errorClass: "dns",
     error: 'Could not resolve "missing.example": no A or AAAA records',
   });
-  assert.equal((await check("https://odd.example/", signal))?.errorClass, "dns");
+  assert.equal((await refused(check("https://odd.example/", signal))).errorClass, "dns");
 });
 
 Deno.test("targetCheck lets ALLOWED_TARGET_CIDRS through and does nothing when all is allowed", async () => {
   const dns = fakeDns({ "internal.example": ["10.1.2.3", "fd00::5"] });
   const check = targetCheck(allowing("10.0.0.0/8", "fd00::/8"), dns.resolve)!;
-  assert.equal(await check("http://internal.example/", signal), null);
+  assert.deepEqual(await check("http://internal.example/", signal), { address: "10.1.2.3" });
   const partly = targetCheck(allowing("10.0.0.0/8"), dns.resolve)!;
-  assert.match((await partly("http://internal.example/", signal))!.error, /\(fd00::5\): private/);
+  assert.match(
+    (await refused(partly("http://internal.example/", signal))).error,
+    /\(fd00::5\): private/,
+  );
   assert.equal(
     targetCheck({ allowPrivateTargets: true, allowedTargetCidrs: [] }, dns.resolve),
     undefined,

@@ -5,12 +5,12 @@
 import assert from "node:assert/strict";
 import type { Sql } from "../../src/db/pool.ts";
 import { json, testApp } from "../helpers/app.ts";
+import { apiClient, bearer } from "../helpers/http.ts";
 
 // deno-lint-ignore no-explicit-any -- the document is arbitrary JSON
 type Doc = any;
 
 const admin = "admin-key-0123456789";
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 const methods = ["get", "post", "put", "patch", "delete"];
 const hook = "http://127.0.0.1:9/hook";
 
@@ -48,11 +48,7 @@ async function snapshot(sql: Sql): Promise<string> {
 Deno.test("for every operation in /openapi.json, a tenant key aimed at another tenant's resource answers 404 and changes nothing", async () => {
   const t = await testApp({ apiKeys: [admin] });
   try {
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await t.call(method, path, body, bearer(admin));
-      assert.ok(res.ok, `${method} ${path}: ${res.status}`);
-      return await json(res);
-    };
+    const call = apiClient(t.call, { key: admin });
     // Tenant "b" has one of everything; so do resources without a tenant.
     for (const tenant of ["b", undefined]) {
       const suffix = tenant ?? "none";
@@ -175,6 +171,72 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones, bef
       assert.equal(res.status, 200, path);
       await res.body?.cancel();
     }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a subscription id is unique within its tenant: creating another tenant's id answers as a new one, never 409", async () => {
+  const t = await testApp({ apiKeys: [admin] });
+  try {
+    const asAdmin = (method: string, path: string, body?: unknown) =>
+      t.call(method, path, body, bearer(admin));
+    const key = async (tenant: string) =>
+      (await json(await asAdmin("POST", "/api-keys", { scope: "tenant", tenant_id: tenant }))).key;
+    const [a, b] = [await key("a"), await key("b")];
+    const create = (who: string, id: string, url: string) =>
+      t.call("POST", "/subscriptions", { id, url }, bearer(who));
+    assert.equal((await create(b, "sub_shared", "http://127.0.0.1:9/b")).status, 201);
+    assert.equal(
+      (await asAdmin("POST", "/subscriptions", { id: "sub_none", url: hook })).status,
+      201,
+    );
+
+    // Tenant a cannot tell b's id, or one without a tenant, from a free one.
+    for (const id of ["sub_shared", "sub_none", "sub_free"]) {
+      const res = await create(a, id, "http://127.0.0.1:9/a");
+      assert.equal(res.status, 201, id);
+      assert.equal((await json(res)).tenant_id, "a");
+    }
+    const again = await create(a, "sub_shared", "http://127.0.0.1:9/a");
+    assert.equal(again.status, 409);
+    assert.equal(
+      (await json(again)).error.message,
+      'Subscription "sub_shared" already exists: use a new id',
+    );
+
+    // Each tenant reaches its own; an admin names the tenant when the id alone is ambiguous.
+    const urlOf = async (res: Response) => (await json(res)).url;
+    assert.equal(
+      await urlOf(await t.call("GET", "/subscriptions/sub_shared", undefined, bearer(a))),
+      "http://127.0.0.1:9/a",
+    );
+    assert.equal(
+      await urlOf(await t.call("GET", "/subscriptions/sub_shared", undefined, bearer(b))),
+      "http://127.0.0.1:9/b",
+    );
+    const ambiguous = await asAdmin("GET", "/subscriptions/sub_shared");
+    assert.equal(ambiguous.status, 409);
+    assert.equal(
+      (await json(ambiguous)).error.message,
+      'Subscription "sub_shared" exists in more than one tenant: name one with ?tenant_id=',
+    );
+    assert.equal(
+      await urlOf(await asAdmin("GET", "/subscriptions/sub_shared?tenant_id=b")),
+      "http://127.0.0.1:9/b",
+    );
+    assert.equal((await asAdmin("DELETE", "/subscriptions/sub_shared?tenant_id=a")).status, 204);
+    assert.equal(
+      await urlOf(await asAdmin("GET", "/subscriptions/sub_shared")),
+      "http://127.0.0.1:9/b",
+    );
+    const rows = await t.db.sql`SELECT id, tenant_id FROM subscriptions ORDER BY id, tenant_id`;
+    assert.deepEqual(rows.map((r) => `${r.id}/${r.tenant_id}`), [
+      "sub_free/a",
+      "sub_none/a",
+      "sub_none/null",
+      "sub_shared/b",
+    ]);
   } finally {
     await t.close();
   }

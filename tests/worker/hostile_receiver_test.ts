@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createLogger } from "../../src/observability/log.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { hostileBehaviours, startHostileReceiver } from "../helpers/hostile_receiver.ts";
 import { startReceiver } from "../helpers/receiver.ts";
@@ -12,8 +13,10 @@ Deno.test("a hostile receiver costs only its own deliveries: each attempt is rec
   const hostile = startHostileReceiver();
   const sent = new Map<string, number>();
   const healthy = startReceiver();
+  const logLines: string[] = [];
   const svc = await startTestService(db, {
     env: { MAX_ATTEMPTS: "1", DELIVERY_TIMEOUT_MS: String(timeoutMs), WORKER_CONCURRENCY: "16" },
+    log: createLogger({ level: "info", write: (line) => logLines.push(line) }),
   });
   try {
     await svc.api("POST", "/subscriptions", { id: "healthy", url: healthy.url });
@@ -31,7 +34,9 @@ Deno.test("a hostile receiver costs only its own deliveries: each attempt is rec
     const rows = await eventually(async () => {
       const r = await db.sql`
         SELECT d.subscription_id, d.status, a.attempt, a.error_class, a.status_code,
-          a.response_body, a.duration_ms
+          a.response_body, a.duration_ms, octet_length(a.error) AS error_bytes,
+          octet_length(d.last_error) AS last_error_bytes,
+          octet_length(a.response_headers::text) AS header_bytes
         FROM deliveries d LEFT JOIN delivery_attempts a ON a.delivery_id = d.id
         ORDER BY d.subscription_id, d.event_id`;
       return r.every((x) => x.status === "delivered" || x.status === "failed") ? r : undefined;
@@ -60,6 +65,17 @@ Deno.test("a hostile receiver costs only its own deliveries: each attempt is rec
     assert.deepEqual(classes("huge_headers"), ["connection"]);
     assert.deepEqual(classes("reset_mid_body"), ["http_status"]);
     assert.ok(by("reset_mid_body").every((r) => r.response_body === "partial"));
+    // A 300 KB Location and a 60 KB Content-Type: 1 KiB of error, 4 KiB of headers at most.
+    assert.deepEqual(classes("huge_redirect"), ["redirect"]);
+    for (const r of rows) {
+      assert.ok(r.error_bytes === null || r.error_bytes <= 1024, `${r.subscription_id} error`);
+      assert.ok(r.last_error_bytes === null || r.last_error_bytes <= 1024, r.subscription_id);
+      // The JSON's quotes, colons and commas come on top of the 4 KiB of names and values.
+      assert.ok(r.header_bytes === null || r.header_bytes <= 4096 + 32, r.subscription_id);
+    }
+    assert.ok(by("huge_redirect").every((r) => r.header_bytes > 4000 && r.error_bytes > 1000));
+    const longest = Math.max(...logLines.map((l) => new TextEncoder().encode(l).length));
+    assert.ok(longest < 4096, `a log line of ${longest} bytes`);
     for (const behaviour of hostileBehaviours) {
       assert.equal(hostile.requests.get(behaviour), events, behaviour);
     }

@@ -1,4 +1,4 @@
--- Dispatch schema, version 8: deliveries that wait for their subscription
+-- Dispatch schema, version 9: deliveries that wait for their subscription
 -- are parked, and one function lets them go.
 --
 -- A delivery held for max_in_flight, or behind a circuit's probe, has
