@@ -44,6 +44,8 @@ export interface Config {
   circuitMaxCooldownMs: number;
   /** A subscription failing without a success for this long is disabled; 0 never. */
   autoDisableAfterMs: number;
+  /** Test sends, recoveries and retries per minute per API key; 0 no limit. */
+  actionRateLimit: number;
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -253,6 +255,12 @@ export const variables = {
     about:
       "a subscription whose attempts have all failed for this long is disabled (reason failing); 0 never",
   },
+  ACTION_RATE_LIMIT: {
+    schema: int(0, 1_000_000),
+    fallback: "60",
+    about:
+      "test sends, recoveries and retries (POST …/test, …/recover, …/retry) per API key a minute, 429 beyond; 0 no limit",
+  },
 } as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
@@ -341,6 +349,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,
     circuitMaxCooldownMs: p.CIRCUIT_MAX_COOLDOWN_MS!,
     autoDisableAfterMs: p.AUTO_DISABLE_AFTER_MS!,
+    actionRateLimit: p.ACTION_RATE_LIMIT!,
   };
 }
 

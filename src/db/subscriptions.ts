@@ -2,6 +2,7 @@ import type postgres from "postgres";
 import { cancelWaiting } from "./deliveries.ts";
 import { insertEvents } from "./events.ts";
 import type { Sql } from "./pool.ts";
+import { releaseHeld } from "./queue.ts";
 import { operationalEvent } from "./subscription_health.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
@@ -150,9 +151,9 @@ const closedCircuit = {
 /**
  * Changes a subscription. `active` resets the circuit; `true` also clears a
  * disabled reason (and announces the reset when the circuit was not closed),
- * `false` **cancel**s the waiting deliveries in the same statement. A change
- * of limits, or enabling, lets what was held go, for the next claim to judge
- * again.
+ * `false` **cancel**s the waiting deliveries, parked ones too, in the same
+ * statement. A change of limits, or enabling, **release**s what was held, as
+ * far as the new state allows.
  */
 export async function updateSubscription(
   sql: Sql,
@@ -184,10 +185,8 @@ export async function updateSubscription(
       ) ${cancel}
       SELECT * FROM changed`;
     if ("rate_limit" in patch || "max_in_flight" in patch || patch.active === true) {
-      await tx`
-        UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
-        WHERE subscription_seq = ${before.seq} AND held_by IS NOT NULL
-          AND status IN ('pending', 'retrying')`;
+      const sql = tx as unknown as Sql;
+      await sql`${releaseHeld(sql, sql`SELECT ${before.seq}::bigint, NULL::int`)}`;
       await tx`SELECT pg_notify(${options.channel}, '')`;
     }
     if (patch.active === true && before.circuit_state !== "closed") {

@@ -22,6 +22,7 @@ export interface AppDeps {
     | "allowPrivateTargets"
     | "allowedTargetCidrs"
     | "requestTimeoutMs"
+    | "actionRateLimit"
   >;
   /** Encrypts subscription secrets before they are stored. */
   secrets: SecretCipher;

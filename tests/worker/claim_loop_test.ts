@@ -10,10 +10,11 @@ import { eventually } from "../helpers/service.ts";
 /** The real queue statements for worker "w". */
 function realSource(sql: Sql): ClaimSource {
   return {
-    claim: (limit) =>
+    claim: ({ limit, retryReserve }) =>
       claimDeliveries(sql, {
         workerId: "w",
         limit,
+        retryReserve,
         leaseMs: 60_000,
         maxAttempts: 3,
         horizonMs: 1000,
@@ -28,8 +29,8 @@ function losingFirstAnswer(real: ClaimSource, code: string): ClaimSource {
   let calls = 0;
   return {
     ...real,
-    async claim(limit) {
-      const claimed = await real.claim(limit);
+    async claim(request) {
+      const claimed = await real.claim(request);
       if (calls++ === 0) throw Object.assign(new Error("connection lost"), { code });
       return claimed;
     },
@@ -45,7 +46,13 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const loop = startClaimLoop({
       log: createLogger({ write: (l) => lines.push(l) }),
       source: losingFirstAnswer(real, "ECONNRESET"),
-    }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, {
+      capacity: () => 10,
+      held: () => [],
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 0,
+    });
     await eventually(() => Promise.resolve(started.length === 3 ? true : undefined), {
       what: "the three deliveries to be claimed again",
     });
@@ -55,6 +62,41 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const handed = lines.map((l) => JSON.parse(l))
       .filter((l) => l.msg === "Handed back deliveries whose claim answer was lost");
     assert.deepEqual(handed.map((l) => l.count), [3]);
+  }));
+
+Deno.test("a claim whose answer was lost and that commits after the hand-back is handed back before a later claim, not left to expire", () =>
+  withTestDatabase(async (db) => {
+    await seedDeliveries(db.sql, 1);
+    const real = realSource(db.sql);
+    let lost: Promise<unknown> | undefined;
+    const started: ClaimedDelivery[] = [];
+    const loop = startClaimLoop({
+      log: createLogger({ write: () => {} }),
+      source: {
+        claim: (request) =>
+          lost === undefined
+            ? Promise.reject(Object.assign(new Error("connection lost"), { code: "ECONNRESET" }))
+            : real.claim(request),
+        async handBackExcept(held) {
+          const n = await real.handBackExcept(held);
+          // The lost claim's statement commits only now, after the hand-back ran.
+          lost ??= real.claim({ limit: 10, retryReserve: 0 });
+          await lost;
+          return n;
+        },
+      },
+    }, {
+      capacity: () => 10,
+      held: () => started.map((d) => ({ id: d.id, attempt: d.attempt })),
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 60_000,
+    });
+    await eventually(() => Promise.resolve(started.length === 1 ? true : undefined), {
+      what: "the late claim's delivery to be handed back and claimed again",
+    });
+    await loop.stop();
+    assert.deepEqual(started.map((d) => [d.event_id, d.attempt]), [["e1", 1]]);
   }));
 
 Deno.test("the claim loop keeps what the worker holds when it hands orphans back", () =>
@@ -72,6 +114,7 @@ Deno.test("the claim loop keeps what the worker holds when it hands orphans back
       held: () => [{ id: held!.id, attempt: held!.attempt }],
       start: (d) => started.push(d),
       pollIntervalMs: 20,
+      orphanWindowMs: 0,
     });
     await eventually(() => Promise.resolve(started.length === 1 ? true : undefined), {
       what: "the orphan to be claimed again",
@@ -90,12 +133,13 @@ Deno.test("the claim loop claims no more than the worker's capacity", () =>
     let free = 2;
     const loop = startClaimLoop({
       log: createLogger({ write: () => {} }),
-      source: { ...real, claim: (limit) => (limits.push(limit), real.claim(limit)) },
+      source: { ...real, claim: (r) => (limits.push(r.limit), real.claim(r)) },
     }, {
       capacity: () => free,
       held: () => [],
       start: () => free--,
       pollIntervalMs: 20,
+      orphanWindowMs: 0,
     });
     await eventually(() => Promise.resolve(free === 0 ? true : undefined), { what: "a claim" });
     await new Promise((r) => setTimeout(r, 100));
@@ -117,13 +161,19 @@ Deno.test("the claim loop never starts what it claimed after stop was asked for,
       log: createLogger({ write: () => {} }),
       source: {
         ...real,
-        async claim(limit) {
+        async claim(request) {
           inClaim.resolve();
           await release.promise;
-          return await real.claim(limit);
+          return await real.claim(request);
         },
       },
-    }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, {
+      capacity: () => 10,
+      held: () => [],
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 0,
+    });
     await inClaim.promise;
     const stopped = loop.stop();
     release.resolve();
@@ -155,7 +205,13 @@ Deno.test({
       const loop = startClaimLoop({
         log: createLogger({ write: (l) => lines.push(l) }),
         source: realSource(sql),
-      }, { capacity: () => 10, held: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+      }, {
+        capacity: () => 10,
+        held: () => [],
+        start: (d) => started.push(d),
+        pollIntervalMs: 20,
+        orphanWindowMs: 0,
+      });
       const timedOut = () => lines.some((l) => l.includes("due to statement timeout"));
       await eventually(() => Promise.resolve(timedOut() ? true : undefined), {
         what: "the claim to time out",
