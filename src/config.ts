@@ -31,6 +31,8 @@ export interface HttpSettings {
   metricsPublic: boolean;
   /** How long a stop lets requests and deliveries in flight finish. */
   shutdownTimeoutMs: number;
+  /** Test sends, recoveries and retries per minute per API key; 0 no limit. */
+  actionRateLimit: number;
 }
 
 export interface SecuritySettings {
@@ -284,6 +286,12 @@ export const variables = {
     about:
       "a subscription whose attempts have all failed for this long is disabled (reason failing); 0 never",
   },
+  ACTION_RATE_LIMIT: {
+    schema: int(0, 1_000_000),
+    fallback: "60",
+    about:
+      "test sends, recoveries and retries (POST …/test, …/recover, …/retry) per API key a minute, 429 beyond; 0 no limit",
+  },
 } as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
@@ -361,6 +369,7 @@ function sections(p: Parsed): Config {
       maxPayloadBytes: p.MAX_PAYLOAD_BYTES!,
       metricsPublic: p.METRICS_PUBLIC ?? !production,
       shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
+      actionRateLimit: p.ACTION_RATE_LIMIT!,
     },
     security: {
       allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,

@@ -24,14 +24,24 @@ export function budgetSpent(sql: Sql, aliases: { d: string; s: string }, maxAtte
 const gatedSubscription = `(s.rate_limit IS NOT NULL OR s.max_in_flight IS NOT NULL
   OR s.circuit_state <> 'closed')`;
 
+/** What this worker already has in flight, so that no subscription or tenant takes every slot. */
+export interface FairShare {
+  /** Slots a subscription, or a tenant's subscriptions together, may hold in this worker. */
+  cap: number;
+  /** The subscription and tenant of each delivery the worker has in flight. */
+  busy: readonly { seq: number | null; tenant: string | null }[];
+}
+
 export interface ClaimOptions {
   workerId: string;
   limit: number;
+  /** Slots of this claim that due retries take before first attempts; the rest go first attempts first. */
+  retryReserve: number;
   leaseMs: number;
   maxAttempts: number;
   /** How far ahead a rate-limited delivery may be claimed, to be sent at its slot. */
   horizonMs: number;
-  /** When a delivery held for max_in_flight or a probe in flight is looked at again at the latest. */
+  /** When the probe candidate of a circuit that cannot probe yet is looked at again. */
   recheckMs: number;
   /**
    * Bytes of event data one claim takes at most (it always takes one delivery
@@ -39,6 +49,17 @@ export interface ClaimOptions {
    * Default {@linkcode CLAIM_MAX_BYTES}.
    */
   maxBytes?: number;
+  fair?: FairShare;
+}
+
+/** The subscriptions and tenants that hold their whole share: the claim does not look at them. */
+function fullShares({ cap, busy }: FairShare) {
+  const count = <K>(keys: K[]) => {
+    const n = new Map<K, number>();
+    for (const k of keys) n.set(k, (n.get(k) ?? 0) + 1);
+    return [...n].filter(([k, c]) => k !== null && c >= cap).map(([k]) => k as NonNullable<K>);
+  };
+  return { seqs: count(busy.map((b) => b.seq)), tenants: count(busy.map((b) => b.tenant)) };
 }
 
 export const CLAIM_MAX_BYTES = 4 * 1024 * 1024;
@@ -47,43 +68,70 @@ export const CLAIM_MAX_BYTES = 4 * 1024 * 1024;
  * **claim**: takes up to `limit` due deliveries and marks them `processing`
  * with a lease owned by `workerId`, in one statement. Rows locked by another
  * transaction are skipped, so no delivery is ever claimed twice and a claim
- * never waits. First attempts come first; a quarter of the claim is kept for
- * retries whenever any are due, so neither starves.
+ * never waits. First attempts come first, except for the `retryReserve`
+ * slots that due retries take (the worker spreads a quarter over its claims).
+ *
+ * With `fair`, a subscription or tenant that holds its share of the worker
+ * is not looked at, and one claim gives none more than what is left of it.
  *
  * A subscription with a limit or a circuit that is not closed is locked for
  * the claim (processes take turns; one held by another is skipped this time)
  * and gets only what it allows: the next slots of its rate (the claim says
  * when to send each), what `max_in_flight` leaves, one probe when its circuit
  * is due one. What it does not allow is held back, without spending an
- * attempt: its `next_attempt_at` moves to when it may go (`held_by` says why),
- * so it never crowds the next claim. `scanned` is how many due deliveries the
- * claim looked at: when it equals `limit`, more may be due.
+ * attempt (`held_by` says why): until its rate slot, or **parked** (due
+ * 'infinity', out of every claim's range) until `dispatch_release_held()`
+ * lets it go; one delivery per circuit stays due at the probe (or a recheck).
+ * `scanned` is how many due deliveries the claim looked at: when it equals
+ * `limit`, more may be due.
  */
 export async function claimDeliveries(
   sql: Sql,
   options: ClaimOptions,
 ): Promise<{ deliveries: ClaimedDelivery[]; scanned: number }> {
-  const { limit } = options;
-  const reserve = Math.ceil(limit / 4);
+  const { limit, fair } = options;
   const ms = (n: number) => sql`${n} * interval '1 millisecond'`;
+  const full = fair === undefined ? { seqs: [], tenants: [] } : fullShares(fair);
+  const skip = full.seqs.length + full.tenants.length === 0 ? sql`` : sql`
+    AND (d.subscription_seq IS NULL OR d.subscription_seq NOT IN (
+      SELECT seq FROM unnest(${full.seqs}::bigint[]) seq
+      UNION ALL SELECT seq FROM subscriptions WHERE tenant_id = ANY(${full.tenants}::text[])))`;
+  const busy = fair?.busy ?? [];
   const rows = await sql<(ClaimedDelivery & { scanned: number; id: number | null })[]>`
     WITH pend AS (
       SELECT d.id, d.event_id, d.subscription_seq, d.next_attempt_at, 0 AS prio FROM deliveries d
-      WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+      WHERE d.status = 'pending' AND d.next_attempt_at <= now() ${skip}
       ORDER BY d.next_attempt_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), retr AS (
       SELECT d.id, d.event_id, d.subscription_seq, d.next_attempt_at, 1 AS prio FROM deliveries d
-      WHERE d.status = 'retrying' AND d.next_attempt_at <= now()
+      WHERE d.status = 'retrying' AND d.next_attempt_at <= now() ${skip}
       ORDER BY d.next_attempt_at LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     ), share AS (
       SELECT least((SELECT count(*) FROM pend),
-        ${limit} - least((SELECT count(*) FROM retr), ${reserve})) AS first
-    ), cand AS (
+        ${limit} - least((SELECT count(*) FROM retr), ${options.retryReserve})) AS first
+    ), scan AS (
       (SELECT * FROM pend ORDER BY next_attempt_at LIMIT (SELECT first FROM share))
       UNION ALL
       (SELECT * FROM retr ORDER BY next_attempt_at LIMIT (SELECT ${limit} - first FROM share))
+    ), busy AS (
+      SELECT * FROM unnest(${busy.map((b) => b.seq)}::bigint[],
+        ${busy.map((b) => b.tenant)}::text[]) AS b(seq, tenant)
+    ), cand AS (
+      -- What is left of each share, taken in order; the rest stays due, untouched.
+      SELECT c.id, c.event_id, c.subscription_seq, c.next_attempt_at, c.prio FROM (
+        SELECT c.*, s.tenant_id,
+          row_number() OVER (PARTITION BY c.subscription_seq
+            ORDER BY c.prio, c.next_attempt_at, c.id) AS ks,
+          row_number() OVER (PARTITION BY s.tenant_id
+            ORDER BY c.prio, c.next_attempt_at, c.id) AS kt
+        FROM scan c LEFT JOIN subscriptions s ON s.seq = c.subscription_seq
+      ) c
+      WHERE ${fair === undefined} OR (
+        c.ks <= ${fair?.cap ?? 0} - (SELECT count(*) FROM busy b WHERE b.seq = c.subscription_seq)
+        AND (c.tenant_id IS NULL OR c.kt <= ${fair?.cap ?? 0}
+          - (SELECT count(*) FROM busy b WHERE b.tenant = c.tenant_id)))
     ), fits AS (
       -- Taken in claim order while the data before them is under the byte bound; the rest waits.
       SELECT * FROM (
@@ -136,7 +184,10 @@ export async function claimDeliveries(
       UPDATE deliveries d SET held_by = x.held_by, updated_at = now(),
         next_attempt_at = CASE
           WHEN x.held_by = 'rate_limit' THEN x.slot
-          WHEN x.held_by = 'circuit' AND x.circuit_next_probe_at > now() THEN x.circuit_next_probe_at
+          WHEN x.held_by = 'max_in_flight' OR x.k > 1 THEN 'infinity'
+          -- The circuit's probe candidate.
+          WHEN x.circuit_state = 'open' AND x.circuit_next_probe_at > now()
+            THEN x.circuit_next_probe_at
           ELSE now() + ${ms(options.recheckMs)} END
       FROM decided x WHERE d.id = x.id AND x.held_by IS NOT NULL
       RETURNING 1
@@ -154,7 +205,11 @@ export async function claimDeliveries(
       RETURNING 1
     )
     SELECT st.scanned, c.id, c.event_id, c.subscription_id, c.subscription_seq,
-      c.attempts AS attempt, c.send_at,
+      c.attempts AS attempt, s.tenant_id,
+      -- From the answer on, not the statement's start: however long the claim took.
+      CASE WHEN c.send_at IS NOT NULL
+        THEN greatest(0, ceil(extract(epoch FROM c.send_at - clock_timestamp()) * 1000))::int
+      END AS send_in_ms,
       ${budgetSpent(sql, { d: "c", s: "s" }, options.maxAttempts)} AS last_attempt,
       coalesce(s.circuit_state = 'closed' AND s.consecutive_failures = 0
         AND s.failing_since IS NULL, false) AS healthy,
@@ -162,7 +217,7 @@ export async function claimDeliveries(
       coalesce(e.data_text, e.data::text) AS data, s.url, s.active,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
         THEN s.previous_secret END], NULL) AS secrets
-    FROM (SELECT count(*)::int AS scanned FROM cand) st
+    FROM (SELECT count(*)::int AS scanned FROM scan) st
     LEFT JOIN claimed c ON true
     LEFT JOIN events e ON e.id = c.event_id
     LEFT JOIN subscriptions s ON s.seq = c.subscription_seq`;

@@ -5,6 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/pool.ts";
+import { endedClaims, releaseHeld } from "./release.ts";
 import type { Completion } from "./shapes.ts";
 
 /**
@@ -21,7 +22,7 @@ const unsettled = `(s.circuit_state <> 'closed' OR s.consecutive_failures > 0
  * match), so a write repeated after a lost answer never lands on a newer
  * claim. An attempt is always recorded: it did happen. It replaces the
  * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
- * of a subscription with `max_in_flight` lets one delivery it held go.
+ * of a subscription with `max_in_flight` lets one delivery it parked go.
  * Answers, per outcome, whether the lease was still this one, and how many
  * held deliveries were let go (the caller wakes the workers for them); null
  * when one of the `unlessUnsettled` subscriptions has a health to change (see
@@ -63,18 +64,7 @@ export async function completeDeliveries(
     ), freed AS (
       SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
     ), released AS (
-      UPDATE deliveries d SET next_attempt_at = now(), held_by = NULL
-      FROM (
-        SELECT h.id FROM freed f CROSS JOIN LATERAL (
-          SELECT w.id FROM deliveries w
-          WHERE w.subscription_seq = f.seq AND w.held_by = 'max_in_flight'
-            AND w.status IN ('pending', 'retrying')
-          ORDER BY w.next_attempt_at LIMIT f.n
-          FOR UPDATE SKIP LOCKED
-        ) h
-      ) x
-      WHERE d.id = x.id
-      RETURNING 1
+      ${releaseHeld(sql, endedClaims(sql, "freed"))}
     ), att AS (
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
         attempt, started_at, duration_ms, status_code, error_class, error, response_body,
@@ -103,7 +93,7 @@ export async function completeDeliveries(
         response_body = excluded.response_body, response_headers = excluded.response_headers
       WHERE delivery_attempts.error_class = 'lease_expired'
     )
-    SELECT upd.id IS NOT NULL AS applied, (SELECT count(*)::int FROM released) AS released,
+    SELECT upd.id IS NOT NULL AS applied, (SELECT n FROM released) AS released,
       (SELECT unsettled FROM stop)
     FROM r LEFT JOIN upd ON upd.id = r.id
     ORDER BY r.ord`;

@@ -10,6 +10,7 @@
 import type { Sql } from "../db/pool.ts";
 import { newId } from "../ids.ts";
 import { cancelWaiting } from "./cancel.ts";
+import { releaseHeld } from "./release.ts";
 import { type EventInput, insertEvents } from "./publish.ts";
 
 /** What one batch of attempts said about one subscription's endpoint. */
@@ -253,26 +254,31 @@ export function operationalEvent(change: HealthChange): EventInput {
 
 /**
  * What a change does to the subscription's waiting deliveries: an opened
- * circuit holds them until its probe (no attempt spent), a closed one lets
- * them go at once, a disabled subscription **cancel**s them with its reason.
+ * circuit parks them (no attempt spent), a closed one **release**s them as
+ * far as its limits allow, a disabled subscription **cancel**s them with its reason.
  * Returns how many were released, so the caller can wake the workers.
  */
 async function applyToWaiting(sql: Sql, change: HealthChange): Promise<number> {
   if (change.kind === "circuit_opened") {
+    // Parked, but for the oldest (parked already or not), due at the probe (see claimDeliveries).
     await sql`
-      UPDATE deliveries SET next_attempt_at = ${change.nextProbeAt}, held_by = 'circuit',
-        updated_at = now()
-      WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')
-        AND next_attempt_at < ${change.nextProbeAt}`;
+      WITH waiting AS (
+        SELECT id, next_attempt_at FROM deliveries
+        WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')
+      ), probe AS (
+        SELECT min(id) AS id FROM waiting
+      )
+      UPDATE deliveries SET held_by = 'circuit', updated_at = now(),
+        next_attempt_at = CASE WHEN id = (SELECT id FROM probe)
+          THEN ${change.nextProbeAt}::timestamptz ELSE 'infinity' END
+      WHERE id IN (SELECT id FROM waiting
+        WHERE next_attempt_at < ${change.nextProbeAt} OR id = (SELECT id FROM probe))`;
     return 0;
   }
   if (change.kind === "circuit_closed") {
-    const rows = await sql`
-      UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
-      WHERE subscription_seq = ${change.seq} AND status IN ('pending', 'retrying')
-        AND held_by = 'circuit'
-      RETURNING 1`;
-    return rows.length;
+    const [row] = await sql<{ n: number }[]>`
+      ${releaseHeld(sql, sql`SELECT ${change.seq}::bigint, NULL::int`)}`;
+    return row?.n ?? 0;
   }
   await cancelWaiting(sql, sql`${change.seq}`, `Subscription disabled: ${change.reason}`);
   return 0;

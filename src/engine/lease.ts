@@ -6,13 +6,15 @@
  */
 import type { Sql } from "../db/pool.ts";
 import { budgetSpent } from "./claim.ts";
+import { endedClaims, releaseHeld } from "./release.ts";
 import type { Lease } from "./shapes.ts";
 
 /**
  * **hand back**: returns claims of this worker that were never sent to the
  * queue, due at once and uncounted: `only` the given ones (shutdown), or
  * all it holds `except` the given ones (after a claim whose answer was lost
- * with its connection: those still being sent or written are kept).
+ * with its connection: those still being sent or written are kept). Each
+ * lets go what its subscription parked for it, as a finished claim does.
  */
 export async function handBack(
   sql: Sql,
@@ -23,15 +25,22 @@ export async function handBack(
   if ("only" in which && leases.length === 0) return 0;
   const listed = sql`(id, attempts) IN (SELECT * FROM unnest(
     ${leases.map((l) => l.id)}::bigint[], ${leases.map((l) => l.attempt)}::int[]))`;
-  const rows = await sql`
-    UPDATE deliveries SET
-      status = CASE WHEN attempts <= 1 THEN 'pending' ELSE 'retrying' END,
-      attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
-      next_attempt_at = now(), updated_at = now()
-    WHERE status = 'processing' AND locked_by = ${workerId}
-      AND ${"only" in which ? listed : sql`NOT ${listed}`}
-    RETURNING 1`;
-  return rows.length;
+  const [row] = await sql<{ n: number }[]>`
+    WITH back AS (
+      UPDATE deliveries SET
+        status = CASE WHEN attempts <= 1 THEN 'pending' ELSE 'retrying' END,
+        attempts = attempts - 1, locked_by = NULL, locked_until = NULL,
+        next_attempt_at = now(), updated_at = now()
+      WHERE status = 'processing' AND locked_by = ${workerId}
+        AND ${"only" in which ? listed : sql`NOT ${listed}`}
+      RETURNING subscription_seq
+    ), freed AS (
+      SELECT subscription_seq AS seq, count(*) AS n FROM back GROUP BY subscription_seq
+    ), released AS (
+      ${releaseHeld(sql, endedClaims(sql, "freed"))}
+    )
+    SELECT (SELECT count(*) FROM back)::int AS n, (SELECT n FROM released) AS released`;
+  return row?.n ?? 0;
 }
 
 /**
@@ -58,7 +67,8 @@ export async function renewLeases(
  * **rescue**: returns deliveries whose lease expired (their worker died, or
  * lost the database for longer than the lease) to `retrying`, or to
  * `failed` when that was their last attempt, and records the lost attempt
- * as `lease_expired` so the history says what happened.
+ * as `lease_expired` so the history says what happened. Each lets go what
+ * its subscription parked for it, as a finished claim does.
  */
 export async function rescueExpired(
   sql: Sql,
@@ -89,7 +99,11 @@ export async function rescueExpired(
         'lease_expired', last_error
       FROM upd
       ON CONFLICT (delivery_id, attempt) DO NOTHING
+    ), freed AS (
+      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
+    ), released AS (
+      ${releaseHeld(sql, endedClaims(sql, "freed"))}
     )
-    SELECT (SELECT count(*) FROM upd)::int AS rescued`;
+    SELECT (SELECT count(*) FROM upd)::int AS rescued, (SELECT n FROM released) AS released`;
   return row?.rescued ?? 0;
 }

@@ -20,12 +20,18 @@ export interface ClaimedDelivery {
   subscription_id: string;
   /** The subscription as it existed at fan-out; null when it was deleted before version 3. */
   subscription_seq: number | null;
+  /** The subscription's tenant; null without one (or when it was deleted). */
+  tenant_id: string | null;
   /** Number of this attempt, 1-based, counted over the delivery's life: the lease's token. */
   attempt: number;
   /** Whether this attempt spends the last of the attempt budget. */
   last_attempt: boolean;
-  /** Not before this (the subscription's rate limit paces it); null: at once. */
-  send_at: Date | null;
+  /**
+   * Wait this long from the claim's answer before sending (the
+   * subscription's rate limit paces it); null: at once. Counted by the
+   * database's clock as it answers, never against the worker's clock.
+   */
+  send_in_ms: number | null;
   /**
    * The subscription's circuit was closed with no failure counted when claimed:
    * a success changes nothing about its health, so its result needs no health write.

@@ -13,6 +13,7 @@ import {
 } from "../views/subscriptions.ts";
 import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
 import { cancelWaiting } from "./cancel.ts";
+import { releaseHeld } from "./release.ts";
 import { operationalEvent } from "./health.ts";
 import { insertEvents } from "./publish.ts";
 import type { CircuitState } from "./states.ts";
@@ -74,10 +75,11 @@ const closedCircuit = {
 /**
  * Changes a subscription. `active` resets the circuit; `true` also clears a
  * disabled reason (and announces the reset when the circuit was not closed),
- * `false` **cancel**s the waiting deliveries in the same statement. A change
- * of limits, or enabling, lets what was held go, for the next claim to judge
- * again; `woke` says whether anything was let go or announced (the caller
- * wakes the workers). Undefined when the subscription does not exist.
+ * `false` **cancel**s the waiting deliveries, parked ones too, in the same
+ * statement. A change of limits, or enabling, **release**s what was held, as
+ * far as the new state allows; `woke` says whether anything was let go or
+ * announced (the caller wakes the workers). Undefined when the subscription
+ * does not exist.
  */
 export async function updateSubscription(
   sql: Sql,
@@ -113,12 +115,10 @@ export async function updateSubscription(
       SELECT * FROM changed`;
     let woke = false;
     if ("rate_limit" in patch || "max_in_flight" in patch || patch.active === true) {
-      const released = await tx`
-        UPDATE deliveries SET next_attempt_at = now(), held_by = NULL, updated_at = now()
-        WHERE subscription_seq = ${before.seq} AND held_by IS NOT NULL
-          AND status IN ('pending', 'retrying')
-        RETURNING 1`;
-      woke = released.length > 0;
+      const sql = tx as unknown as Sql;
+      const [released] = await sql<{ n: number }[]>`
+        ${releaseHeld(sql, sql`SELECT ${before.seq}::bigint, NULL::int`)}`;
+      woke = (released?.n ?? 0) > 0;
     }
     if (patch.active === true && before.circuit_state !== "closed") {
       // What the circuit held went with the rest above: only the announcement is left.

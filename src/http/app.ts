@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { ApiError } from "../errors.ts";
 import { ApiKeyTable } from "../security/api_key_table.ts";
 import { authorize } from "./access.ts";
+import { actionLimit, limitedActions } from "./action_limit.ts";
 import { allowedMethods } from "./allowed_methods.ts";
 import { apiKeysRoutes } from "./api_keys_routes.ts";
 import { authenticate } from "./auth.ts";
@@ -119,6 +120,11 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
   // A route that takes no body takes no other either: a form posted to it is refused too.
   api.use("*", (c, next) => hasBody(c.req.raw) ? requireJson(c, next) : next());
+  api.on(
+    "POST",
+    limitedActions.map((path) => path.replace("{id}", ":id")),
+    actionLimit({ perMinute: deps.config.actionRateLimit }),
+  );
   api.route("/", eventBatchRoutes(deps));
   api.route("/", eventsRoutes(deps));
   api.route("/", subscriptionsRoutes(deps));

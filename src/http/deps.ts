@@ -11,7 +11,12 @@ export type ApiSettings =
   & Pick<Config, "env">
   & Pick<
     HttpSettings,
-    "hostname" | "apiKeys" | "requestTimeoutMs" | "maxPayloadBytes" | "metricsPublic"
+    | "hostname"
+    | "apiKeys"
+    | "requestTimeoutMs"
+    | "maxPayloadBytes"
+    | "metricsPublic"
+    | "actionRateLimit"
   >
   & Pick<SecuritySettings, "allowPrivateTargets" | "allowedTargetCidrs" | "rotationGraceMs">;
 

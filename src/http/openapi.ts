@@ -8,6 +8,7 @@ import {
 } from "../errors.ts";
 import { errorBody, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { forbidden, scopesOf } from "./access.ts";
+import { limitedActions } from "./action_limit.ts";
 import { ErrorBody, NewEvent } from "./schemas.ts";
 
 interface HeaderDoc {
@@ -126,6 +127,14 @@ export const errors = {
     subscriptionInactive("sub_demo"),
   ),
   unsupported: errorResponse("Body not sent as application/json", unsupportedType("text/plain")),
+  rateLimited: errorResponse(
+    "Too many of these requests for this API key (ACTION_RATE_LIMIT); retry after Retry-After",
+    new ApiError(
+      "rate_limited",
+      "Too many requests of this kind for this API key (ACTION_RATE_LIMIT is 60 a minute): retry in 1 s",
+    ),
+    { headers: ["Retry-After"] },
+  ),
   unavailable: errorResponse(
     "The database is unreachable; try again shortly",
     new ApiError("unavailable", "Database unavailable: retry shortly"),
@@ -138,7 +147,7 @@ export const errors = {
  * call it (`x-scopes`) and the errors it can answer, derived from what it
  * takes: input → 400, API keys → 401, a scope that may not call it → 403,
  * an `{id}`, or a `tenant_id` a tenant key may name → 404, a body → 413 and
- * 415, the database → 503. A 409 each route declares itself.
+ * 415, a rate per key → 429, the database → 503. A 409 each route declares itself.
  */
 export function documentApiRoutes(
   api: OpenAPIHono,
@@ -148,6 +157,7 @@ export function documentApiRoutes(
     "Body larger than MAX_PAYLOAD_BYTES",
     tooLarge(options.maxPayloadBytes),
   );
+  const limited = new Set<string>(limitedActions);
   for (const def of api.openAPIRegistry.definitions) {
     if (def.type !== "route") continue;
     const route = def.route;
@@ -163,6 +173,7 @@ export function documentApiRoutes(
       403: errors.forbidden,
       ...(route.path.includes("{id}") || namesTenant ? { 404: notFoundFor(route) } : {}),
       ...(body ? { 413: tooLargeResponse, 415: errors.unsupported } : {}),
+      ...(limited.has(route.path) ? { 429: errors.rateLimited } : {}),
       503: errors.unavailable,
       ...route.responses,
     };

@@ -17,7 +17,7 @@ export interface DeliveryRow {
   subscription_id: string;
   status: DeliveryStatus;
   attempts: number;
-  /** When it is next due, while it waits. */
+  /** When it is next due, while it waits; null while parked, waiting for its subscription. */
   next_attempt_at: Date | null;
   /** What holds it back while it waits, beside its backoff: a limit or an open circuit. */
   held_by: HeldBy | null;
@@ -42,7 +42,8 @@ export interface AttemptRow {
 }
 
 const columns = `d.id, d.event_id, d.subscription_id, d.status, d.attempts,
-  CASE WHEN d.status IN ('pending', 'retrying') THEN d.next_attempt_at END AS next_attempt_at,
+  CASE WHEN d.status IN ('pending', 'retrying') AND d.next_attempt_at <> 'infinity'
+    THEN d.next_attempt_at END AS next_attempt_at,
   CASE WHEN d.status IN ('pending', 'retrying') THEN d.held_by END AS held_by,
   d.last_status_code, d.last_error, d.delivered_at, d.created_at, d.updated_at`;
 

@@ -74,7 +74,7 @@ export function createSender(
       return abandonOutcome(d);
     }
     // Its slot of the subscription's rate limit.
-    if (d.send_at !== null) await pause(d.send_at.getTime() - Date.now(), signal);
+    if (d.send_in_ms !== null) await pause(d.send_in_ms, signal);
     if (signal.aborted) return null;
     const url = d.url;
     let outcome: Completion | null = null;

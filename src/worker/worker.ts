@@ -26,12 +26,20 @@ export interface WorkerOptions extends SenderOptions {
 }
 
 /**
- * A delivery held for max_in_flight goes when a claim of its subscription
- * ends; one held behind a probe when the probe's result closes the circuit.
- * In case neither news comes (a lease that expired), it is looked at again
- * after this long.
+ * Held deliveries are parked until their subscription lets them go; but a
+ * circuit that cannot probe yet because a claim of it is out keeps one
+ * delivery due, looked at again after this long.
  */
-const HELD_RECHECK_MS = 5000;
+const PROBE_RECHECK_MS = 5000;
+
+/**
+ * A subscription, or a tenant's subscriptions together, holds at most this
+ * many of `concurrency` slots: the rest stay for the others, so endpoints
+ * that hang cost only their own share (at least one slot).
+ */
+export function fairShare(concurrency: number): number {
+  return Math.max(1, concurrency - Math.ceil(concurrency / 4));
+}
 
 export interface Worker {
   /** Claim now: there is new work. */
@@ -57,7 +65,11 @@ export function startWorker(
   const { engine, log, sender = createSender(deps, options) } = deps;
   const { workerId, leaseMs } = options;
   // Keyed by lease, not by delivery: a newer claim of the same delivery never replaces an older one.
-  const inFlight = new Map<string, { lease: Lease; job: Promise<void> }>();
+  const inFlight = new Map<
+    string,
+    { lease: Lease; job: Promise<void>; seq: number | null; tenant: string | null }
+  >();
+  const cap = fairShare(options.concurrency);
   const unsent: Lease[] = [];
   const abort = new AbortController();
   // Room for a result of every delivery in flight, whatever the database does.
@@ -72,15 +84,17 @@ export function startWorker(
   const loop = startClaimLoop({
     log,
     source: {
-      claim: (limit) =>
+      claim: ({ limit, retryReserve }) =>
         engine.claim({
           workerId,
           limit,
+          retryReserve,
+          fair: { cap, busy: [...inFlight.values()] },
           leaseMs,
           maxAttempts: options.maxAttempts,
           // A rate-limited delivery is claimed up to a poll ahead of its slot and sent at it.
           horizonMs: Math.min(options.pollIntervalMs, 1000),
-          recheckMs: HELD_RECHECK_MS,
+          recheckMs: PROBE_RECHECK_MS,
         }),
       handBackExcept: (leases) => engine.handBack(workerId, { except: leases }),
     },
@@ -89,6 +103,7 @@ export function startWorker(
     leases: () => [...ownLeases(), ...unsent],
     start,
     pollIntervalMs: options.pollIntervalMs,
+    orphanWindowMs: leaseMs,
   });
   const keeper = startLeaseKeeper({
     log,
@@ -108,7 +123,7 @@ export function startWorker(
         inFlight.delete(key);
         loop.wake();
       });
-    inFlight.set(key, { lease, job });
+    inFlight.set(key, { lease, job, seq: d.subscription_seq, tenant: d.tenant_id });
   }
 
   return {

@@ -113,6 +113,7 @@ async function timeClaims(sql: Sql, rounds: number): Promise<number[]> {
     const { deliveries: claimed } = await claimDeliveries(sql, {
       workerId: "bench",
       limit: 100,
+      retryReserve: 25,
       leaseMs: 60_000,
       maxAttempts: 8,
       horizonMs: 1000,

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
+import type { Sql } from "../../src/db/pool.ts";
+import { completeDeliveries } from "../../src/engine/complete.ts";
+import { lockSubscriptions, recordHealth } from "../../src/engine/health.ts";
 import { handBack, renewLeases, rescueExpired } from "../../src/engine/lease.ts";
-import { whileLocked, withTestDatabase } from "../helpers/db.ts";
+import type { Completion } from "../../src/engine/shapes.ts";
+import { healthReports } from "../../src/worker/completer.ts";
+import { waitsForLock, whileLocked, withTestDatabase } from "../helpers/db.ts";
 import { claim, complete, outcome, seedDeliveries } from "../helpers/queue.ts";
 
 Deno.test({
@@ -232,3 +237,54 @@ Deno.test("rescueExpired follows the subscription's own max_attempts in both dir
     rows = await db.sql`SELECT status FROM deliveries`;
     assert.deepEqual(rows.map((r) => r.status), ["failed", "failed"]);
   }));
+
+Deno.test({
+  name:
+    "two result writes that change the health of each other's subscriptions take their locks in one order, so neither deadlocks",
+  // PGlite runs one transaction at a time.
+  ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
+  fn: () =>
+    withTestDatabase(async (db) => {
+      const settings = {
+        failureThreshold: 10,
+        cooldownMs: 30_000,
+        maxCooldownMs: 60_000,
+        autoDisableAfterMs: 0,
+      };
+      await seedDeliveries(db.sql, 2, { id: "one", prefix: "a", maxInFlight: 5 });
+      await seedDeliveries(db.sql, 2, { id: "two", prefix: "b", maxInFlight: 5 });
+      const got = new Map((await claim(db.sql)).map((d) => [d.event_id, d]));
+      const stale = (id: string) => ({ ...outcome(got.get(id)!, "retrying"), attempt: 9 });
+      // Each writes a result of its own subscription and a late one of the other's.
+      const batches = {
+        a: [outcome(got.get("a1")!, "delivered"), stale("b1")],
+        b: [outcome(got.get("b2")!, "delivered"), stale("a2")],
+      };
+      const firstDone = Promise.withResolvers<void>();
+      const secondWritten = Promise.withResolvers<void>();
+      const pids: number[] = [];
+      const write = (batch: Completion[], between: () => Promise<void>) =>
+        db.sql.begin(async (tx) => {
+          const sql = tx as unknown as Sql;
+          pids.push((await sql<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid);
+          await lockSubscriptions(sql, batch.map((c) => c.subscriptionSeq));
+          await completeDeliveries(sql, "w", batch);
+          await between();
+          await recordHealth(sql, healthReports(batch), settings);
+        });
+      const a = write(batches.a, async () => {
+        firstDone.resolve();
+        await secondWritten.promise;
+      });
+      await firstDone.promise;
+      let bWrote = false;
+      const b = write(batches.b, () => (bWrote = true, Promise.resolve()));
+      // b's write has either taken its own locks or waits for a's.
+      while (!bWrote && (pids.length < 2 || !await waitsForLock(db.sql, pids[1]!))) {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      secondWritten.resolve();
+      const results = await Promise.allSettled([a, b]);
+      assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled"]);
+    }),
+});

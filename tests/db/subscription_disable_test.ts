@@ -9,7 +9,7 @@ import {
 } from "../../src/engine/health.ts";
 import { queueStats } from "../../src/views/stats.ts";
 import { databaseUrl, type TestDatabase, withTestDatabase } from "../helpers/db.ts";
-import { seedDeliveries } from "../helpers/queue.ts";
+import { claim, seedDeliveries } from "../helpers/queue.ts";
 
 const settings: HealthSettings = {
   failureThreshold: 2,
@@ -85,6 +85,23 @@ Deno.test('PATCH {"active": false} cancels the waiting deliveries of a subscript
     const after = await db.sql`SELECT DISTINCT status, last_error FROM deliveries`;
     assert.deepEqual(after.map((d) => [d.status, d.last_error]), [
       ["failed", "Subscription disabled"],
+    ]);
+  }));
+
+Deno.test('PATCH {"active": false} cancels the deliveries parked for max_in_flight too', () =>
+  withTestDatabase(async (db) => {
+    await seedDeliveries(db.sql, 5, { maxInFlight: 2 });
+    assert.equal((await claim(db.sql, { limit: 5 })).length, 2);
+    const [parked] = await db.sql`SELECT count(*)::int AS n FROM deliveries
+      WHERE next_attempt_at = 'infinity' AND held_by = 'max_in_flight'`;
+    assert.equal(parked!.n, 3);
+    await db.engine.updateSubscription("s", { active: false });
+    const after = await db.sql`
+      SELECT status, held_by, last_error FROM deliveries ORDER BY event_id`;
+    assert.deepEqual(after.map((d) => [d.status, d.held_by, d.last_error]), [
+      ["processing", null, null],
+      ["processing", null, null],
+      ...Array(3).fill(["failed", null, "Subscription disabled"]),
     ]);
   }));
 

@@ -63,6 +63,7 @@ export function buildApp(
       metricsPublic: true,
       allowPrivateTargets: true,
       allowedTargetCidrs: [],
+      actionRateLimit: 0,
       ...config,
     },
     secrets: createSecretCipher(null),

@@ -93,6 +93,14 @@ export async function withTestDatabase(test: (db: TestDatabase) => Promise<void>
  * whether `action` waited for it: if it did, only a guard that lets the lock
  * go after `guardMs` would have ended the wait.
  */
+/** Whether the session `pid` waits for a lock now. */
+export async function waitsForLock(sql: Sql, pid: number): Promise<boolean> {
+  const [row] = await sql<{ waits: boolean }[]>`
+    SELECT coalesce(bool_or(wait_event_type = 'Lock'), false) AS waits
+    FROM pg_stat_activity WHERE pid = ${pid}`;
+  return row!.waits;
+}
+
 export async function whileLocked<T>(
   sql: Sql,
   lock: (tx: Sql) => Promise<unknown>,

@@ -18,6 +18,7 @@ export interface SeedOptions {
   maxAttempts?: number;
   rateLimit?: number;
   maxInFlight?: number;
+  tenant?: string;
   /** Event ids are `${prefix}1` … `${prefix}n`; default `e`. */
   prefix?: string;
 }
@@ -27,10 +28,10 @@ export async function seedDeliveries(sql: Sql, n: number, options: SeedOptions =
   const { id = "s", prefix = "e" } = options;
   const [sub] = await sql<{ seq: number }[]>`
     INSERT INTO subscriptions (id, url, event_types, secret, max_attempts, rate_limit,
-      max_in_flight)
+      max_in_flight, tenant_id)
     VALUES (${id}, ${options.url ?? "http://127.0.0.1:9/"}, '{*}',
       ${options.secret ?? "a-secret"}, ${options.maxAttempts ?? null},
-      ${options.rateLimit ?? null}, ${options.maxInFlight ?? null})
+      ${options.rateLimit ?? null}, ${options.maxInFlight ?? null}, ${options.tenant ?? null})
     RETURNING seq`;
   await sql`INSERT INTO events (id, type, data, fanned_out)
     SELECT ${prefix} || g, 'a', '{}', 1 FROM generate_series(1, ${n}) g`;
@@ -39,20 +40,30 @@ export async function seedDeliveries(sql: Sql, n: number, options: SeedOptions =
   return sub!.seq;
 }
 
-/** A claim as a worker makes it, with a 60 s lease and MAX_ATTEMPTS 3 unless told otherwise. */
-export async function claim(
-  sql: Sql,
-  options: Partial<ClaimOptions> = {},
-): Promise<ClaimedDelivery[]> {
-  return (await claimDeliveries(sql, {
+/**
+ * A claim's options as a worker sets them, with a 60 s lease, MAX_ATTEMPTS 3
+ * and a quarter of the claim for retries unless told otherwise.
+ */
+export function claimOptions(options: Partial<ClaimOptions> = {}): ClaimOptions {
+  const limit = options.limit ?? 10;
+  return {
     workerId: "w",
-    limit: 10,
+    limit,
+    retryReserve: Math.ceil(limit / 4),
     leaseMs: 60_000,
     maxAttempts: 3,
     horizonMs: 1000,
     recheckMs: 5000,
     ...options,
-  })).deliveries;
+  };
+}
+
+/** The deliveries a claim with {@linkcode claimOptions} takes. */
+export async function claim(
+  sql: Sql,
+  options: Partial<ClaimOptions> = {},
+): Promise<ClaimedDelivery[]> {
+  return (await claimDeliveries(sql, claimOptions(options))).deliveries;
 }
 
 /** A delivery as a claim returns it, without a database: attempt 2 of several, due at once. */
@@ -64,7 +75,8 @@ export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDe
     subscription_seq: 3,
     attempt: 2,
     last_attempt: false,
-    send_at: null,
+    tenant_id: null,
+    send_in_ms: null,
     healthy: true,
     type: "order.created",
     source: "shop",

@@ -12,10 +12,11 @@ import { eventually } from "../helpers/service.ts";
 /** The real queue statements for worker "w". */
 function realSource(sql: Sql): ClaimSource {
   return {
-    claim: (limit) =>
+    claim: ({ limit, retryReserve }) =>
       claimDeliveries(sql, {
         workerId: "w",
         limit,
+        retryReserve,
         leaseMs: 60_000,
         maxAttempts: 3,
         horizonMs: 1000,
@@ -30,8 +31,8 @@ function losingFirstAnswer(real: ClaimSource, code: string): ClaimSource {
   let calls = 0;
   return {
     ...real,
-    async claim(limit) {
-      const claimed = await real.claim(limit);
+    async claim(request) {
+      const claimed = await real.claim(request);
       if (calls++ === 0) throw Object.assign(new Error("connection lost"), { code });
       return claimed;
     },
@@ -47,7 +48,13 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const loop = startClaimLoop({
       log: createLogger({ write: (l) => lines.push(l) }),
       source: losingFirstAnswer(real, "ECONNRESET"),
-    }, { capacity: () => 10, leases: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, {
+      capacity: () => 10,
+      leases: () => [],
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 0,
+    });
     await eventually(() => Promise.resolve(started.length === 3 ? true : undefined), {
       what: "the three deliveries to be claimed again",
     });
@@ -57,6 +64,41 @@ Deno.test("the claim loop hands back claims whose answer was lost before it clai
     const handed = lines.map((l) => JSON.parse(l))
       .filter((l) => l.msg === "Handed back deliveries whose claim answer was lost");
     assert.deepEqual(handed.map((l) => l.count), [3]);
+  }));
+
+Deno.test("a claim whose answer was lost and that commits after the hand-back is handed back before a later claim, not left to expire", () =>
+  withTestDatabase(async (db) => {
+    await seedDeliveries(db.sql, 1);
+    const real = realSource(db.sql);
+    let lost: Promise<unknown> | undefined;
+    const started: ClaimedDelivery[] = [];
+    const loop = startClaimLoop({
+      log: createLogger({ write: () => {} }),
+      source: {
+        claim: (request) =>
+          lost === undefined
+            ? Promise.reject(Object.assign(new Error("connection lost"), { code: "ECONNRESET" }))
+            : real.claim(request),
+        async handBackExcept(held) {
+          const n = await real.handBackExcept(held);
+          // The lost claim's statement commits only now, after the hand-back ran.
+          lost ??= real.claim({ limit: 10, retryReserve: 0 });
+          await lost;
+          return n;
+        },
+      },
+    }, {
+      capacity: () => 10,
+      leases: () => started.map((d) => ({ id: d.id, attempt: d.attempt })),
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 60_000,
+    });
+    await eventually(() => Promise.resolve(started.length === 1 ? true : undefined), {
+      what: "the late claim's delivery to be handed back and claimed again",
+    });
+    await loop.stop();
+    assert.deepEqual(started.map((d) => [d.event_id, d.attempt]), [["e1", 1]]);
   }));
 
 Deno.test("the claim loop keeps what the worker holds when it hands orphans back", () =>
@@ -74,6 +116,7 @@ Deno.test("the claim loop keeps what the worker holds when it hands orphans back
       leases: () => [{ id: held!.id, attempt: held!.attempt }],
       start: (d) => started.push(d),
       pollIntervalMs: 20,
+      orphanWindowMs: 0,
     });
     await eventually(() => Promise.resolve(started.length === 1 ? true : undefined), {
       what: "the orphan to be claimed again",
@@ -92,12 +135,13 @@ Deno.test("the claim loop claims no more than the worker's capacity", () =>
     let free = 2;
     const loop = startClaimLoop({
       log: createLogger({ write: () => {} }),
-      source: { ...real, claim: (limit) => (limits.push(limit), real.claim(limit)) },
+      source: { ...real, claim: (r) => (limits.push(r.limit), real.claim(r)) },
     }, {
       capacity: () => free,
       leases: () => [],
       start: () => free--,
       pollIntervalMs: 20,
+      orphanWindowMs: 0,
     });
     await eventually(() => Promise.resolve(free === 0 ? true : undefined), { what: "a claim" });
     await new Promise((r) => setTimeout(r, 100));
@@ -119,13 +163,19 @@ Deno.test("the claim loop never starts what it claimed after stop was asked for,
       log: createLogger({ write: () => {} }),
       source: {
         ...real,
-        async claim(limit) {
+        async claim(request) {
           inClaim.resolve();
           await release.promise;
-          return await real.claim(limit);
+          return await real.claim(request);
         },
       },
-    }, { capacity: () => 10, leases: () => [], start: (d) => started.push(d), pollIntervalMs: 20 });
+    }, {
+      capacity: () => 10,
+      leases: () => [],
+      start: (d) => started.push(d),
+      pollIntervalMs: 20,
+      orphanWindowMs: 0,
+    });
     await inClaim.promise;
     const stopped = loop.stop();
     release.resolve();
@@ -162,6 +212,7 @@ Deno.test({
         leases: () => [],
         start: (d) => started.push(d),
         pollIntervalMs: 20,
+        orphanWindowMs: 0,
       });
       const timedOut = () => lines.some((l) => l.includes("due to statement timeout"));
       await eventually(() => Promise.resolve(timedOut() ? true : undefined), {

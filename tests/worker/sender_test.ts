@@ -10,7 +10,8 @@ import { createMetrics, type Metrics } from "../../src/observability/metrics.ts"
 import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";
 import type { Resolver } from "../../src/security/ssrf.ts";
 import { createSender } from "../../src/worker/sender.ts";
-import { claimedDelivery } from "../helpers/queue.ts";
+import { withTestDatabase } from "../helpers/db.ts";
+import { claim, claimedDelivery, seedDeliveries } from "../helpers/queue.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { ManualTimer } from "../helpers/timer.ts";
 
@@ -190,10 +191,10 @@ Deno.test("sender: a rate-limited delivery waits for its slot, then is sent", as
   const timer = new ManualTimer();
   const { send } = sender({ timer });
   try {
-    const sending = send(claimed(receiver.url, { send_at: new Date(Date.now() + 60_000) }), live());
+    const sending = send(claimed(receiver.url, { send_in_ms: 60_000 }), live());
     await timer.waited();
     const [ms] = timer.asked;
-    assert.ok(ms! > 50_000 && ms! <= 60_000, `waited ${ms} ms`);
+    assert.equal(ms, 60_000);
     assert.equal(receiver.received.length, 0);
     timer.elapse();
     assert.equal((await sending)?.status, "delivered");
@@ -210,7 +211,7 @@ Deno.test("sender: stopped while waiting for its rate-limit slot, it sends nothi
   try {
     const stop = new AbortController();
     const sending = send(
-      claimed(receiver.url, { send_at: new Date(Date.now() + 3_600_000) }),
+      claimed(receiver.url, { send_in_ms: 3_600_000 }),
       stop.signal,
     );
     stop.abort();
@@ -248,3 +249,27 @@ Deno.test("sender: stopped while the endpoint holds its answer, the attempt is r
     await receiver.close();
   }
 });
+
+Deno.test("sender: a paced delivery waits for its slot by the database's clock, whatever the worker's clock says", () =>
+  withTestDatabase(async (db) => {
+    const abort = new AbortController();
+    const receiver = startReceiver(() => (abort.abort(), new Response("ok")));
+    const realNow = Date.now;
+    try {
+      await seedDeliveries(db.sql, 2, { rateLimit: 1, url: receiver.url });
+      // The first goes at once, the second a second later.
+      const [first, second] = await claim(db.sql, { limit: 2, horizonMs: 5_000 });
+      assert.equal(first!.send_in_ms, null);
+      assert.ok(second!.send_in_ms! > 900);
+      const { send } = sender();
+      // This worker's clock runs an hour ahead of the database's.
+      Date.now = () => realNow() + 3_600_000;
+      // The first one's arrival stops the worker: the second was still waiting for its slot.
+      const outcomes = await Promise.all([send(first!, abort.signal), send(second!, abort.signal)]);
+      assert.equal(receiver.received.length, 1);
+      assert.deepEqual(outcomes.map((o) => o === null ? "not sent" : "sent"), ["sent", "not sent"]);
+    } finally {
+      Date.now = realNow;
+      await receiver.close();
+    }
+  }));

@@ -1,0 +1,29 @@
+/**
+ * **release**: the one statement family that lets parked deliveries go.
+ *
+ * @module
+ */
+import type postgres from "postgres";
+import type { Sql } from "../db/pool.ts";
+
+/**
+ * **release**, the one statement that lets parked deliveries go: for each
+ * `(seq, n)` row of `grants`, `dispatch_release_held(seq, n)` (migration 9)
+ * lets `n` go, or with `n` null what the subscription's state allows now.
+ * Subscriptions are locked in `seq` order, so two releases never deadlock.
+ * Answers `n`: how many it let go, to wake the workers when any.
+ */
+export function releaseHeld(sql: Sql, grants: postgres.Fragment) {
+  return sql`
+    SELECT coalesce(sum(dispatch_release_held(g.seq, g.n)), 0)::int AS n
+    FROM (${grants} ORDER BY 1) g(seq, n)`;
+}
+
+/**
+ * The grants for claims that ended, from `cte` (a `seq, n` count of them):
+ * only subscriptions with max_in_flight park for a claim's end.
+ */
+export function endedClaims(sql: Sql, cte: string) {
+  return sql`SELECT f.seq, f.n::int FROM ${sql(cte)} f JOIN subscriptions s ON s.seq = f.seq
+    WHERE s.max_in_flight IS NOT NULL`;
+}
