@@ -7,9 +7,9 @@ import m0005 from "../../migrations/0005_traffic_control.sql" with { type: "text
 import m0006 from "../../migrations/0006_claims_out.sql" with { type: "text" };
 import m0007 from "../../migrations/0007_disabled_circuit_closed.sql" with { type: "text" };
 import m0008 from "../../migrations/0008_subscription_ids_per_tenant.sql" with { type: "text" };
-import m0009 from "../../migrations/0009_parked_deliveries.sql" with { type: "text" };
-import m0010 from "../../migrations/0010_event_data_text.sql" with { type: "text" };
-import m0011 from "../../migrations/0011_function_names.sql" with { type: "text" };
+import m0009 from "../../migrations/0009_function_names.sql" with { type: "text" };
+import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "text" };
+import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -21,9 +21,9 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 6, name: "0006_claims_out", sql: m0006 },
   { version: 7, name: "0007_disabled_circuit_closed", sql: m0007 },
   { version: 8, name: "0008_subscription_ids_per_tenant", sql: m0008 },
-  { version: 9, name: "0009_parked_deliveries", sql: m0009 },
-  { version: 10, name: "0010_event_data_text", sql: m0010 },
-  { version: 11, name: "0011_function_names", sql: m0011 },
+  { version: 9, name: "0009_function_names", sql: m0009 },
+  { version: 10, name: "0010_parked_deliveries", sql: m0010 },
+  { version: 11, name: "0011_event_data_text", sql: m0011 },
 ];
 
 export interface MigrationStatus {

@@ -1,4 +1,4 @@
--- Dispatch schema, version 9: an event's data as the producer wrote it.
+-- Dispatch schema, version 11: an event's data as the producer wrote it.
 --
 -- jsonb keeps numbers as numeric and prints them in full, so `1e308` comes back
 -- as 309 digits: a delivery sent from `data::text` could be 50 times the event

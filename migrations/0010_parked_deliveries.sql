@@ -1,4 +1,4 @@
--- Dispatch schema, version 9: deliveries that wait for their subscription
+-- Dispatch schema, version 10: deliveries that wait for their subscription
 -- are parked, and one function lets them go.
 --
 -- A delivery held for max_in_flight, or behind a circuit's probe, has
@@ -31,7 +31,7 @@ CREATE FUNCTION dispatch_release_held(subscription bigint, slots integer) RETURN
     SELECT CASE
         WHEN circuit_state <> 'closed' THEN 0
         WHEN slots IS NOT NULL THEN slots
-        WHEN max_in_flight IS NOT NULL THEN greatest(0, max_in_flight - claims_out(seq))
+        WHEN max_in_flight IS NOT NULL THEN greatest(0, max_in_flight - dispatch_claims_out(seq))
       END
     INTO allowed FROM subscriptions WHERE seq = subscription FOR UPDATE;
     IF NOT FOUND OR allowed = 0 THEN RETURN 0; END IF;
