@@ -61,10 +61,8 @@ export async function completeDeliveries(
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
         AND d.attempts = r.attempt AND NOT (SELECT unsettled FROM stop)
       RETURNING d.id, d.subscription_seq
-    ), freed AS (
-      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
     ), released AS (
-      ${releaseHeld(sql, endedClaims(sql, "freed"))}
+      ${releaseHeld(sql, endedClaims(sql, "upd"))}
     ), att AS (
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
         attempt, started_at, duration_ms, status_code, error_class, error, response_body,

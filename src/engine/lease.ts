@@ -34,10 +34,8 @@ export async function handBack(
       WHERE status = 'processing' AND locked_by = ${workerId}
         AND ${"only" in which ? listed : sql`NOT ${listed}`}
       RETURNING subscription_seq
-    ), freed AS (
-      SELECT subscription_seq AS seq, count(*) AS n FROM back GROUP BY subscription_seq
     ), released AS (
-      ${releaseHeld(sql, endedClaims(sql, "freed"))}
+      ${releaseHeld(sql, endedClaims(sql, "back"))}
     )
     SELECT (SELECT count(*) FROM back)::int AS n, (SELECT n FROM released) AS released`;
   return row?.n ?? 0;
@@ -99,10 +97,8 @@ export async function rescueExpired(
         'lease_expired', last_error
       FROM upd
       ON CONFLICT (delivery_id, attempt) DO NOTHING
-    ), freed AS (
-      SELECT subscription_seq AS seq, count(*) AS n FROM upd GROUP BY subscription_seq
     ), released AS (
-      ${releaseHeld(sql, endedClaims(sql, "freed"))}
+      ${releaseHeld(sql, endedClaims(sql, "upd"))}
     )
     SELECT (SELECT count(*) FROM upd)::int AS rescued, (SELECT n FROM released) AS released`;
   return row?.rescued ?? 0;

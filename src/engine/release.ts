@@ -8,7 +8,7 @@ import type { Sql } from "../db/pool.ts";
 
 /**
  * **release**, the one statement that lets parked deliveries go: for each
- * `(seq, n)` row of `grants`, `dispatch_release_held(seq, n)` (migration 9)
+ * `(seq, n)` row of `grants`, `dispatch_release_held(seq, n)` (migration 10)
  * lets `n` go, or with `n` null what the subscription's state allows now.
  * Subscriptions are locked in `seq` order, so two releases never deadlock.
  * Answers `n`: how many it let go, to wake the workers when any.
@@ -20,10 +20,12 @@ export function releaseHeld(sql: Sql, grants: postgres.Fragment) {
 }
 
 /**
- * The grants for claims that ended, from `cte` (a `seq, n` count of them):
- * only subscriptions with max_in_flight park for a claim's end.
+ * The grants for claims that ended, counted per subscription from `cte` (the
+ * ended claims' rows, with their `subscription_seq`): only subscriptions with
+ * max_in_flight park for a claim's end.
  */
 export function endedClaims(sql: Sql, cte: string) {
-  return sql`SELECT f.seq, f.n::int FROM ${sql(cte)} f JOIN subscriptions s ON s.seq = f.seq
-    WHERE s.max_in_flight IS NOT NULL`;
+  return sql`SELECT s.seq, count(*)::int FROM ${sql(cte)} f JOIN subscriptions s
+    ON s.seq = f.subscription_seq
+    WHERE s.max_in_flight IS NOT NULL GROUP BY s.seq`;
 }

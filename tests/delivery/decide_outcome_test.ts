@@ -5,24 +5,14 @@ import {
   unreadableSecretResult,
 } from "../../src/delivery/outcome.ts";
 import type { AttemptResult } from "../../src/delivery/send.ts";
-import { claimedDelivery } from "../helpers/queue.ts";
+import { attemptResult, claimedDelivery } from "../helpers/queue.ts";
 
 const startedAt = new Date("2026-01-02T03:04:05.000Z");
 
 const claimed = claimedDelivery;
 
-const result = (extra: Partial<AttemptResult>): AttemptResult => ({
-  startedAt,
-  durationMs: 12,
-  statusCode: null,
-  ok: false,
-  errorClass: null,
-  error: null,
-  responseBody: null,
-  responseHeaders: {},
-  retryAfterMs: null,
-  ...extra,
-});
+const result = (extra: Partial<AttemptResult>) =>
+  attemptResult({ startedAt, durationMs: 12, ...extra });
 
 const answered = (status: number, extra: Partial<AttemptResult> = {}) =>
   result({

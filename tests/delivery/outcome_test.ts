@@ -1,19 +1,9 @@
 import assert from "node:assert/strict";
 import { verdictOf } from "../../src/delivery/outcome.ts";
 import type { AttemptResult } from "../../src/delivery/send.ts";
+import { attemptResult } from "../helpers/queue.ts";
 
-const result = (extra: Partial<AttemptResult>): AttemptResult => ({
-  startedAt: new Date(),
-  durationMs: 1,
-  statusCode: null,
-  ok: false,
-  errorClass: null,
-  error: null,
-  responseBody: null,
-  responseHeaders: {},
-  retryAfterMs: null,
-  ...extra,
-});
+const result = attemptResult;
 
 Deno.test("verdictOf counts timeouts, connection errors, 5xx and 429 as the breaker's failures, and nothing of ours", () => {
   const cases: [Partial<AttemptResult>, string | null][] = [

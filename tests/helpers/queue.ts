@@ -9,6 +9,7 @@ import type { Sql } from "../../src/db/pool.ts";
 import { claimDeliveries, type ClaimOptions } from "../../src/engine/claim.ts";
 import { completeDeliveries } from "../../src/engine/complete.ts";
 import type { ClaimedDelivery, Completion } from "../../src/engine/shapes.ts";
+import type { AttemptResult } from "../../src/delivery/send.ts";
 
 export interface SeedOptions {
   /** Subscription id; default `s`. */
@@ -85,6 +86,22 @@ export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDe
     url: "http://127.0.0.1:9/hook",
     active: true,
     secrets: ["a-secret"],
+    ...extra,
+  };
+}
+
+/** What one attempt of the sender came to: nothing answered, unless `extra` says so. */
+export function attemptResult(extra: Partial<AttemptResult> = {}): AttemptResult {
+  return {
+    startedAt: new Date(),
+    durationMs: 1,
+    statusCode: null,
+    ok: false,
+    errorClass: null,
+    error: null,
+    responseBody: null,
+    responseHeaders: {},
+    retryAfterMs: null,
     ...extra,
   };
 }
