@@ -1,3 +1,4 @@
+import { closeQuietly } from "../async.ts";
 import { ConfigError, type HttpSettings } from "../config.ts";
 import { RequestFraming } from "./request_framing.ts";
 
@@ -129,12 +130,4 @@ async function relay(
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let offset = 0; offset < bytes.length;) offset += await conn.write(bytes.subarray(offset));
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
 }

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { closeQuietly } from "../async.ts";
 import { randomHex } from "../ids.ts";
 
 /** A client for one attempt; close it once the answer is read. */
@@ -154,11 +155,3 @@ function reader(conn: Deno.Conn) {
 }
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
-  }
-}
