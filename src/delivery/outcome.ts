@@ -32,6 +32,8 @@ const unreachable = new Set(["timeout", "connection_refused", "connection", "dns
 /** What an attempt's result says about the endpoint, for the circuit breaker. */
 export function verdictOf(result: AttemptResult): Verdict | null {
   if (result.ok) return "success";
+  // Its status is the token endpoint's: it says nothing about the endpoint.
+  if (result.errorClass === "auth_failed") return null;
   const status = result.statusCode;
   if (status === 410) return "gone";
   if (status !== null) return status >= 500 || status === 429 ? "failure" : "answer";
@@ -59,7 +61,7 @@ export function decideOutcome(
     },
   };
   if (result.ok) return { ...base, status: "delivered", retryInMs: 0, lastError: null };
-  if (result.statusCode === 410) {
+  if (base.verdict === "gone") {
     // The subscription is disabled with it (reason gone), by the health write.
     return { ...base, status: "failed", retryInMs: 0, lastError: "Endpoint answered 410 Gone" };
   }

@@ -114,26 +114,27 @@ export async function send(
   // Stopped by the caller, not by the timeout.
   const stopped = () => options.signal?.aborted === true && !timeout.aborted;
   let handedOff = false;
-  let pinned: PinnedClient | null = null;
+  let connection: GuardedConnection | null = null;
   let response: Response;
   try {
-    const checked = await options.checkTarget?.(request.url, signal) ?? { address: null };
-    if (stopped()) return null;
-    if ("errorClass" in checked) return failed(checked);
-    handedOff = true;
-    if (checked.address !== null) {
-      pinned = pinnedClient({ address: checked.address, port: portOf(request.url) });
+    const checked = await guardedConnection(request.url, {
+      checkTarget: options.checkTarget,
+      signal,
+    });
+    if ("errorClass" in checked) return stopped() ? null : failed(checked);
+    connection = checked;
+    if (stopped()) {
+      await connection.close();
+      return null;
     }
-    response = await fetch(request.url, {
+    handedOff = true;
+    response = await connection.fetch({
       method: "POST",
       headers: request.headers,
       body: request.body,
-      redirect: "manual",
-      signal,
-      ...(pinned === null ? {} : { client: pinned.client }),
     });
   } catch (error) {
-    await pinned?.close();
+    await connection?.close();
     if (!handedOff && stopped()) return null;
     return failed(
       signal.aborted
@@ -143,7 +144,7 @@ export async function send(
   }
 
   const responseBody = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES);
-  await pinned?.close();
+  await connection.close();
   const status = response.status;
   const ok = status >= 200 && status < 300;
   const location = response.headers.get("location");
@@ -175,6 +176,40 @@ export async function send(
   };
 }
 
+/** A connection for one request, to the address the target check approved. */
+export interface GuardedConnection {
+  /** Requests the URL it was made for, never following redirects. */
+  fetch(init: Omit<RequestInit, "signal" | "redirect" | "client">): Promise<Response>;
+  /** Once the answer is read. */
+  close(): Promise<void>;
+}
+
+/**
+ * Runs the target check (the SSRF guard) on `url` and answers its refusal, or a
+ * connection pinned to the address it checked: what deliveries and OAuth token
+ * requests both go out through. Rejects when `signal` aborts the check.
+ */
+export async function guardedConnection(
+  url: string,
+  options: { checkTarget: SendOptions["checkTarget"]; signal: AbortSignal },
+): Promise<AttemptFailure | GuardedConnection> {
+  const checked = await options.checkTarget?.(url, options.signal) ?? { address: null };
+  if ("errorClass" in checked) return checked;
+  const pinned: PinnedClient | null = checked.address === null
+    ? null
+    : pinnedClient({ address: checked.address, port: portOf(url) });
+  return {
+    fetch: (init) =>
+      fetch(url, {
+        ...init,
+        redirect: "manual",
+        signal: options.signal,
+        ...(pinned === null ? {} : { client: pinned.client }),
+      }),
+    close: async () => await pinned?.close(),
+  };
+}
+
 /** Why an attempt failed before any response arrived. */
 export interface AttemptFailure {
   errorClass: AttemptErrorClass;
@@ -194,7 +229,7 @@ function abortFailure(timedOut: boolean, timeoutMs: number): AttemptFailure {
 // `error sending request for url (…): client error (Connect): tcp connect error: …`.
 // Only the part after "client error (…): " is matched, so a host name such as
 // "tls.example.com" in the URL cannot change the class.
-function networkFailure(error: unknown, url: string): AttemptFailure {
+export function networkFailure(error: unknown, url: string): AttemptFailure {
   const detail = errorDetail(error);
   const host = URL.parse(url)?.host ?? url;
   if (/connection refused/i.test(detail)) {
@@ -218,7 +253,11 @@ function errorDetail(error: unknown): string {
   return toStorable(/client error \([^)]*\): (.*)$/s.exec(message)?.[1] ?? message);
 }
 
-async function readPrefix(
+/**
+ * The first `limit` bytes of a body, decoded as UTF-8 and made storable, at most `limit` bytes
+ * once made so; null without a body.
+ */
+export async function readPrefix(
   body: ReadableStream<Uint8Array> | null,
   limit: number,
 ): Promise<string | null> {

@@ -47,7 +47,27 @@ export interface ClaimedDelivery {
   active: boolean | null;
   /** Stored (possibly sealed) secrets that sign this attempt: current, and previous in its grace. */
   secrets: string[];
+  /** How the endpoint wants Dispatch to authenticate; null: it does not. */
+  auth: EndpointAuth | null;
+  /** The secret part of `auth` as stored (possibly sealed); null when `auth` is. */
+  auth_secret: string | null;
 }
+
+/**
+ * A subscription's endpoint authentication as stored and shown, without its
+ * secret part (password, token, client secret), which is stored apart, sealed.
+ */
+export type EndpointAuth =
+  | { type: "basic"; username: string }
+  | { type: "bearer" }
+  | {
+    type: "oauth2_client_credentials";
+    token_url: string;
+    client_id: string;
+    scope: string | null;
+    audience: string | null;
+    client_auth: "basic" | "post";
+  };
 
 /** The outcome of one claimed delivery, written back by the completer. */
 export interface Completion {

@@ -138,6 +138,8 @@ export const attemptErrorClasses = [
   "blocked",
   /** The subscription's signing secret could not be decrypted: nothing was sent. */
   "secret_unreadable",
+  /** The OAuth token request failed: nothing, or nothing more, was sent to the endpoint. */
+  "auth_failed",
   /** Written by the rescuer for an attempt whose worker never reported back. */
   "lease_expired",
 ] as const;

@@ -16,6 +16,7 @@ import { cancelWaiting } from "./cancel.ts";
 import { releaseHeld } from "./release.ts";
 import { operationalEvent } from "./health.ts";
 import { insertEvents } from "./publish.ts";
+import type { EndpointAuth } from "./shapes.ts";
 import type { CircuitState } from "./states.ts";
 
 export interface SubscriptionInput {
@@ -30,6 +31,10 @@ export interface SubscriptionInput {
   rate_limit: number | null;
   max_in_flight: number | null;
   metadata: Record<string, string>;
+  /** Default null. */
+  auth?: EndpointAuth | null;
+  /** The secret part of `auth`, sealed; null (the default) when `auth` is. */
+  auth_secret?: string | null;
 }
 
 export type SubscriptionChanges = Partial<
@@ -43,7 +48,8 @@ export type SubscriptionChanges = Partial<
     | "rate_limit"
     | "max_in_flight"
     | "metadata"
-  >
+    | "auth"
+  > & Pick<SubscriptionInput, "auth_secret">
 >;
 
 /** Returns undefined when the id is taken within the subscription's tenant. */
@@ -53,10 +59,11 @@ export async function insertSubscription(
 ): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
-      max_attempts, rate_limit, max_in_flight, metadata)
+      max_attempts, rate_limit, max_in_flight, metadata, auth, auth_secret)
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
-      ${sub.max_in_flight}, ${sql.json(sub.metadata)})
+      ${sub.max_in_flight}, ${sql.json(sub.metadata)}, ${sub.auth ? sql.json(sub.auth) : null},
+      ${sub.auth_secret ?? null})
     ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
@@ -90,6 +97,7 @@ export async function updateSubscription(
   // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
   const set: Record<string, any> = { ...patch };
   if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
+  if (patch.auth) set.auth = sql.json(patch.auth);
   if (patch.active !== undefined) Object.assign(set, closedCircuit);
   if (patch.active === true) set.disabled_reason = null;
   const keys = Object.keys(set);

@@ -44,6 +44,7 @@ export const subscription = {
     next_probe_at: null,
   },
   metadata: {},
+  auth: null,
   created_at: at,
   updated_at: at,
 };

@@ -143,13 +143,14 @@ const url = z.string().max(2048).superRefine((value, ctx) => {
 /** Production refuses chosen secrets shorter than this: they can be guessed. */
 export const minProductionSecretLength = 16;
 
+/** A stored secret that starts so is taken for an encrypted one. */
+const notLikeSealed = [
+  (value: string) => !value.startsWith("enc:"),
+  'must not start with "enc:", which marks stored encrypted secrets',
+] as const;
+
 const secret = text(1, 256).superRefine((value, ctx) => {
-  if (value.startsWith("enc:")) {
-    ctx.addIssue({
-      code: "custom",
-      message: 'must not start with "enc:", which marks stored encrypted secrets',
-    });
-  }
+  if (!notLikeSealed[0](value)) ctx.addIssue({ code: "custom", message: notLikeSealed[1] });
   // Standard Webhooks libraries key a raw secret with each character's code, not its UTF-8
   // bytes: the two agree only for ASCII.
   if (!/^[\x20-\x7e]*$/.test(value)) {
@@ -190,6 +191,42 @@ const maxInFlight = z.number().int().min(1).max(1000).nullable().openapi({
   description: "Attempts in flight at once, across every process; null: no limit",
 });
 
+/** A secret part of `auth`: accepted, stored sealed, never shown. */
+const authSecret = (max: number) =>
+  text(1, max).refine(...notLikeSealed).openapi({ writeOnly: true });
+const clientAuth = z.enum(["basic", "post"]);
+
+const endpointAuth = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("basic"),
+    // RFC 7617: the colon separates it from the password.
+    username: text(1, 256).refine((u) => !u.includes(":"), 'must not contain ":"'),
+    password: authSecret(1024),
+  }).strict(),
+  z.object({
+    type: z.literal("bearer"),
+    // Sent as it is in a header.
+    token: authSecret(4096).regex(/^[\x21-\x7e]+$/, "must use only printable ASCII, no spaces"),
+  }).strict(),
+  z.object({
+    type: z.literal("oauth2_client_credentials"),
+    token_url: url,
+    client_id: text(1, 1024),
+    client_secret: authSecret(4096),
+    scope: text(1, 1024).optional(),
+    audience: text(1, 2048).optional(),
+    client_auth: clientAuth.default("basic").openapi({
+      description: "How the client authenticates to token_url: HTTP Basic, or in the form",
+    }),
+  }).strict(),
+]).openapi({
+  description:
+    "How Dispatch authenticates to the endpoint (Authorization header); null: not at all. " +
+    "password, token and client_secret are write-only, and sealed at rest",
+});
+
+export type EndpointAuthInput = z.output<typeof endpointAuth>;
+
 // The request bodies below are documented inline, in their input form: a named component with a
 // default reads as always present to client generators (openapi-typescript makes it required).
 export const NewSubscription = z.object({
@@ -207,6 +244,7 @@ export const NewSubscription = z.object({
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.default({}),
+  auth: endpointAuth.nullable().optional(),
 }).strict();
 
 export const SubscriptionPatch = z.object({
@@ -221,6 +259,7 @@ export const SubscriptionPatch = z.object({
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.optional(),
+  auth: endpointAuth.nullable().optional().openapi({ description: "Replaces it whole" }),
 }).strict();
 
 export const Subscription = z.object({
@@ -241,6 +280,18 @@ export const Subscription = z.object({
     next_probe_at: timestamp.nullable(),
   }).openapi("Circuit"),
   metadata: z.record(z.string(), z.string()),
+  auth: z.discriminatedUnion("type", [
+    z.object({ type: z.literal("basic"), username: z.string() }),
+    z.object({ type: z.literal("bearer") }),
+    z.object({
+      type: z.literal("oauth2_client_credentials"),
+      token_url: z.string(),
+      client_id: z.string(),
+      scope: z.string().nullable(),
+      audience: z.string().nullable(),
+      client_auth: clientAuth,
+    }),
+  ]).nullable().openapi("EndpointAuth", { description: "Without its secret part" }),
   created_at: timestamp,
   updated_at: timestamp,
 }).openapi("Subscription");

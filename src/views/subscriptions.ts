@@ -4,6 +4,7 @@
  * @module
  */
 import type { Sql } from "../db/pool.ts";
+import type { EndpointAuth } from "../engine/shapes.ts";
 import type { CircuitState } from "../engine/states.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
@@ -26,6 +27,8 @@ export interface SubscriptionRow {
     next_probe_at: string | null;
   };
   metadata: Record<string, string>;
+  /** Without its secret part. */
+  auth: EndpointAuth | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -40,7 +43,7 @@ export const subscriptionColumns =
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
     AS circuit,
-  metadata, created_at, updated_at`;
+  metadata, auth, created_at, updated_at`;
 
 export async function getSubscription(
   sql: Sql,
@@ -95,7 +98,7 @@ export async function listSubscriptions(
 
 /**
  * Every distinct stored secret that starts with `prefix` (the encrypted
- * ones), current and previous, with a subscription that holds it: start-up
+ * ones), current, previous and endpoint auth, with a subscription that holds it: start-up
  * checks that the key opens each.
  */
 export async function listSecretsWithPrefix(
@@ -107,6 +110,8 @@ export async function listSecretsWithPrefix(
       SELECT secret, id AS subscription_id FROM subscriptions
       UNION ALL
       SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
+      UNION ALL
+      SELECT auth_secret, id FROM subscriptions WHERE auth_secret IS NOT NULL
     ) s
     WHERE starts_with(secret, ${prefix})
     ORDER BY secret, subscription_id`;

@@ -6,7 +6,9 @@ import {
   type RetrySettings,
   unreadableSecretResult,
 } from "../delivery/outcome.ts";
-import { type AttemptResult, send } from "../delivery/send.ts";
+import { type EndpointCredentials, sendAuthenticated } from "../delivery/endpoint_auth.ts";
+import type { AttemptResult } from "../delivery/send.ts";
+import { createTokenCache, type TokenCache } from "../delivery/token_cache.ts";
 import { buildRequest } from "../delivery/webhook_request.ts";
 import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -33,21 +35,38 @@ export function createSender(
     resolve: Resolver;
     /** Waits for a rate-limit slot; default {@linkcode realPause}. */
     pause?: Pause;
+    /** OAuth tokens of this process; default a new cache. */
+    tokens?: TokenCache;
   },
   options: SenderOptions,
 ): Sender {
-  const { pause = realPause } = deps;
+  const { pause = realPause, tokens = createTokenCache() } = deps;
   const checkTarget = targetCheck(options, deps.resolve);
 
   async function attempt(d: ClaimedDelivery & { url: string }, signal: AbortSignal) {
     let secrets: string[];
+    let credentials: EndpointCredentials | null = null;
     try {
       secrets = await Promise.all(d.secrets.map(deps.secrets.open));
+      if (d.auth !== null && d.auth_secret !== null) {
+        credentials = {
+          auth: d.auth,
+          secret: await deps.secrets.open(d.auth_secret),
+          cacheKey: String(d.subscription_seq ?? d.subscription_id),
+          // A sealed secret differs each time it is written: any change of auth is a new version.
+          version: `${JSON.stringify(d.auth)} ${d.auth_secret}`,
+        };
+      }
     } catch (err) {
       return unreadableSecretResult(err);
     }
     const request = await buildRequest({ ...d, secrets });
-    return await send(request, { timeoutMs: options.deliveryTimeoutMs, signal, checkTarget });
+    return await sendAuthenticated(request, credentials, {
+      timeoutMs: options.deliveryTimeoutMs,
+      signal,
+      checkTarget,
+      tokens,
+    });
   }
 
   /** Counts and logs an attempt that was made, inside its span so the line carries its ids. */

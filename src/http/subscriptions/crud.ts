@@ -12,12 +12,14 @@ import type { TenantFilter } from "../../views/tenant_filter.ts";
 import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
 import { tenantFilter } from "../access.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { storedAuth } from "./endpoint_auth.ts";
 import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import { validationError } from "../error_handler.ts";
 import * as examples from "../examples.ts";
 import { errors, jsonBody, jsonResponse } from "../openapi.ts";
 import {
+  type EndpointAuthInput,
   IdParam,
   minProductionSecretLength,
   NewSubscription,
@@ -103,6 +105,8 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
   app.openapi(create, async (c) => {
     const body = c.req.valid("json");
     assertAllowedTarget(body.url, deps.config);
+    assertAllowedAuth(body.auth, deps.config);
+    const auth = await storedAuth(body.auth ?? null, deps.secrets);
     if (body.secret !== undefined) assertStrongEnough(body.secret, deps.config);
     const secret = body.secret ?? generateSecret();
     const id = body.id ?? newId("sub");
@@ -118,6 +122,7 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       rate_limit: body.rate_limit ?? null,
       max_in_flight: body.max_in_flight ?? null,
       metadata: body.metadata,
+      ...auth,
     });
     if (!row) throw subscriptionConflict(id);
     c.header("Cache-Control", "no-store");
@@ -143,11 +148,13 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
 
   app.openapi(patch, async (c) => {
     const { id } = c.req.valid("param");
-    const { tenant_id, ...body } = c.req.valid("json");
+    const { tenant_id, auth, ...body } = c.req.valid("json");
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
+    assertAllowedAuth(auth, deps.config);
+    const changes = auth === undefined ? {} : await storedAuth(auth, deps.secrets);
     const scope = await subscriptionScope(c, views, id);
     if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
-    const row = await engine.updateSubscription(id, dropUndefined(body), scope);
+    const row = await engine.updateSubscription(id, { ...dropUndefined(body), ...changes }, scope);
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
@@ -164,9 +171,15 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
 }
 
 /** The SSRF guard's check of what a URL's host is known to be without DNS. */
-function assertAllowedTarget(url: string, policy: TargetPolicy): void {
+function assertAllowedTarget(url: string, policy: TargetPolicy, path = ["url"]): void {
   const why = urlRefusal(url, policy);
-  if (why !== null) throw validationError([{ path: ["url"], message: `points to ${why}` }], "json");
+  if (why !== null) throw validationError([{ path, message: `points to ${why}` }], "json");
+}
+
+/** Token requests go where deliveries may. */
+function assertAllowedAuth(auth: EndpointAuthInput | null | undefined, policy: TargetPolicy) {
+  if (auth?.type !== "oauth2_client_credentials") return;
+  assertAllowedTarget(auth.token_url, policy, ["auth", "token_url"]);
 }
 
 /** A subscription's tenant is set at creation: a PATCH may only repeat it. */
