@@ -205,15 +205,9 @@ Deno.test("a changed auth gets a new token, and each subscription its own", asyn
 });
 
 Deno.test("concurrent deliveries of one subscription make one token request while it runs", async () => {
-  const held = Promise.withResolvers<void>();
+  const held = heldAnswer();
   await withServers(
-    {
-      expiresIn: 3600,
-      answer: async () => {
-        await held.promise;
-        return undefined;
-      },
-    },
+    { expiresIn: 3600, answer: held.answer },
     undefined,
     async (token, receiver) => {
       const real = createTokenCache();
@@ -231,7 +225,7 @@ Deno.test("concurrent deliveries of one subscription make one token request whil
       const sends = Array.from({ length: 5 }, () => send(d, live()));
       // Every delivery has asked for a token while the first request is held.
       await Promise.all([asked.promise, token.waitFor(1)]);
-      held.resolve();
+      held.release();
       const outcomes = await Promise.all(sends);
       assert.deepEqual(outcomes.map((o) => o?.status), Array(5).fill("delivered"));
       assert.equal(token.requests.length, 1);
@@ -240,42 +234,73 @@ Deno.test("concurrent deliveries of one subscription make one token request whil
   );
 });
 
+/** One attempt of a subscription with OAuth, against a token endpoint and a receiver of its own. */
+async function oauthAttempt(
+  tokenOptions: Partial<TokenEndpointOptions>,
+  respond?: Parameters<typeof startReceiver>[0],
+  options: {
+    secret?: string;
+    deliveryTimeoutMs?: number;
+    url?: string;
+    /** Before the servers close: e.g. lets a held answer go. */
+    beforeClose?: () => void;
+  } = {},
+) {
+  const token = startTokenEndpoint({ clientId, clientSecret, ...tokenOptions });
+  const receiver = startReceiver(respond);
+  const { send, lines } = sender({
+    ...(options.url ? { allowPrivateTargets: false } : {}),
+    ...(options.deliveryTimeoutMs ? { deliveryTimeoutMs: options.deliveryTimeoutMs } : {}),
+  });
+  try {
+    const d = await withAuth(
+      options.url ?? receiver.url,
+      oauth(token.url),
+      options.secret ?? clientSecret,
+    );
+    const outcome = await send(d, live());
+    return { outcome, record: outcome?.record, token, receiver, log: lines.join("\n") };
+  } finally {
+    options.beforeClose?.();
+    await receiver.close();
+    await token.close();
+  }
+}
+
+/** An answer the token endpoint holds until the test lets it go. */
+function heldAnswer() {
+  const held = Promise.withResolvers<void>();
+  return {
+    answer: async () => {
+      await held.promise;
+      return undefined;
+    },
+    release: () => held.resolve(),
+  };
+}
+
 Deno.test("a 401 from the endpoint gets a new token and the request again, in the same attempt", async () => {
-  await withServers(
+  const { outcome, token, receiver } = await oauthAttempt(
     { expiresIn: 3600 },
     (r) =>
       new Response(null, { status: r.headers.get("authorization") === "Bearer tok_1" ? 401 : 200 }),
-    async (token, receiver) => {
-      const { send } = sender();
-      const outcome = await send(
-        await withAuth(receiver.url, oauth(token.url), clientSecret),
-        live(),
-      );
-      assert.equal(outcome?.status, "delivered");
-      assert.equal(outcome.record?.statusCode, 200);
-      assert.equal(token.requests.length, 2);
-      assert.deepEqual(authorizations(receiver), ["Bearer tok_1", "Bearer tok_2"]);
-    },
   );
+  assert.equal(outcome?.status, "delivered");
+  assert.equal(outcome.record?.statusCode, 200);
+  assert.equal(token.requests.length, 2);
+  assert.deepEqual(authorizations(receiver), ["Bearer tok_1", "Bearer tok_2"]);
 });
 
 Deno.test("a second 401 fails the attempt as usual, after one refetch only", async () => {
-  await withServers(
+  const { outcome, token, receiver } = await oauthAttempt(
     { expiresIn: 3600 },
     () => new Response("no", { status: 401 }),
-    async (token, receiver) => {
-      const { send } = sender();
-      const outcome = await send(
-        await withAuth(receiver.url, oauth(token.url), clientSecret),
-        live(),
-      );
-      assert.equal(outcome?.status, "retrying");
-      assert.equal(outcome.record?.errorClass, "http_status");
-      assert.equal(outcome.record?.statusCode, 401);
-      assert.equal(token.requests.length, 2);
-      assert.deepEqual(authorizations(receiver), ["Bearer tok_1", "Bearer tok_2"]);
-    },
   );
+  assert.equal(outcome?.status, "retrying");
+  assert.equal(outcome.record?.errorClass, "http_status");
+  assert.equal(outcome.record?.statusCode, 401);
+  assert.equal(token.requests.length, 2);
+  assert.deepEqual(authorizations(receiver), ["Bearer tok_1", "Bearer tok_2"]);
 });
 
 Deno.test("a token endpoint that fails gives an auth_failed attempt with its status and the first 4 KiB of its answer, retried", async () => {
@@ -315,91 +340,48 @@ Deno.test("a token endpoint that fails gives an auth_failed attempt with its sta
 });
 
 Deno.test("a 410 from the token endpoint is auth_failed, not the endpoint gone", async () => {
-  await withServers(
-    { answer: () => new Response("gone", { status: 410 }) },
-    undefined,
-    async (token, receiver) => {
-      const { send } = sender();
-      const outcome = await send(
-        await withAuth(receiver.url, oauth(token.url), clientSecret),
-        live(),
-      );
-      assert.equal(outcome?.status, "retrying");
-      assert.equal(outcome.record?.errorClass, "auth_failed");
-      assert.equal(outcome.record?.statusCode, 410);
-    },
-  );
+  const { outcome } = await oauthAttempt({ answer: () => new Response("gone", { status: 410 }) });
+  assert.equal(outcome?.status, "retrying");
+  assert.equal(outcome.record?.errorClass, "auth_failed");
+  assert.equal(outcome.record?.statusCode, 410);
 });
 
 Deno.test("a 2xx without access_token is auth_failed, and its answer is not recorded", async () => {
-  await withServers(
-    { answer: () => Response.json({ token: "tok_hidden" }) },
-    undefined,
-    async (token, receiver) => {
-      const { send } = sender();
-      const outcome = await send(
-        await withAuth(receiver.url, oauth(token.url), clientSecret),
-        live(),
-      );
-      assert.equal(outcome?.record?.errorClass, "auth_failed");
-      assert.equal(outcome.record?.statusCode, 200);
-      assert.match(outcome.record?.error ?? "", /answered without an access_token/);
-      assert.equal(outcome.record?.responseBody, null);
-      assert.equal(receiver.received.length, 0);
-    },
-  );
+  const { record, receiver } = await oauthAttempt({
+    answer: () => Response.json({ token: "tok_hidden" }),
+  });
+  assert.equal(record?.errorClass, "auth_failed");
+  assert.equal(record?.statusCode, 200);
+  assert.match(record?.error ?? "", /answered without an access_token/);
+  assert.equal(record?.responseBody, null);
+  assert.equal(receiver.received.length, 0);
 });
 
 Deno.test("wrong client credentials are auth_failed with the token endpoint's 401", async () => {
-  await withServers({}, undefined, async (token, receiver) => {
-    const { send } = sender();
-    const d = await withAuth(receiver.url, oauth(token.url), "not-the-secret");
-    const outcome = await send(d, live());
-    assert.equal(outcome?.record?.errorClass, "auth_failed");
-    assert.equal(outcome.record?.statusCode, 401);
-    assert.equal(outcome.record?.responseBody, '{"error":"invalid_client"}');
-  });
+  const { record } = await oauthAttempt({}, undefined, { secret: "not-the-secret" });
+  assert.equal(record?.errorClass, "auth_failed");
+  assert.equal(record?.statusCode, 401);
+  assert.equal(record?.responseBody, '{"error":"invalid_client"}');
 });
 
 Deno.test("a token request past the delivery timeout is auth_failed", async () => {
-  const held = Promise.withResolvers<void>();
-  await withServers(
-    {
-      answer: async () => {
-        await held.promise;
-        return undefined;
-      },
-    },
-    undefined,
-    async (token, receiver) => {
-      const { send } = sender({ deliveryTimeoutMs: 100 });
-      try {
-        const outcome = await send(
-          await withAuth(receiver.url, oauth(token.url), clientSecret),
-          live(),
-        );
-        assert.equal(outcome?.record?.errorClass, "auth_failed");
-        assert.equal(outcome.record?.statusCode, null);
-        assert.match(outcome.record?.error ?? "", /timed out after 100 ms/);
-        assert.equal(receiver.received.length, 0);
-      } finally {
-        held.resolve();
-      }
-    },
-  );
+  const held = heldAnswer();
+  const { record, receiver } = await oauthAttempt({ answer: held.answer }, undefined, {
+    deliveryTimeoutMs: 100,
+    beforeClose: held.release,
+  });
+  assert.equal(record?.errorClass, "auth_failed");
+  assert.equal(record?.statusCode, null);
+  assert.match(record?.error ?? "", /timed out after 100 ms/);
+  assert.equal(receiver.received.length, 0);
 });
 
 Deno.test("a token_url the SSRF guard refuses is auth_failed, and nothing is sent to it", async () => {
-  await withServers({}, undefined, async (token, receiver) => {
-    const { send } = sender({ allowPrivateTargets: false });
-    const d = await withAuth("https://hooks.example/x", oauth(token.url), clientSecret);
-    const outcome = await send(d, live());
-    assert.equal(outcome?.status, "retrying");
-    assert.equal(outcome.record?.errorClass, "auth_failed");
-    assert.match(outcome.record?.error ?? "", /refused: .*loopback targets are not allowed/);
-    assert.equal(token.requests.length, 0);
-    assert.equal(receiver.received.length, 0);
-  });
+  const { outcome, token } = await oauthAttempt({}, undefined, { url: "https://hooks.example/x" });
+  assert.equal(outcome?.status, "retrying");
+  assert.equal(outcome.record?.errorClass, "auth_failed");
+  assert.match(outcome.record?.error ?? "", /refused: .*loopback targets are not allowed/);
+  assert.equal(token.requests.length, 0);
 });
 
 Deno.test("the token request goes through the delivery's guard to the address it checked", async () => {
