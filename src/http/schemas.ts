@@ -219,7 +219,12 @@ const endpointAuth = z.discriminatedUnion("type", [
       description: "How the client authenticates to token_url: HTTP Basic, or in the form",
     }),
   }).strict(),
-]).openapi({
+], {
+  error: (issue) =>
+    issue.code === "invalid_union"
+      ? 'must be one of "basic", "bearer", "oauth2_client_credentials"'
+      : undefined,
+}).openapi({
   description:
     "How Dispatch authenticates to the endpoint (Authorization header); null: not at all. " +
     "password, token and client_secret are write-only, and sealed at rest",
