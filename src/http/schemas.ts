@@ -210,7 +210,7 @@ const endpointAuth = z.discriminatedUnion("type", [
   }).strict(),
   z.object({
     type: z.literal("oauth2_client_credentials"),
-    token_url: url,
+    token_url: url.openapi({ example: "https://auth.example.com/oauth/token" }),
     client_id: text(1, 1024),
     client_secret: authSecret(4096),
     scope: text(1, 1024).optional(),
