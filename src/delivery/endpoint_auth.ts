@@ -42,6 +42,7 @@ export async function sendAuthenticated(
       credentials.version,
       () => requestToken(auth, secret, options),
     );
+  // It rejects only when shutdown cut the token request off: nothing was sent, the claim goes back.
   let answer = await token().catch(() => null);
   if (answer === null) return null;
   if (!("token" in answer)) return authFailed(answer, startedAt, start);

@@ -120,7 +120,8 @@ function parseTokenAnswer(body: string | null): AccessToken | null {
   }
   if (typeof answer !== "object" || answer === null) return null;
   const { access_token: token, expires_in: expiresIn } = answer as Record<string, unknown>;
-  if (typeof token !== "string" || token === "") return null;
+  // It goes into a header as it is: one that cannot is no token (b64token, RFC 6750 §2.1, is stricter).
+  if (typeof token !== "string" || !/^[\x21-\x7e]+$/.test(token)) return null;
   // Some servers send it as a string of digits.
   const seconds = typeof expiresIn === "string" && /^\d+$/.test(expiresIn)
     ? Number(expiresIn)

@@ -357,6 +357,15 @@ Deno.test("a 2xx without access_token is auth_failed, and its answer is not reco
   assert.equal(receiver.received.length, 0);
 });
 
+Deno.test("an access_token that cannot go into a header is auth_failed", async () => {
+  const { record, receiver } = await oauthAttempt({
+    answer: () => Response.json({ access_token: "tok\r\nx-injected: 1" }),
+  });
+  assert.equal(record?.errorClass, "auth_failed");
+  assert.match(record?.error ?? "", /answered without an access_token/);
+  assert.equal(receiver.received.length, 0);
+});
+
 Deno.test("wrong client credentials are auth_failed with the token endpoint's 401", async () => {
   const { record } = await oauthAttempt({}, undefined, { secret: "not-the-secret" });
   assert.equal(record?.errorClass, "auth_failed");
