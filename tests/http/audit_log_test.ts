@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { json, type TestApp, testApp } from "../helpers/app.ts";
+import { withAudit } from "../../src/engine/audit.ts";
 import { bearer } from "../helpers/http.ts";
 
 const admin = "admin-key-0123456789";
@@ -416,6 +417,45 @@ Deno.test("no secret, key or payload is in an entry", async () => {
     for (const needle of [secret, rotated.secret, key.key, admin, "4242-payload"]) {
       assert.ok(!rows.includes(needle), `${needle} is in the audit log`);
     }
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("an entry written with its change takes the answer's status when the answer turned out another", async () => {
+  const t = await testApp({ apiKeys: [admin] });
+  try {
+    const entry = {
+      actor: { type: "console" as const },
+      action: "createSubscription",
+      resource: { type: "subscription", id: null },
+      tenantId: null,
+      status: 201,
+      requestId: "late-failure",
+    };
+    await withAudit(entry, () =>
+      t.db.engine.createSubscription({
+        id: "s",
+        tenant_id: "acme",
+        url: hook,
+        event_types: ["*"],
+        description: null,
+        secret: "a-secret",
+        active: true,
+        max_attempts: null,
+        rate_limit: null,
+        max_in_flight: null,
+        metadata: {},
+      }));
+    const written = async () => ({ ...(await entriesOf(t, "late-failure"))[0] });
+    assert.deepEqual(
+      [(await written()).status, (await written()).resource_id, (await written()).tenant_id],
+      [201, "s", "acme"],
+    );
+    await t.db.engine.settleAudit(entry, 500);
+    assert.equal((await entriesOf(t, "late-failure")).length, 1);
+    assert.equal((await written()).status, 500);
+    assert.equal((await written()).actor_type, "console");
   } finally {
     await t.close();
   }
