@@ -336,6 +336,8 @@ Deno.test("a tenant key reads its own tenant's entries only; an admin key reads 
     // An admin's change of acme's resource is acme's too.
     await setup(t, "POST", "/subscriptions", { id: "a2", tenant_id: "acme", ...body });
     await send(t, "DELETE", { path: "/subscriptions/o1" }, "o1-by-acme", acme.key);
+    // So is an admin's change of a subscription it names by id alone.
+    await setup(t, "POST", "/subscriptions/a2/rotate-secret");
 
     const read = async (query: string, key = admin) => {
       const res = await t.call("GET", `/audit-log${query}`, undefined, bearer(key));
@@ -346,12 +348,12 @@ Deno.test("a tenant key reads its own tenant's entries only; an admin key reads 
     // Its key, made by an admin, is acme's too.
     assert.deepEqual(
       own.data.map((e: { resource: { id: string } }) => e.resource.id),
-      ["o1", "a2", "a1", acme.id],
+      ["a2", "o1", "a2", "a1", acme.id],
     );
     assert.ok(own.data.every((e: { tenant_id: string }) => e.tenant_id === "acme"));
-    assert.deepEqual(own.data[2].actor, { type: "api_key", key_id: acme.id, tenant_id: "acme" });
-    assert.equal(own.data[0].status, 404);
-    assert.equal(own.data[0].action, "deleteSubscription");
+    assert.deepEqual(own.data[3].actor, { type: "api_key", key_id: acme.id, tenant_id: "acme" });
+    assert.equal(own.data[1].status, 404);
+    assert.equal(own.data[1].action, "deleteSubscription");
     const foreign = await t.call("GET", "/audit-log?tenant_id=other", undefined, bearer(acme.key));
     assert.equal(foreign.status, 404);
     await foreign.body?.cancel();
@@ -361,7 +363,7 @@ Deno.test("a tenant key reads its own tenant's entries only; an admin key reads 
     assert.ok(all.data[0].id > all.data[1].id);
     const rest = await read(`?limit=100&cursor=${all.next_cursor}`);
     assert.equal(rest.next_cursor, null);
-    assert.equal(all.data.length + rest.data.length, 6);
+    assert.equal(all.data.length + rest.data.length, 7);
     assert.deepEqual(
       (await read(`?actor_key_id=${other.id}`)).data.map((e: { request_id: string }) =>
         e.request_id
@@ -371,7 +373,7 @@ Deno.test("a tenant key reads its own tenant's entries only; an admin key reads 
     assert.equal((await read("?action=createApiKey")).data.length, 2);
     assert.equal((await read("?resource_id=a2")).data[0].request_id.length > 0, true);
     assert.equal((await read("?tenant_id=other")).data.length, 2);
-    const entry = (await read("?resource_id=a2")).data[0];
+    const entry = (await read("?resource_id=a2")).data.at(-1);
     assert.deepEqual(Object.keys(entry).sort(), [
       "action",
       "actor",
@@ -386,7 +388,7 @@ Deno.test("a tenant key reads its own tenant's entries only; an admin key reads 
     assert.deepEqual(entry.resource, { type: "subscription", id: "a2" });
     assert.equal(entry.status, 201);
     assert.equal((await read("?until=2000-01-01T00:00:00Z")).data.length, 0);
-    assert.equal((await read(`?since=${entry.at}&resource_id=a2`)).data.length, 1);
+    assert.equal((await read(`?since=${entry.at}&resource_id=a2`)).data.length, 2);
     const bad = await t.call("GET", "/audit-log?since=yesterday", undefined, bearer(admin));
     assert.equal(bad.status, 400);
     await bad.body?.cancel();
