@@ -170,9 +170,17 @@ export function createEngine(options: EngineOptions) {
       return waking(updated?.row, updated?.woke ?? false);
     },
     deleteSubscription: (id: string, filter?: TenantFilter) =>
-      audited(sql, (sql) => deleteSubscription(sql, id, filter), (ok) => ok ? {} : null),
+      audited(
+        sql,
+        (sql) => deleteSubscription(sql, id, filter),
+        (ok) => ok ? { tenantId: filter?.tenantId ?? null } : null,
+      ),
     rotateSecret: (id: string, rotation: Parameters<typeof rotateSecret>[2]) =>
-      audited(sql, (sql) => rotateSecret(sql, id, rotation), (r) => r ? {} : null),
+      audited(
+        sql,
+        (sql) => rotateSecret(sql, id, rotation),
+        (r) => r ? { tenantId: rotation.tenantId ?? null } : null,
+      ),
     deleteTenant: (id: string) =>
       audited(sql, (sql) => deleteTenant(sql, id), (ok) => ok ? {} : null),
 
