@@ -66,6 +66,8 @@ export interface WorkerSettings {
   rescueIntervalMs: number;
   /** Finished events older than this many days are deleted; null keeps everything. */
   retentionDays: number | null;
+  /** Audit log entries older than this many days are deleted. */
+  auditRetentionDays: number;
 }
 
 export interface DatabaseSettings {
@@ -263,6 +265,11 @@ export const variables = {
     shown: "none: keep everything",
     about: "delete finished events older than this many days (with their attempts)",
   },
+  AUDIT_RETENTION_DAYS: {
+    schema: int(1, 36_500),
+    fallback: "90",
+    about: "delete audit log entries older than this many days",
+  },
   CIRCUIT_FAILURE_THRESHOLD: {
     schema: int(0, 10_000),
     fallback: "10",
@@ -393,6 +400,7 @@ function sections(p: Parsed): Config {
       leaseMs,
       rescueIntervalMs: Math.max(1000, Math.min(leaseMs / 4, 30_000)),
       retentionDays: p.RETENTION_DAYS ?? null,
+      auditRetentionDays: p.AUDIT_RETENTION_DAYS!,
     },
     database: {
       url: p.DATABASE_URL ?? null,

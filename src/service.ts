@@ -187,10 +187,11 @@ async function startWorkers(
     maxAttempts: config.delivery.maxAttempts,
   });
   started.push(() => rescuer.stop());
-  if (config.worker.retentionDays !== null) {
-    const retention = startRetention({ engine, log }, { days: config.worker.retentionDays });
-    started.push(() => retention.stop());
-  }
+  const retention = startRetention({ engine, log }, {
+    days: config.worker.retentionDays,
+    auditDays: config.worker.auditRetentionDays,
+  });
+  started.push(() => retention.stop());
   return worker;
 }
 

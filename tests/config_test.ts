@@ -148,6 +148,15 @@ Deno.test("METRICS_PUBLIC defaults to true outside production and RETENTION_DAYS
   );
 });
 
+Deno.test("AUDIT_RETENTION_DAYS defaults to 90 days; a bad value is named", () => {
+  assert.equal(loadConfig({}).worker.auditRetentionDays, 90);
+  assert.equal(loadConfig({ AUDIT_RETENTION_DAYS: "7" }).worker.auditRetentionDays, 7);
+  assert.throws(
+    () => loadConfig({ AUDIT_RETENTION_DAYS: "0" }),
+    configError(/^Invalid AUDIT_RETENTION_DAYS "0"/),
+  );
+});
+
 Deno.test("outside production an unset ADDR listens on loopback only; production on every interface", () => {
   const dev = loadConfig({});
   assert.deepEqual([dev.http.hostname, dev.http.port], ["127.0.0.1", 8080]);

@@ -11,6 +11,13 @@ import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../observability/log.ts";
 import type { TenantFilter } from "../views/tenant_filter.ts";
 import { deleteApiKey, insertApiKey, readKeyTable } from "./api_keys.ts";
+import {
+  audited,
+  deleteExpiredAudit,
+  type PendingAudit,
+  pendingAudit,
+  settleAudit,
+} from "./audit.ts";
 import { claimDeliveries, type ClaimOptions } from "./claim.ts";
 import { completeDeliveries } from "./complete.ts";
 import { createEventWriter } from "./event_writer.ts";
@@ -25,7 +32,7 @@ import {
 } from "./health.ts";
 import { handBack, renewLeases, rescueExpired } from "./lease.ts";
 import type { BatchOutcome, EventInput, Target } from "./publish.ts";
-import { recoverFailed, requeueFailed } from "./requeue.ts";
+import { countFailed, type FailedFilter, requeueFailed, requeueMany } from "./requeue.ts";
 import { deleteFinishedEvents } from "./retention.ts";
 import {
   deleteSubscription,
@@ -87,7 +94,7 @@ export function createEngine(options: EngineOptions) {
       options: { to?: Target } & SubmitOptions = {},
     ): Promise<BatchOutcome[]> {
       const { to, ...submit } = options;
-      const outcomes = await writer.submit({ events, to }, submit);
+      const outcomes = await writer.submit({ events, to, audit: pendingAudit() }, submit);
       return waking(outcomes, fanned(outcomes));
     },
 
@@ -129,29 +136,73 @@ export function createEngine(options: EngineOptions) {
 
     /** **requeue** one event's or one delivery's failed deliveries. */
     requeue: (scope: Parameters<typeof requeueFailed>[1]) =>
-      requeueFailed(sql, scope).then((r) => waking(r, r.requeued.length > 0)),
+      audited(sql, (sql) => requeueFailed(sql, scope), (r) => r.requeued.length > 0 ? {} : null)
+        .then((r) => waking(r, r.requeued.length > 0)),
     /** **requeue** a subscription's failed deliveries of a window. */
-    recover: (scope: Parameters<typeof recoverFailed>[1]) =>
-      recoverFailed(sql, scope).then((n) => waking(n, n > 0)),
+    recover: (scope: { subscriptionSeq: number; since: Date; until: Date | null }) =>
+      audited(sql, (sql) => requeueMany(sql, scope), (n) => n > 0 ? {} : null)
+        .then((n) => waking(n, n > 0)),
+    /**
+     * **requeue** every failed delivery of `filter`, in one statement however
+     * many; with `dryRun`, only counts them. Answers how many.
+     */
+    retryFailed: (filter: FailedFilter & { dryRun?: boolean }) => {
+      const { dryRun, ...failed } = filter;
+      if (dryRun) return countFailed(sql, failed);
+      const tenant = { tenantId: failed.tenantId ?? null };
+      return audited(sql, (sql) => requeueMany(sql, { failed }), (n) => n > 0 ? tenant : null)
+        .then((n) => waking(n, n > 0));
+    },
 
     createSubscription: (sub: Parameters<typeof insertSubscription>[1]) =>
-      insertSubscription(sql, sub),
+      audited(
+        sql,
+        (sql) => insertSubscription(sql, sub),
+        (row) => row ? { id: row.id, tenantId: row.tenant_id } : null,
+      ),
     /** Changes a subscription; what its limits or circuit held goes at once. */
     async updateSubscription(id: string, patch: SubscriptionChanges, filter?: TenantFilter) {
-      const updated = await updateSubscription(sql, id, patch, filter);
+      const updated = await audited(
+        sql,
+        (sql) => updateSubscription(sql, id, patch, filter),
+        (u) => u ? { tenantId: u.row.tenant_id } : null,
+      );
       return waking(updated?.row, updated?.woke ?? false);
     },
-    deleteSubscription: (id: string, filter?: TenantFilter) => deleteSubscription(sql, id, filter),
+    deleteSubscription: (id: string, filter?: TenantFilter) =>
+      audited(
+        sql,
+        (sql) => deleteSubscription(sql, id, filter),
+        (ok) => ok ? { tenantId: filter?.tenantId ?? null } : null,
+      ),
     rotateSecret: (id: string, rotation: Parameters<typeof rotateSecret>[2]) =>
-      rotateSecret(sql, id, rotation),
-    deleteTenant: (id: string) => deleteTenant(sql, id),
+      audited(
+        sql,
+        (sql) => rotateSecret(sql, id, rotation),
+        (r) => r ? { tenantId: rotation.tenantId ?? null } : null,
+      ),
+    deleteTenant: (id: string) =>
+      audited(sql, (sql) => deleteTenant(sql, id), (ok) => ok ? {} : null),
 
-    createApiKey: (key: Parameters<typeof insertApiKey>[1]) => insertApiKey(sql, key),
-    revokeApiKey: (id: string) => deleteApiKey(sql, id),
+    createApiKey: (key: Parameters<typeof insertApiKey>[1]) =>
+      audited(
+        sql,
+        (sql) => insertApiKey(sql, key),
+        (row) => ({ id: row.id, tenantId: row.tenant_id }),
+      ),
+    revokeApiKey: (id: string) =>
+      audited(sql, (sql) => deleteApiKey(sql, id), (ok) => ok ? {} : null),
+    /**
+     * **audit**, once a request is answered: the entry of one that changed
+     * nothing is written now; one written with its change gets the answer's status.
+     */
+    settleAudit: (entry: PendingAudit, status: number) => settleAudit(sql, entry, status),
     readKeyTable: (used: Parameters<typeof readKeyTable>[1]) => readKeyTable(sql, used),
 
     deleteFinishedEvents: (retention: Parameters<typeof deleteFinishedEvents>[1]) =>
       deleteFinishedEvents(sql, retention),
+    deleteExpiredAudit: (retention: Parameters<typeof deleteExpiredAudit>[1]) =>
+      deleteExpiredAudit(sql, retention),
 
     /** Stops taking publications and waits for the NOTIFY in flight. */
     async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Sql } from "../db/pool.ts";
+import { insertAudit, type PendingAudit } from "./audit.ts";
 import { GroupCommit } from "./group_commit.ts";
 import {
   type BatchOutcome,
@@ -12,6 +13,8 @@ import {
 export interface Publication {
   events: readonly EventInput[];
   to?: Target | undefined;
+  /** The request's audit entry, written in the same transaction when it stores an event. */
+  audit?: PendingAudit | undefined;
 }
 
 export type EventWriter = GroupCommit<Publication, BatchOutcome[]>;
@@ -34,10 +37,15 @@ export function createEventWriter(
   options: { maxPending?: number | undefined; maxBatchBytes?: number } = {},
 ): EventWriter {
   return new GroupCommit({
-    write: (publications, deadline) =>
-      deadline === undefined
-        ? writePublications(sql, publications)
-        : writeBy(sql, publications, deadline),
+    write: async (publications, deadline) => {
+      const audited = publications.some((p) => p.audit !== undefined);
+      const { results, recorded } = deadline === undefined && !audited
+        ? await writePublications(sql, publications)
+        : await writeBy(sql, publications, deadline);
+      // Only once committed is an entry written.
+      for (const [entry, id] of recorded) entry.id = id;
+      return results;
+    },
     onFailure: "reject",
     maxBatch: 500,
     size: (p) => p.events.length,
@@ -53,25 +61,27 @@ export function createEventWriter(
  * at `deadline` (`statement_timeout` covers lock waits too), so an insert
  * that cannot finish before its request is answered never commits. No
  * cancel request is needed, and none can be lost. A deadline already passed
- * gets 1 ms: 0 would mean no timeout.
+ * gets 1 ms: 0 would mean no timeout. Without a deadline, the transaction
+ * only keeps audit entries with their events.
  */
-function writeBy(
-  sql: Sql,
-  publications: Publication[],
-  deadline: number,
-): Promise<BatchOutcome[][]> {
+function writeBy(sql: Sql, publications: Publication[], deadline: number | undefined) {
   return sql.begin(async (tx) => {
-    const ms = Math.max(1, Math.ceil(deadline - Date.now()));
-    await tx`SELECT set_config('statement_timeout', ${String(ms)}, true)`;
+    if (deadline !== undefined) {
+      const ms = Math.max(1, Math.ceil(deadline - Date.now()));
+      await tx`SELECT set_config('statement_timeout', ${String(ms)}, true)`;
+    }
     return await writePublications(tx as unknown as Sql, publications);
   });
 }
 
-/** One statement for every publication fanned out by pattern, one for each sent to a target. */
+/**
+ * One statement for every publication fanned out by pattern, one for each
+ * sent to a target, and one for the audit entries of those that stored an event.
+ */
 async function writePublications(
   sql: Sql,
   publications: Publication[],
-): Promise<BatchOutcome[][]> {
+): Promise<{ results: BatchOutcome[][]; recorded: [PendingAudit, number][] }> {
   const results: BatchOutcome[][] = new Array(publications.length);
   const byPattern = publications.flatMap((p, i) => p.to === undefined ? [i] : []);
   if (byPattern.length > 0) {
@@ -85,5 +95,17 @@ async function writePublications(
   for (const [i, p] of publications.entries()) {
     if (p.to !== undefined) results[i] = await insertEvents(sql, p.events, { to: p.to });
   }
-  return results;
+  const changed = publications.flatMap((p, i) => {
+    const created = results[i]!.filter((o) => o.kind === "created");
+    if (p.audit === undefined || created.length === 0) return [];
+    // One event is the resource; a batch's are many, named by none, of one tenant or none.
+    const tenants = new Set(p.events.map((e) => e.tenant_id));
+    const touched = {
+      id: p.events.length === 1 ? p.events[0]!.id : null,
+      tenantId: tenants.size === 1 ? p.events[0]!.tenant_id : null,
+    };
+    return [{ entry: p.audit, touched }];
+  });
+  const ids = await insertAudit(sql, changed);
+  return { results, recorded: changed.map((c, i) => [c.entry, ids[i]!]) };
 }

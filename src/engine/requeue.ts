@@ -1,10 +1,49 @@
 import type { Sql } from "../db/pool.ts";
+import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
+
+/** The class of a failed delivery's last answer: 4xx, 5xx, or none (a network error). */
+export type StatusClass = "4xx" | "5xx" | "network";
+
+/**
+ * Failed deliveries that a retry would put back (their subscription exists
+ * and is active), by their event's tenant and type, their subscription,
+ * when they were fanned out (as `GET /deliveries` filters them), and the
+ * class of their last answer.
+ */
+export interface FailedFilter extends TenantFilter {
+  subscriptionSeq?: number | undefined;
+  eventType?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  statusClass?: StatusClass | undefined;
+}
 
 /** Which failed deliveries a requeue puts back. */
 export type RequeueScope =
   | { eventId: string }
   | { deliveryId: number }
-  | { subscriptionSeq: number; since: Date; until: Date | null };
+  | { subscriptionSeq: number; since: Date; until: Date | null }
+  | { failed: FailedFilter };
+
+const statusClasses: Record<StatusClass, string> = {
+  "4xx": "d.last_status_code BETWEEN 400 AND 499",
+  "5xx": "d.last_status_code BETWEEN 500 AND 599",
+  network: "d.last_status_code IS NULL",
+};
+
+/** The failed deliveries of `f` (id and event id), read from the dead letters' index. */
+function failedMatching(sql: Sql, f: FailedFilter) {
+  const { subscriptionSeq: seq, eventType: type, since, until, statusClass } = f;
+  return sql`SELECT d.id, d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id
+    WHERE d.status = 'failed'
+      AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.seq = d.subscription_seq AND s.active)
+      ${seq !== undefined ? sql`AND d.subscription_seq = ${seq}` : sql``}
+      ${type !== undefined ? sql`AND e.type = ${type}` : sql``}
+      ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
+      ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
+      ${statusClass !== undefined ? sql`AND ${sql.unsafe(statusClasses[statusClass])}` : sql``}
+      ${ofTenant(sql, "e", f)}`;
+}
 
 /**
  * **requeue**, the one statement every retry and recovery uses: puts failed
@@ -21,6 +60,8 @@ function requeue(sql: Sql, scope: RequeueScope) {
     : "deliveryId" in scope
     ? sql`SELECT d.id, d.event_id FROM deliveries d
       WHERE d.id = ${scope.deliveryId} AND d.status = 'failed'`
+    : "failed" in scope
+    ? failedMatching(sql, scope.failed)
     : sql`SELECT d.id, d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id
       WHERE d.subscription_seq = ${scope.subscriptionSeq} AND d.status = 'failed'
         AND e.created_at >= ${scope.since}
@@ -69,10 +110,13 @@ export async function requeueFailed(
   };
 }
 
-/** **requeue** a subscription's failed deliveries of events created in a window, in one statement. */
-export async function recoverFailed(
+/**
+ * **requeue** many failed deliveries in one statement: a subscription's of
+ * events created in a window (a recovery), or those of a filter (a bulk retry).
+ */
+export async function requeueMany(
   sql: Sql,
-  scope: { subscriptionSeq: number; since: Date; until: Date | null },
+  scope: { subscriptionSeq: number; since: Date; until: Date | null } | { failed: FailedFilter },
 ): Promise<number> {
   return await sql.begin(async (tx) => {
     // However many there are: no statement timeout applies.
@@ -82,4 +126,11 @@ export async function recoverFailed(
       SELECT (SELECT count(*) FROM done)::int AS requeued`;
     return row?.requeued ?? 0;
   });
+}
+
+/** How many failed deliveries a retry of `filter` would put back, changing nothing. */
+export async function countFailed(sql: Sql, filter: FailedFilter): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM (${failedMatching(sql, filter)}) t`;
+  return row!.n;
 }

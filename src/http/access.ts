@@ -51,6 +51,8 @@ const grants: Record<string, readonly KeyScope[]> = {
   recoverSubscription: ["tenant"],
   listDeliveries: ["tenant"],
   retryDelivery: ["tenant"],
+  retryDeliveries: ["tenant"],
+  listAuditLog: ["tenant"],
 };
 
 /** Every scope that may call the operation. */
@@ -58,10 +60,34 @@ export function scopesOf(operationId: string | undefined): KeyScope[] {
   return ["admin", ...(grants[operationId ?? ""] ?? [])];
 }
 
-interface Operation {
+export interface Operation {
   method: string;
   path: string;
   operationId?: string | undefined;
+  responses?: Record<string, unknown> | undefined;
+}
+
+/**
+ * The documented operation a request is routed to (`operations` is read once,
+ * on first use), with the route's path as the router knows it (`:id`), if any.
+ */
+export function routedOperation(
+  operations: () => Iterable<Operation>,
+): (c: Context) => { endpoint: string; operation: Operation | undefined } | undefined {
+  let byRoute: Map<string, Operation> | null = null;
+  return (c) => {
+    byRoute ??= new Map(
+      [...operations()].map((o) => [
+        `${o.method.toUpperCase()} ${o.path.replaceAll(/\{(\w+)\}/g, ":$1")}`,
+        o,
+      ]),
+    );
+    // The route that answers is the last one matched for the method (middleware match them all).
+    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+    const endpoint = matchedRoutes(c).findLast((r) => r.method === method)?.path;
+    if (endpoint === undefined) return undefined;
+    return { endpoint, operation: byRoute.get(`${method} ${endpoint}`) };
+  };
 }
 
 /**
@@ -71,22 +97,15 @@ interface Operation {
  * that is not among them is for admin keys only.
  */
 export function authorize(operations: () => Iterable<Operation>): MiddlewareHandler {
-  let byRoute: Map<string, Operation> | null = null;
+  const routed = routedOperation(operations);
   return async (c, next) => {
     const { scope } = c.get("principal");
     if (scope !== "admin") {
-      byRoute ??= new Map(
-        [...operations()].map((o) => [
-          `${o.method.toUpperCase()} ${o.path.replaceAll(/\{(\w+)\}/g, ":$1")}`,
-          o,
-        ]),
-      );
-      // The route that answers is the last one matched for the method (middleware match them all).
-      const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-      const endpoint = matchedRoutes(c).findLast((r) => r.method === method)?.path;
-      if (endpoint !== undefined) {
-        const operation = byRoute.get(`${method} ${endpoint}`);
+      const found = routed(c);
+      if (found !== undefined) {
+        const { endpoint, operation } = found;
         if (!scopesOf(operation?.operationId).includes(scope)) {
+          const method = c.req.method === "HEAD" ? "GET" : c.req.method;
           throw forbidden(scope, `${method} ${operation?.path ?? endpoint}`);
         }
       }

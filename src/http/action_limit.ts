@@ -11,6 +11,7 @@ export const limitedActions = [
   "/subscriptions/{id}/recover",
   "/events/{id}/retry",
   "/deliveries/{id}/retry",
+  "/deliveries/retry",
 ] as const;
 
 /** Keys whose buckets are kept at most; beyond it the full ones are forgotten. */

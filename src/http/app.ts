@@ -8,6 +8,8 @@ import { authorize } from "./access.ts";
 import { actionLimit, limitedActions } from "./action_limit.ts";
 import { allowedMethods } from "./allowed_methods.ts";
 import { apiKeysRoutes } from "./api_keys_routes.ts";
+import { auditLogRoutes } from "./audit_log_routes.ts";
+import { auditChanges } from "./audit.ts";
 import { authenticate } from "./auth.ts";
 import { deadline } from "./deadline.ts";
 import type { AppDeps } from "./deps.ts";
@@ -83,8 +85,9 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   });
   // A request that waits for an unreachable database answers 503 instead of hanging; ingest
   // withdraws its event then (see deadline.ts).
-  // A recovery is one statement however many deliveries it puts back (about 3 s per 100,000 on
-  // a small machine): it is not cut short.
+  // A recovery or a bulk retry is one statement however many deliveries it puts back (about 3 s
+  // per 100,000 on a small machine): it is not cut short.
+  const unbounded = /\/recover$|^\/deliveries\/retry$/;
   const wait = deps.config.requestTimeoutMs;
   const expire = deadline({
     ms: wait,
@@ -93,14 +96,16 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
         message: `The database did not answer within ${wait} ms: retry shortly`,
       }),
   });
-  api.use("*", (c, next) => /\/recover$/.test(c.req.path) ? next() : expire(c, next));
-  // Who calls, and whether their key's scope may call this operation, before any body is read.
+  api.use("*", (c, next) => unbounded.test(c.req.path) ? next() : expire(c, next));
+  // Who calls, and whether their key's scope may call this operation, before any body is read;
+  // from when the caller is known, a change is audited (a refusal too).
+  const operations = () =>
+    api.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : []);
   api.use(
     "*",
     authenticate({ keys: deps.config.apiKeys, table: keys, required: auth }),
-    authorize(() =>
-      api.openAPIRegistry.definitions.flatMap((d) => d.type === "route" ? [d.route] : [])
-    ),
+    auditChanges(deps, operations),
+    authorize(operations),
   );
   // Only the routes that take a body read one, so only they can answer 413 or 415.
   const limit = bodyLimit({
@@ -115,6 +120,7 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
     "/subscriptions",
     "/subscriptions/:id/recover",
     "/api-keys",
+    "/deliveries/retry",
   ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
@@ -131,6 +137,7 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   api.route("/", deliveriesRoutes(deps));
   api.route("/", tenantsRoutes(deps));
   api.route("/", apiKeysRoutes(deps, { table: keys }));
+  api.route("/", auditLogRoutes(deps));
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
   return app;

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../errors.ts";
 import { type ApiKeyTable, tokenDigest } from "../security/api_key_table.ts";
 import { admin } from "./access.ts";
+import { auditActor } from "./audit.ts";
 
 /**
  * Whether `given` (a SHA-256 digest) is one of `digests`, compared in
@@ -23,7 +24,7 @@ export function isOneOf(
 /**
  * Bearer API keys: those of DISPATCH_API_KEYS are admin keys; any other is
  * looked up by its SHA-256 among the managed keys. Puts the caller's
- * {@linkcode Principal} in the context. Without DISPATCH_API_KEYS
+ * {@linkcode Principal} in the context, and who it is for the audit log. Without DISPATCH_API_KEYS
  * (`required: false`) a request without a key acts as admin, and one with
  * a key as that key: a revoked one is refused, never taken for admin.
  */
@@ -41,6 +42,7 @@ export function authenticate(
         );
       }
       c.set("principal", admin);
+      auditActor(c, { type: "open" });
       return await next();
     }
     // Keys are printable ASCII (DISPATCH_API_KEYS is checked for it); HTTP spaces are space and tab.
@@ -55,11 +57,17 @@ export function authenticate(
     const given = tokenDigest(match[1]!);
     if (isOneOf(given, digests)) {
       c.set("principal", admin);
+      auditActor(c, { type: "env_key" });
       return await next();
     }
     const key = await options.table.find(given);
     if (key === undefined) throw new ApiError("unauthorized", "Invalid API key");
     c.set("principal", { scope: key.scope, tenantId: key.tenant_id });
+    auditActor(c, {
+      type: "api_key",
+      key_id: key.id,
+      ...(key.tenant_id === null ? {} : { tenant_id: key.tenant_id }),
+    });
     await next();
   };
 }

@@ -1,11 +1,19 @@
-import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { ApiError, notFound, subscriptionInactive } from "../errors.ts";
 import { tenantFilter } from "./access.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
-import { errors, jsonResponse } from "./openapi.ts";
-import { Delivery, DeliveryFilter, IdParam, paged } from "./schemas.ts";
+import { errors, jsonBody, jsonResponse } from "./openapi.ts";
+import {
+  Delivery,
+  DeliveryFilter,
+  IdParam,
+  isoTime,
+  NewEvent,
+  paged,
+  tenantId,
+} from "./schemas.ts";
 
 const tags = ["Deliveries"];
 
@@ -35,6 +43,42 @@ const retry = createRoute({
       example: { ...examples.deadLetter, status: "retrying", last_error: null },
     }),
     409: errors.notRetryable,
+  },
+});
+
+const BulkRetry = z.object({
+  status: z.literal("failed").openapi({ description: "Only failed deliveries are retried" }),
+  subscription_id: IdParam.shape.id.optional(),
+  tenant_id: tenantId.optional(),
+  event_type: NewEvent.shape.type.optional(),
+  since: isoTime.optional().openapi({ description: "Fanned out at or after" }),
+  until: isoTime.optional().openapi({ description: "Fanned out before" }),
+  status_class: z.enum(["4xx", "5xx", "network"]).optional().openapi({
+    description:
+      "The class of the last answer; `network`: none came (a connection error, a timeout)",
+  }),
+  dry_run: z.boolean().default(false).openapi({ description: "Only count them" }),
+}).strict();
+
+const retryMany = createRoute({
+  method: "post",
+  path: "/deliveries/retry",
+  tags,
+  operationId: "retryDeliveries",
+  summary:
+    "Put back every failed delivery that matches, with a fresh attempt budget, in one statement; dry_run counts them",
+  request: { body: jsonBody(BulkRetry, examples.bulkRetry) },
+  responses: {
+    202: jsonResponse(
+      z.object({ requeued: z.number().int() }).openapi("Retried"),
+      "How many went back in the queue",
+      { example: { requeued: 2000 } },
+    ),
+    200: jsonResponse(
+      z.object({ matching: z.number().int() }).openapi("RetryCount"),
+      "With dry_run: how many a retry would put back; nothing changed",
+      { example: { matching: 2000 } },
+    ),
   },
 });
 
@@ -83,6 +127,28 @@ export function deliveriesRoutes(deps: AppDeps) {
       );
     }
     return c.json((await views.getDelivery(id, scope))!, 202);
+  });
+
+  app.openapi(retryMany, async (c) => {
+    const body = c.req.valid("json");
+    const scope = tenantFilter(c, body.tenant_id);
+    let subscriptionSeq: number | undefined;
+    if (body.subscription_id !== undefined) {
+      // An unknown subscription has no failed deliveries: none match.
+      subscriptionSeq = (await views.subscriptionState(body.subscription_id, scope))?.seq ?? -1;
+    }
+    const filter = {
+      ...scope,
+      subscriptionSeq,
+      eventType: body.event_type,
+      since: body.since === undefined ? undefined : new Date(body.since),
+      until: body.until === undefined ? undefined : new Date(body.until),
+      statusClass: body.status_class,
+    };
+    if (body.dry_run) {
+      return c.json({ matching: await engine.retryFailed({ ...filter, dryRun: true }) }, 200);
+    }
+    return c.json({ requeued: await engine.retryFailed(filter) }, 202);
   });
 
   return app;

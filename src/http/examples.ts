@@ -129,3 +129,21 @@ export const apiKey = {
 };
 
 export const apiKeyToken = "dk_Xq3bZ0k9yQm7Vt2LrW8sNc4Hj6Pd1Fg5Ae0Ui9Oy3Tb";
+
+export const bulkRetry = {
+  status: "failed" as const,
+  subscription_id: "sub_demo",
+  since: "2026-11-26T00:00:00Z",
+  dry_run: true,
+};
+
+export const auditEntry = {
+  id: 1042,
+  at: later,
+  actor: { type: "api_key" as const, key_id: "key_0mx564f5bvg9632tupetpadd0", tenant_id: "acme" },
+  action: "updateSubscription",
+  resource: { type: "subscription", id: "sub_demo" },
+  tenant_id: "acme",
+  status: 200,
+  request_id: "5f0e7a52-7d1c-4c55-9a62-0c4b3f6f8f11",
+};

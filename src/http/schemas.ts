@@ -358,7 +358,7 @@ export const isoTime = z.iso.datetime({
 }, "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z");
 
 /** A time in a query, as a Date. */
-const queryTime = isoTime.transform((t) => new Date(t))
+export const queryTime = isoTime.transform((t) => new Date(t))
   .openapi({ format: "date-time", example: "2026-11-26T10:00:00Z" });
 
 export const DeliveryFilter = Page.extend({

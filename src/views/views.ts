@@ -7,6 +7,7 @@
 import { latestVersion, schemaVersion } from "../db/migrate.ts";
 import type { Sql } from "../db/pool.ts";
 import { listApiKeys } from "./api_keys.ts";
+import { listAuditLog } from "./audit.ts";
 import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "./deliveries.ts";
 import { getEvent, listEvents } from "./events.ts";
 import { queueStats, subscriptionStats } from "./stats.ts";
@@ -40,7 +41,7 @@ export function createViews(sql: Sql) {
     listApiKeys,
     schemaVersion,
   });
-  return { ...bound, latestVersion };
+  return { ...bound, latestVersion, audit: bindSql(sql, { list: listAuditLog }) };
 }
 
 // deno-lint-ignore no-explicit-any -- any argument list, checked per function by Bound
