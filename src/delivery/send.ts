@@ -58,6 +58,12 @@ export interface SendOptions {
    * attempt's result and nothing is sent (the SSRF guard).
    */
   checkTarget?: ((url: string, signal: AbortSignal) => Promise<CheckedTarget>) | undefined;
+  /**
+   * The client to send with (a client certificate, trusted CAs, a proxy). One with `pin` gets
+   * the checked address (or the URL's host, unchecked) pinned for the attempt. Default: fetch's
+   * own, or a pinned client of this attempt when the check answers an address.
+   */
+  client?: { client: Deno.HttpClient; pin?: PinnedClient["pin"] } | undefined;
 }
 
 /**
@@ -114,15 +120,25 @@ export async function send(
   // Stopped by the caller, not by the timeout.
   const stopped = () => options.signal?.aborted === true && !timeout.aborted;
   let handedOff = false;
-  let pinned: PinnedClient | null = null;
+  let own: PinnedClient | null = null;
+  let unpin = () => {};
+  const done = async () => {
+    unpin();
+    await own?.close();
+  };
   let response: Response;
   try {
     const checked = await options.checkTarget?.(request.url, signal) ?? { address: null };
     if (stopped()) return null;
     if ("errorClass" in checked) return failed(checked);
     handedOff = true;
-    if (checked.address !== null) {
-      pinned = pinnedClient({ address: checked.address, port: portOf(request.url) });
+    let pinned = options.client;
+    if (pinned?.pin === undefined && checked.address !== null) pinned = own = pinnedClient();
+    if (pinned?.pin !== undefined) {
+      const { hostname } = new URL(request.url);
+      // No address: an IP literal the guard checked, or a name with no guard (the tunnel resolves it).
+      const address = checked.address ?? hostname.replace(/^\[(.*)\]$/, "$1");
+      unpin = pinned.pin({ host: hostname, port: portOf(request.url), address });
     }
     response = await fetch(request.url, {
       method: "POST",
@@ -130,10 +146,10 @@ export async function send(
       body: request.body,
       redirect: "manual",
       signal,
-      ...(pinned === null ? {} : { client: pinned.client }),
+      ...(pinned === undefined ? {} : { client: pinned.client }),
     });
   } catch (error) {
-    await pinned?.close();
+    await done();
     if (!handedOff && stopped()) return null;
     return failed(
       signal.aborted
@@ -143,7 +159,7 @@ export async function send(
   }
 
   const responseBody = await readPrefix(response.body, MAX_RESPONSE_BODY_BYTES);
-  await pinned?.close();
+  await done();
   const status = response.status;
   const ok = status >= 200 && status < 300;
   const location = response.headers.get("location");

@@ -47,6 +47,8 @@ export interface ClaimedDelivery {
   active: boolean | null;
   /** Stored (possibly sealed) secrets that sign this attempt: current, and previous in its grace. */
   secrets: string[];
+  /** The client certificate to present: PEM chain, stored (possibly sealed) key; null: none. */
+  tls_client_certificate: { fingerprint: string; cert: string; key: string } | null;
 }
 
 /** The outcome of one claimed delivery, written back by the completer. */

@@ -190,6 +190,16 @@ const maxInFlight = z.number().int().min(1).max(1000).nullable().openapi({
   description: "Attempts in flight at once, across every process; null: no limit",
 });
 
+// A PEM key of 16 KiB is RSA 8192 with room to spare; a chain of 64 KiB is a long one.
+const tlsClientCertificate = z.object({
+  cert: z.string().min(1).max(65_536).openapi({ description: "PEM chain, the client's first" }),
+  key: z.string().min(1).max(16_384).openapi({
+    description: "PEM private key of the first certificate, unencrypted; never shown again",
+  }),
+}).strict().nullable().openapi({
+  description: "Presented to the endpoint when it asks (mutual TLS); null removes it",
+});
+
 // The request bodies below are documented inline, in their input form: a named component with a
 // default reads as always present to client generators (openapi-typescript makes it required).
 export const NewSubscription = z.object({
@@ -207,6 +217,7 @@ export const NewSubscription = z.object({
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.default({}),
+  tls_client_certificate: tlsClientCertificate.optional(),
 }).strict();
 
 export const SubscriptionPatch = z.object({
@@ -221,6 +232,7 @@ export const SubscriptionPatch = z.object({
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.optional(),
+  tls_client_certificate: tlsClientCertificate.optional(),
 }).strict();
 
 export const Subscription = z.object({
@@ -241,6 +253,14 @@ export const Subscription = z.object({
     next_probe_at: timestamp.nullable(),
   }).openapi("Circuit"),
   metadata: z.record(z.string(), z.string()),
+  tls_client_certificate: z.object({
+    subject: z.string(),
+    issuer: z.string(),
+    not_after: timestamp,
+    fingerprint_sha256: z.string(),
+  }).nullable().openapi("ClientCertificate", {
+    description: "The certificate deliveries present, without its key; null: none",
+  }),
   created_at: timestamp,
   updated_at: timestamp,
 }).openapi("Subscription");

@@ -26,9 +26,20 @@ export interface SubscriptionRow {
     next_probe_at: string | null;
   };
   metadata: Record<string, string>;
+  tls_client_certificate: CertificateSummary | null;
   created_at: Date;
   updated_at: Date;
 }
+
+/** What the API shows of a client certificate: never its key (a type, so it is JSON to postgres.js). */
+export type CertificateSummary = {
+  subject: string;
+  issuer: string;
+  /** ISO 8601. */
+  not_after: string;
+  /** SHA-256 of the DER certificate, colon-separated hex as `openssl x509 -fingerprint` prints it. */
+  fingerprint_sha256: string;
+};
 
 /** A timestamp as the API writes every other one (JavaScript's `toISOString`). */
 const iso = (column: string) =>
@@ -40,7 +51,7 @@ export const subscriptionColumns =
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
     AS circuit,
-  metadata, created_at, updated_at`;
+  metadata, tls_client_certificate, created_at, updated_at`;
 
 export async function getSubscription(
   sql: Sql,
@@ -95,7 +106,7 @@ export async function listSubscriptions(
 
 /**
  * Every distinct stored secret that starts with `prefix` (the encrypted
- * ones), current and previous, with a subscription that holds it: start-up
+ * ones), current and previous, and client certificate keys, with a subscription that holds it: start-up
  * checks that the key opens each.
  */
 export async function listSecretsWithPrefix(
@@ -107,7 +118,20 @@ export async function listSecretsWithPrefix(
       SELECT secret, id AS subscription_id FROM subscriptions
       UNION ALL
       SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
+      UNION ALL
+      SELECT tls_client_key, id FROM subscriptions WHERE tls_client_key IS NOT NULL
     ) s
     WHERE starts_with(secret, ${prefix})
     ORDER BY secret, subscription_id`;
+}
+
+/** When each subscription's client certificate stops being valid, soonest first. */
+export async function clientCertificateExpiries(
+  sql: Sql,
+): Promise<{ subscription_id: string; tenant_id: string | null; not_after: Date }[]> {
+  return await sql<{ subscription_id: string; tenant_id: string | null; not_after: Date }[]>`
+    SELECT id AS subscription_id, tenant_id,
+      (tls_client_certificate->>'not_after')::timestamptz AS not_after
+    FROM subscriptions WHERE tls_client_certificate IS NOT NULL
+    ORDER BY not_after, id`;
 }

@@ -86,6 +86,7 @@ export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDe
     url: "http://127.0.0.1:9/hook",
     active: true,
     secrets: ["a-secret"],
+    tls_client_certificate: null,
     ...extra,
   };
 }

@@ -12,6 +12,7 @@ import type { TenantFilter } from "../../views/tenant_filter.ts";
 import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
 import { tenantFilter } from "../access.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
+import { storedCertificate } from "./client_certificate.ts";
 import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import { validationError } from "../error_handler.ts";
@@ -118,6 +119,8 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       rate_limit: body.rate_limit ?? null,
       max_in_flight: body.max_in_flight ?? null,
       metadata: body.metadata,
+      tls_client_certificate: await storedCertificate(body.tls_client_certificate, deps.secrets) ??
+        null,
     });
     if (!row) throw subscriptionConflict(id);
     c.header("Cache-Control", "no-store");
@@ -147,7 +150,15 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
     const scope = await subscriptionScope(c, views, id);
     if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
-    const row = await engine.updateSubscription(id, dropUndefined(body), scope);
+    const tls_client_certificate = await storedCertificate(
+      body.tls_client_certificate,
+      deps.secrets,
+    );
+    const row = await engine.updateSubscription(
+      id,
+      dropUndefined({ ...body, tls_client_certificate }),
+      scope,
+    );
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
