@@ -20,6 +20,7 @@ import { readCaFile } from "./security/client_certificate.ts";
 import { resolveWithDeno } from "./security/dns.ts";
 import { createSecretCipher, SEALED_PREFIX, type SecretCipher } from "./security/secret_cipher.ts";
 import { listen } from "./worker/notifier.ts";
+import { startCertificateExpiryWarnings } from "./worker/certificate_expiry.ts";
 import { startRescuer } from "./worker/rescuer.ts";
 import { startRetention } from "./worker/retention.ts";
 import { createViews, type Views } from "./views/views.ts";
@@ -77,6 +78,7 @@ export async function startService(
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,
       queueStats: () => views.queueStats(),
+      certificateExpiries: () => views.clientCertificateExpiries(),
       log,
     });
     const deps = {
@@ -94,7 +96,11 @@ export async function startService(
     started.push(() => server.shutdown());
 
     if (role !== "api") {
-      worker = await startWorkers(config, { db, engine, log, metrics, secrets, caCerts }, started);
+      worker = await startWorkers(
+        config,
+        { db, engine, log, metrics, secrets, caCerts, views },
+        started,
+      );
     }
 
     const { hostname, port } = server.addr;
@@ -158,6 +164,7 @@ async function startWorkers(
     secrets: SecretCipher;
     /** DELIVERY_CA_FILE's certificates. */
     caCerts: string[];
+    views: Views;
   },
   started: (() => Promise<unknown>)[],
 ): Promise<Worker> {
@@ -194,6 +201,11 @@ async function startWorkers(
     maxAttempts: config.delivery.maxAttempts,
   });
   started.push(() => rescuer.stop());
+  const expiryWarnings = startCertificateExpiryWarnings({
+    expiries: () => deps.views.clientCertificateExpiries(),
+    log,
+  });
+  started.push(() => expiryWarnings.stop());
   if (config.worker.retentionDays !== null) {
     const retention = startRetention({ engine, log }, { days: config.worker.retentionDays });
     started.push(() => retention.stop());
