@@ -46,11 +46,16 @@ export interface PinnedClientOptions {
   key?: string;
   /** Connect through this proxy instead of directly. */
   proxy?: EgressProxy | null;
+  /**
+   * Told why the proxy failed a connection: the attempt only sees a SOCKS
+   * failure. The reason names no credentials.
+   */
+  onProxyFailure?: (reason: string) => void;
 }
 
 /** Starts a tunnel and a client that uses it. */
 export function pinnedClient(options: PinnedClientOptions = {}): PinnedClient {
-  const { proxy = null, ...tls } = options;
+  const { proxy = null, onProxyFailure = () => {}, ...tls } = options;
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const user = randomHex(16);
   const password = randomHex(16);
@@ -64,7 +69,15 @@ export function pinnedClient(options: PinnedClientOptions = {}): PinnedClient {
     try {
       for await (const conn of listener) {
         open.add(conn);
-        const settings = { user, password, signal: closing.signal, open, lookUp, proxy };
+        const settings = {
+          user,
+          password,
+          signal: closing.signal,
+          open,
+          lookUp,
+          proxy,
+          onProxyFailure,
+        };
         const tunnel = relay(conn, settings)
           .catch(() => {})
           .finally(() => {
@@ -135,6 +148,7 @@ async function relay(
     open: Set<Deno.Conn>;
     lookUp(host: string, port: number): string | null;
     proxy: EgressProxy | null;
+    onProxyFailure(reason: string): void;
   },
 ): Promise<void> {
   const read = reader(conn);
@@ -168,7 +182,11 @@ async function relay(
       ? await Deno.connect({ hostname: address, port, signal: options.signal })
       : await connectThrough(options.proxy, { address, port, signal: options.signal });
   } catch (err) {
-    const refused = err instanceof Deno.errors.ConnectionRefused;
+    if (options.proxy !== null && !options.signal.aborted) {
+      options.onProxyFailure(err instanceof Error ? err.message : String(err));
+    }
+    // A proxy that refuses is not the endpoint refusing.
+    const refused = options.proxy === null && err instanceof Deno.errors.ConnectionRefused;
     return void await conn.write(reply(refused ? CONNECTION_REFUSED : GENERAL_FAILURE));
   }
   options.open.add(upstream);

@@ -10,6 +10,7 @@
  */
 import type { ProxySettings } from "../config.ts";
 import type { ClaimedDelivery } from "../engine/shapes.ts";
+import type { Logger } from "../observability/log.ts";
 import { type EgressProxy, pinnedClient } from "../security/pinned_client.ts";
 import type { SecretCipher } from "../security/secret_cipher.ts";
 
@@ -52,12 +53,17 @@ interface Entry {
 
 /** The cache of delivery clients of one worker. */
 export function deliveryClients(
-  deps: { secrets: SecretCipher },
+  deps: { secrets: SecretCipher; log: Logger },
   options: DeliveryClientOptions,
 ): DeliveryClients {
   const proxy = options.proxy && egressProxy(options.proxy);
   const tunnel = options.pinned || proxy !== null;
   const entries = new Map<string, Entry>();
+  const onProxyFailure = (reason: string) =>
+    deps.log.warn("The egress proxy failed a delivery's connection", {
+      proxy: `${options.proxy?.hostname}:${options.proxy?.port}`,
+      reason,
+    });
   const closing = new Set<Promise<void>>();
 
   function build(tls: { cert: string; key: string } | null) {
@@ -65,7 +71,7 @@ export function deliveryClients(
       ...(options.caCerts.length > 0 ? { caCerts: options.caCerts } : {}),
       ...tls,
     };
-    if (tunnel) return pinnedClient({ ...settings, proxy });
+    if (tunnel) return pinnedClient({ ...settings, proxy, onProxyFailure });
     const client = Deno.createHttpClient(settings);
     return { client, pin: undefined, close: () => Promise.resolve(client.close()) };
   }
