@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { insertSubscription } from "../../src/engine/subscriptions.ts";
 import { createLogger } from "../../src/observability/log.ts";
 import { testPki } from "../helpers/certificates.ts";
-import { testDatabase } from "../helpers/db.ts";
+import { insertUncheckedSubscription, testDatabase } from "../helpers/db.ts";
 import { startForwardProxy } from "../helpers/forward_proxy.ts";
 import { startMtlsReceiver } from "../helpers/mtls_receiver.ts";
 import { startReceiver } from "../helpers/receiver.ts";
@@ -84,19 +83,9 @@ Deno.test("with DELIVERY_PROXY_URL the SSRF guard still refuses a private target
     env: { ALLOW_PRIVATE_TARGETS: "false", DELIVERY_PROXY_URL: proxy.url, MAX_ATTEMPTS: "1" },
   });
   try {
-    // Written straight to the database, as if created before the guard was on: the API refuses it.
-    await insertSubscription(db.sql, {
+    await insertUncheckedSubscription(db.sql, {
       id: "sub_local",
-      tenant_id: null,
       url: receiver.url.replace("127.0.0.1", "localhost"),
-      event_types: ["*"],
-      description: null,
-      secret: "a-secret-of-enough-length",
-      active: true,
-      max_attempts: null,
-      rate_limit: null,
-      max_in_flight: null,
-      metadata: {},
     });
     await svc.api("POST", "/events", { id: "evt_1", type: "a", data: {} });
     const [delivery] = await finished(svc.api, "evt_1");
