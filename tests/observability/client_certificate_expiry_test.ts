@@ -8,14 +8,9 @@ import { buildApp, json } from "../helpers/app.ts";
 import { testPki } from "../helpers/certificates.ts";
 import { testDatabase } from "../helpers/db.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
+import { sample } from "../helpers/metrics.ts";
 
 const day = 86_400_000;
-
-/** The value of one sample line, e.g. `name{label="x"}`, in the exposition text. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 Deno.test("dispatch_client_certificate_expiry_seconds has each certificate's seconds left, and a warning is logged at start for one with less than 14 days", async () => {
   const pki = await testPki();
