@@ -63,6 +63,11 @@ Deno.test("tls_client_certificate is shown as subject, issuer, not_after and fin
       assert.ok(!text.includes("PRIVATE KEY"), where);
       assert.ok(!text.includes(keyBody(client.key).slice(0, 40)), where);
     }
+    // Not even sealed: the representations hold no form of the key.
+    for (const [where, text] of Object.entries(places).slice(0, 4)) {
+      assert.ok(!text.includes(stored!.tls_client_key), where);
+      assert.ok(!text.includes("tls_client_key"), where);
+    }
   } finally {
     await t.close();
     await pki.remove();

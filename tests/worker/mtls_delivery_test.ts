@@ -82,7 +82,8 @@ for (
 }
 
 Deno.test("a changed certificate is presented from the next delivery on; a removed one no more", async () => {
-  const t = await setup();
+  // Guarded: the rebuilt client is a new tunnel too.
+  const t = await setup({ ALLOW_PRIVATE_TARGETS: "false", ALLOWED_TARGET_CIDRS: "127.0.0.0/8" });
   try {
     await t.subscribe("sub_cert", await t.pki.client("first"));
     await t.api("POST", "/events", { id: "evt_1", type: "a", data: {} });
