@@ -65,6 +65,17 @@ export function pinnedClient(options: PinnedClientOptions = {}): PinnedClient {
   // Per host:port, the addresses pinned by attempts in progress; the latest is used.
   const pins = new Map<string, string[]>();
   const lookUp = (host: string, port: number) => pins.get(pinKey(host, port))?.at(-1) ?? null;
+  let client: Deno.HttpClient;
+  try {
+    client = Deno.createHttpClient({
+      proxy: { url: `socks5h://${user}:${password}@127.0.0.1:${listener.addr.port}` },
+      ...tls,
+    });
+  } catch (err) {
+    // A certificate or key Deno cannot use: nothing may stay open.
+    listener.close();
+    throw err;
+  }
   const accepting = (async () => {
     try {
       for await (const conn of listener) {
@@ -91,10 +102,6 @@ export function pinnedClient(options: PinnedClientOptions = {}): PinnedClient {
       // The listener was closed.
     }
   })();
-  const client = Deno.createHttpClient({
-    proxy: { url: `socks5h://${user}:${password}@127.0.0.1:${listener.addr.port}` },
-    ...tls,
-  });
   return {
     client,
     pin({ host, port, address }) {

@@ -27,6 +27,13 @@ export interface DeliveryClientOptions {
   proxy: ProxySettings | null;
   /** The SSRF guard checks targets: connections go to the address it checked. */
   pinned: boolean;
+  /**
+   * A subscription's client unused this long is closed (its certificate was
+   * removed, or the subscription deleted); default 10 minutes.
+   */
+  idleMs?: number;
+  /** Monotonic clock in milliseconds; default `performance.now`. */
+  now?: () => number;
 }
 
 export interface DeliveryClients {
@@ -49,6 +56,7 @@ interface Entry {
   users: number;
   /** Replaced by a newer certificate: closed once its last user is done. */
   retired: boolean;
+  lastUsed: number;
 }
 
 /** The cache of delivery clients of one worker. */
@@ -65,6 +73,20 @@ export function deliveryClients(
       reason,
     });
   const closing = new Set<Promise<void>>();
+  const { idleMs = 600_000, now = () => performance.now() } = options;
+  let sweptAt = now();
+
+  /** Closes the clients of subscriptions that sent nothing for `idleMs`, at most once per `idleMs`. */
+  function sweep() {
+    if (now() - sweptAt < idleMs) return;
+    sweptAt = now();
+    for (const [key, entry] of entries) {
+      // One still in use is closed when its attempt ends (see retire).
+      if (key === "" || sweptAt - entry.lastUsed < idleMs) continue;
+      entries.delete(key);
+      retire(entry);
+    }
+  }
 
   function build(tls: { cert: string; key: string } | null) {
     const settings = {
@@ -86,6 +108,7 @@ export function deliveryClients(
 
   return {
     async lease(d) {
+      sweep();
       const tls = d.tls_client_certificate;
       if (tls === null && !tunnel && options.caCerts.length === 0) return undefined;
       // One entry per subscription with a certificate; the rest share one.
@@ -97,13 +120,14 @@ export function deliveryClients(
         const built = tls === null
           ? Promise.resolve(build(null))
           : deps.secrets.open(tls.key).then((key) => build({ cert: tls.cert, key }));
-        entry = { fingerprint, built, users: 0, retired: false };
+        entry = { fingerprint, built, users: 0, retired: false, lastUsed: now() };
         entries.set(key, entry);
         // A key that cannot be opened fails this attempt; the next one tries again.
         built.catch(() => entries.get(key) === entry && entries.delete(key));
       }
       const current = entry;
       current.users++;
+      current.lastUsed = now();
       let built;
       try {
         built = await current.built;

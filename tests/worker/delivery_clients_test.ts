@@ -71,3 +71,46 @@ for (const pinned of [false, true]) {
     }
   });
 }
+
+Deno.test("a subscription's client unused for idleMs is closed at the next lease after that; one in use is not", async () => {
+  const pki = await testPki();
+  const receiver = startReceiver();
+  let clock = 0;
+  const clients = deliveryClients({ secrets: createSecretCipher(null), log: silentLogger }, {
+    caCerts: [],
+    proxy: null,
+    pinned: false,
+    idleMs: 1000,
+    now: () => clock,
+  });
+  const certificate = async (name: string) => ({ fingerprint: name, ...await pki.client(name) });
+  try {
+    const idle = await clients.lease({
+      subscription_id: "sub_idle",
+      tls_client_certificate: await certificate("idle"),
+    });
+    idle!.release();
+    const busy = await clients.lease({
+      subscription_id: "sub_busy",
+      tls_client_certificate: await certificate("busy"),
+    });
+    clock = 999;
+    const other = await clients.lease({
+      subscription_id: "sub_other",
+      tls_client_certificate: await certificate("other"),
+    });
+    other!.release();
+    assert.equal(await works(idle!.client, receiver.url), true, "not idle long enough yet");
+    clock = 1000;
+    (await clients.lease({ subscription_id: "sub_3", tls_client_certificate: null }))?.release();
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(await works(idle!.client, receiver.url), false, "idle: closed");
+    assert.equal(await works(busy!.client, receiver.url), true, "in use: kept");
+    assert.equal(await works(other!.client, receiver.url), true, "used 1 ms ago: kept");
+    busy!.release();
+  } finally {
+    await clients.close();
+    await receiver.close();
+    await pki.remove();
+  }
+});
