@@ -55,6 +55,18 @@ export interface DeliverySettings {
   circuitMaxCooldownMs: number;
   /** A subscription failing without a success for this long is disabled; 0 never. */
   autoDisableAfterMs: number;
+  /** PEM file of CAs trusted for deliveries besides the system's; read at start-up. */
+  caFile: string | null;
+  /** Every delivery goes through this HTTP proxy, by CONNECT. */
+  proxy: ProxySettings | null;
+}
+
+/** DELIVERY_PROXY_URL, taken apart; the password is never printed. */
+export interface ProxySettings {
+  hostname: string;
+  port: number;
+  username: string | null;
+  password: string | null;
 }
 
 export interface WorkerSettings {
@@ -127,6 +139,23 @@ const cidrList = parsedBy((text) => {
 });
 
 const secretsKey = parsedBy(parseSecretsKey);
+
+const proxyUrl = parsedBy((text): ProxySettings | string => {
+  const url = URL.parse(text.trim());
+  if (url === null || url.protocol !== "http:" || url.hostname === "") {
+    return "expected an http:// URL, e.g. http://user:password@proxy.internal:3128";
+  }
+  if (url.pathname !== "/" || url.search !== "" || url.hash !== "") {
+    return "expected only http://, an optional user:password@, a host and a port";
+  }
+  const part = (text: string) => text === "" ? null : decodeURIComponent(text);
+  return {
+    hostname: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: Number(url.port || 80),
+    username: part(url.username),
+    password: part(url.password),
+  };
+});
 
 const minProductionKeyLength = 16;
 
@@ -243,6 +272,19 @@ export const variables = {
     schema: secretsKey,
     shown: "none: secrets stored as given",
     about: "base64 of 32 random bytes (openssl rand -base64 32): encrypts signing secrets at rest",
+    secret: true,
+  },
+  DELIVERY_CA_FILE: {
+    schema: z.string().trim().min(1),
+    shown: "none: the system's CAs only",
+    about:
+      "PEM file of CA certificates trusted for deliveries besides the system's (endpoints with a private CA); read at start-up",
+  },
+  DELIVERY_PROXY_URL: {
+    schema: proxyUrl,
+    shown: "none: deliveries connect directly",
+    about:
+      "http://[user:password@]host:port of an egress proxy every delivery goes through (CONNECT to the checked address)",
     secret: true,
   },
   POLL_INTERVAL_MS: {
@@ -393,6 +435,8 @@ function sections(p: Parsed): Config {
       circuitCooldownMs: p.CIRCUIT_COOLDOWN_MS!,
       circuitMaxCooldownMs: p.CIRCUIT_MAX_COOLDOWN_MS!,
       autoDisableAfterMs: p.AUTO_DISABLE_AFTER_MS!,
+      caFile: p.DELIVERY_CA_FILE ?? null,
+      proxy: p.DELIVERY_PROXY_URL ?? null,
     },
     worker: {
       concurrency: p.WORKER_CONCURRENCY!,

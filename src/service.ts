@@ -16,9 +16,11 @@ import type { Logger } from "./observability/log.ts";
 import { createMetrics, type Metrics } from "./observability/metrics.ts";
 import { loggableSettings } from "./observability/settings.ts";
 import { serve } from "./http/serve.ts";
+import { readCaFile } from "./security/client_certificate.ts";
 import { resolveWithDeno } from "./security/dns.ts";
 import { createSecretCipher, SEALED_PREFIX, type SecretCipher } from "./security/secret_cipher.ts";
 import { listen } from "./worker/notifier.ts";
+import { startCertificateExpiryWarnings } from "./worker/certificate_expiry.ts";
 import { startRescuer } from "./worker/rescuer.ts";
 import { startRetention } from "./worker/retention.ts";
 import { createViews, type Views } from "./views/views.ts";
@@ -54,6 +56,8 @@ export async function startService(
   options: { role: Role; log: Logger },
 ): Promise<Service> {
   const { log, role } = options;
+  // Read before anything starts, so that a bad file stops start-up with its name.
+  const caCerts = await readCaFile(config.delivery.caFile);
   const db = await openDatabase(config.database, log);
   // Stop functions of what has started, in start order.
   const started: (() => Promise<unknown>)[] = [];
@@ -74,6 +78,7 @@ export async function startService(
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,
       queueStats: () => views.queueStats(),
+      certificateExpiries: () => views.clientCertificateExpiries(),
       log,
     });
     const deps = {
@@ -91,7 +96,11 @@ export async function startService(
     started.push(() => server.shutdown());
 
     if (role !== "api") {
-      worker = await startWorkers(config, { db, engine, log, metrics, secrets }, started);
+      worker = await startWorkers(
+        config,
+        { db, engine, log, metrics, secrets, caCerts, views },
+        started,
+      );
     }
 
     const { hostname, port } = server.addr;
@@ -153,6 +162,9 @@ async function startWorkers(
     log: Logger;
     metrics: Metrics;
     secrets: SecretCipher;
+    /** DELIVERY_CA_FILE's certificates. */
+    caCerts: string[];
+    views: Views;
   },
   started: (() => Promise<unknown>)[],
 ): Promise<Worker> {
@@ -168,6 +180,8 @@ async function startWorkers(
     retryMaxDelayMs: config.delivery.retryMaxDelayMs,
     allowPrivateTargets: config.security.allowPrivateTargets,
     allowedTargetCidrs: config.security.allowedTargetCidrs,
+    caCerts: deps.caCerts,
+    proxy: config.delivery.proxy,
     health: healthSettings(config.delivery),
   });
   started.push(() =>
@@ -187,6 +201,11 @@ async function startWorkers(
     maxAttempts: config.delivery.maxAttempts,
   });
   started.push(() => rescuer.stop());
+  const expiryWarnings = startCertificateExpiryWarnings({
+    expiries: () => deps.views.clientCertificateExpiries(),
+    log,
+  });
+  started.push(() => expiryWarnings.stop());
   const retention = startRetention({ engine, log }, {
     days: config.worker.retentionDays,
     auditDays: config.worker.auditRetentionDays,

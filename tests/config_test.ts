@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, loadConfig } from "../src/config.ts";
+import { loggableSettings } from "../src/observability/settings.ts";
 
 /** The least a production configuration needs. */
 const production = {
@@ -175,4 +176,40 @@ Deno.test("a number out of range is refused in plain words", () => {
     () => loadConfig({ DISPATCH_ENV: "staging" }),
     configError(/^Invalid DISPATCH_ENV "staging": must be one of "development", "production"$/),
   );
+});
+
+Deno.test("DELIVERY_PROXY_URL is an http:// URL with optional credentials; a bad one is refused without repeating it, and settings never print its password", () => {
+  const { proxy } = loadConfig({
+    DELIVERY_PROXY_URL: "http://egress:p%40ss-w0rd@proxy.internal:3128",
+  }).delivery;
+  assert.deepEqual(proxy, {
+    hostname: "proxy.internal",
+    port: 3128,
+    username: "egress",
+    password: "p@ss-w0rd",
+  });
+  assert.deepEqual(loadConfig({ DELIVERY_PROXY_URL: "http://[::1]" }).delivery.proxy, {
+    hostname: "::1",
+    port: 80,
+    username: null,
+    password: null,
+  });
+  for (
+    const bad of [
+      "https://u:hunter22@proxy:3128",
+      "socks5://u:hunter22@proxy:1080",
+      "http://u:hunter22@proxy:3128/path",
+    ]
+  ) {
+    assert.throws(() => loadConfig({ DELIVERY_PROXY_URL: bad }), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^Invalid DELIVERY_PROXY_URL: expected/);
+      assert.ok(!err.message.includes("hunter22"), err.message);
+      return true;
+    });
+  }
+  const config = loadConfig({ DELIVERY_PROXY_URL: "http://egress:hunter22@proxy.internal:3128" });
+  const printed = JSON.stringify(loggableSettings(config));
+  assert.ok(!printed.includes("hunter22"), printed);
+  assert.ok(printed.includes('"password_set":true'), printed);
 });

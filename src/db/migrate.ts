@@ -12,6 +12,7 @@ import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "te
 import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
 import m0012 from "../../migrations/0012_audit_log.sql" with { type: "text" };
 import m0017 from "../../migrations/0017_subscription_auth.sql" with { type: "text" };
+import m0018 from "../../migrations/0018_tls_client_certificates.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -28,6 +29,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 11, name: "0011_event_data_text", sql: m0011 },
   { version: 12, name: "0012_audit_log", sql: m0012 },
   { version: 17, name: "0017_subscription_auth", sql: m0017 },
+  { version: 18, name: "0018_tls_client_certificates", sql: m0018 },
 ];
 
 export interface MigrationStatus {

@@ -46,7 +46,7 @@ const MAX_TOKEN_ANSWER_BYTES = 65_536;
 export async function requestToken(
   auth: OAuth2Auth,
   clientSecret: string,
-  options: Pick<SendOptions, "timeoutMs" | "signal" | "checkTarget">,
+  options: Pick<SendOptions, "timeoutMs" | "signal" | "checkTarget" | "client">,
 ): Promise<AccessToken | TokenFailure> {
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal === undefined
@@ -62,6 +62,7 @@ export async function requestToken(
   try {
     const checked = await guardedConnection(auth.token_url, {
       checkTarget: options.checkTarget,
+      client: options.client,
       signal,
     });
     if ("errorClass" in checked) return failed(`refused: ${checked.error}`);

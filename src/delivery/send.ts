@@ -58,6 +58,12 @@ export interface SendOptions {
    * attempt's result and nothing is sent (the SSRF guard).
    */
   checkTarget?: ((url: string, signal: AbortSignal) => Promise<CheckedTarget>) | undefined;
+  /**
+   * The client to send with (a client certificate, trusted CAs, a proxy). One with `pin` gets
+   * the checked address (or the URL's host, unchecked) pinned for the attempt. Default: fetch's
+   * own, or a pinned client of this attempt when the check answers an address.
+   */
+  client?: { client: Deno.HttpClient; pin?: PinnedClient["pin"] } | undefined;
 }
 
 /**
@@ -119,6 +125,7 @@ export async function send(
   try {
     const checked = await guardedConnection(request.url, {
       checkTarget: options.checkTarget,
+      client: options.client,
       signal,
     });
     if ("errorClass" in checked) return stopped() ? null : failed(checked);
@@ -191,22 +198,32 @@ export interface GuardedConnection {
  */
 export async function guardedConnection(
   url: string,
-  options: { checkTarget: SendOptions["checkTarget"]; signal: AbortSignal },
+  options: Pick<SendOptions, "checkTarget" | "client"> & { signal: AbortSignal },
 ): Promise<AttemptFailure | GuardedConnection> {
   const checked = await options.checkTarget?.(url, options.signal) ?? { address: null };
   if ("errorClass" in checked) return checked;
-  const pinned: PinnedClient | null = checked.address === null
-    ? null
-    : pinnedClient({ address: checked.address, port: portOf(url) });
+  let pinned = options.client;
+  let own: PinnedClient | null = null;
+  let unpin = () => {};
+  if (pinned?.pin === undefined && checked.address !== null) pinned = own = pinnedClient();
+  if (pinned?.pin !== undefined) {
+    const { hostname } = new URL(url);
+    // No address: an IP literal the guard checked, or a name with no guard (the tunnel resolves it).
+    const address = checked.address ?? hostname.replace(/^\[(.*)\]$/, "$1");
+    unpin = pinned.pin({ host: hostname, port: portOf(url), address });
+  }
   return {
     fetch: (init) =>
       fetch(url, {
         ...init,
         redirect: "manual",
         signal: options.signal,
-        ...(pinned === null ? {} : { client: pinned.client }),
+        ...(pinned === undefined ? {} : { client: pinned.client }),
       }),
-    close: async () => await pinned?.close(),
+    close: async () => {
+      unpin();
+      await own?.close();
+    },
   };
 }
 

@@ -216,7 +216,10 @@ export async function claimDeliveries(
       e.type, e.source, e.created_at,
       coalesce(e.data_text, e.data::text) AS data, s.url, s.active, s.auth, s.auth_secret,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
-        THEN s.previous_secret END], NULL) AS secrets
+        THEN s.previous_secret END], NULL) AS secrets,
+      CASE WHEN s.tls_client_key IS NOT NULL THEN json_build_object(
+        'fingerprint', s.tls_client_certificate->>'fingerprint_sha256',
+        'cert', s.tls_client_cert_pem, 'key', s.tls_client_key) END AS tls_client_certificate
     FROM (SELECT count(*)::int AS scanned FROM scan) st
     LEFT JOIN claimed c ON true
     LEFT JOIN events e ON e.id = c.event_id

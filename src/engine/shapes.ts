@@ -51,6 +51,8 @@ export interface ClaimedDelivery {
   auth: EndpointAuth | null;
   /** The secret part of `auth` as stored (possibly sealed); null when `auth` is. */
   auth_secret: string | null;
+  /** The client certificate to present: PEM chain, stored (possibly sealed) key; null: none. */
+  tls_client_certificate: { fingerprint: string; cert: string; key: string } | null;
 }
 
 /**

@@ -7,6 +7,7 @@
 import type postgres from "postgres";
 import type { Sql } from "../db/pool.ts";
 import {
+  type CertificateSummary,
   getSubscription,
   subscriptionColumns,
   type SubscriptionRow,
@@ -35,10 +36,27 @@ export interface SubscriptionInput {
   auth?: EndpointAuth | null;
   /** The secret part of `auth`, sealed; null (the default) when `auth` is. */
   auth_secret?: string | null;
+  tls_client_certificate?: StoredClientCertificate | null;
+}
+
+/** A client certificate as stored: what the API shows, the PEM chain, and the key (sealed). */
+export interface StoredClientCertificate {
+  summary: CertificateSummary;
+  cert: string;
+  key: string;
+}
+
+/** The columns that hold a client certificate, all set or all null. */
+function certificateColumns(sql: Sql, c: StoredClientCertificate | null) {
+  return {
+    tls_client_certificate: c && sql.json(c.summary),
+    tls_client_cert_pem: c?.cert ?? null,
+    tls_client_key: c?.key ?? null,
+  };
 }
 
 export type SubscriptionChanges = Partial<
-  Pick<
+  & Pick<
     SubscriptionRow,
     | "url"
     | "event_types"
@@ -49,7 +67,11 @@ export type SubscriptionChanges = Partial<
     | "max_in_flight"
     | "metadata"
     | "auth"
-  > & Pick<SubscriptionInput, "auth_secret">
+  >
+  & Pick<SubscriptionInput, "auth_secret">
+  & {
+    tls_client_certificate: StoredClientCertificate | null;
+  }
 >;
 
 /** Returns undefined when the id is taken within the subscription's tenant. */
@@ -57,13 +79,16 @@ export async function insertSubscription(
   sql: Sql,
   sub: SubscriptionInput,
 ): Promise<SubscriptionRow | undefined> {
+  const tls = certificateColumns(sql, sub.tls_client_certificate ?? null);
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
-      max_attempts, rate_limit, max_in_flight, metadata, auth, auth_secret)
+      max_attempts, rate_limit, max_in_flight, metadata, auth, auth_secret,
+      tls_client_certificate, tls_client_cert_pem, tls_client_key)
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
       ${sub.max_in_flight}, ${sql.json(sub.metadata)}, ${sub.auth ? sql.json(sub.auth) : null},
-      ${sub.auth_secret ?? null})
+      ${sub.auth_secret ?? null}, ${tls.tls_client_certificate},
+      ${tls.tls_client_cert_pem}, ${tls.tls_client_key})
     ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
@@ -98,6 +123,9 @@ export async function updateSubscription(
   const set: Record<string, any> = { ...patch };
   if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
   if (patch.auth) set.auth = sql.json(patch.auth);
+  if (patch.tls_client_certificate !== undefined) {
+    Object.assign(set, certificateColumns(sql, patch.tls_client_certificate));
+  }
   if (patch.active !== undefined) Object.assign(set, closedCircuit);
   if (patch.active === true) set.disabled_reason = null;
   const keys = Object.keys(set);

@@ -45,6 +45,13 @@ export const subscription = {
   },
   metadata: {},
   auth: null,
+  tls_client_certificate: {
+    subject: "CN=dispatch.example.com, O=Example",
+    issuer: "CN=Example Partner CA",
+    not_after: "2027-11-27T10:00:00.000Z",
+    fingerprint_sha256:
+      "3F:A1:0C:5E:9B:27:D4:88:61:F0:2A:7C:B3:15:E9:4D:C2:76:08:AB:91:5F:E3:3D:47:0A:B8:6C:12:D5:F9:E0",
+  },
   created_at: at,
   updated_at: at,
 };

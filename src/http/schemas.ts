@@ -232,6 +232,16 @@ const endpointAuth = z.discriminatedUnion("type", [
 
 export type EndpointAuthInput = z.output<typeof endpointAuth>;
 
+// A PEM key of 16 KiB is RSA 8192 with room to spare; a chain of 64 KiB is a long one.
+const tlsClientCertificate = z.object({
+  cert: z.string().min(1).max(65_536).openapi({ description: "PEM chain, the client's first" }),
+  key: z.string().min(1).max(16_384).openapi({
+    description: "PEM private key of the first certificate, unencrypted; never shown again",
+  }),
+}).strict().nullable().openapi({
+  description: "Presented to the endpoint when it asks (mutual TLS); null removes it",
+});
+
 // The request bodies below are documented inline, in their input form: a named component with a
 // default reads as always present to client generators (openapi-typescript makes it required).
 export const NewSubscription = z.object({
@@ -250,6 +260,7 @@ export const NewSubscription = z.object({
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.default({}),
   auth: endpointAuth.nullable().optional(),
+  tls_client_certificate: tlsClientCertificate.optional(),
 }).strict();
 
 export const SubscriptionPatch = z.object({
@@ -265,6 +276,7 @@ export const SubscriptionPatch = z.object({
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.optional(),
   auth: endpointAuth.nullable().optional().openapi({ description: "Replaces it whole" }),
+  tls_client_certificate: tlsClientCertificate.optional(),
 }).strict();
 
 export const Subscription = z.object({
@@ -297,6 +309,14 @@ export const Subscription = z.object({
       client_auth: clientAuth,
     }),
   ]).nullable().openapi("EndpointAuth", { description: "Without its secret part" }),
+  tls_client_certificate: z.object({
+    subject: z.string(),
+    issuer: z.string(),
+    not_after: timestamp,
+    fingerprint_sha256: z.string(),
+  }).nullable().openapi("ClientCertificate", {
+    description: "The certificate deliveries present, without its key; null: none",
+  }),
   created_at: timestamp,
   updated_at: timestamp,
 }).openapi("Subscription");

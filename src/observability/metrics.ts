@@ -27,6 +27,8 @@ export interface MetricsOptions {
   statsTtlMs?: number;
   /** Distinct `type` label values; later types are counted as "other". */
   maxTypeLabels?: number;
+  /** When each subscription's client certificate expires, read at scrape time. */
+  certificateExpiries?: () => Promise<{ subscription_id: string; not_after: Date }[]>;
 }
 
 const queueStatuses = ["pending", "retrying", "processing"] as const;
@@ -110,6 +112,31 @@ export function createMetrics(options: MetricsOptions): Metrics {
       async collect() {
         const s = await readStats();
         if (s) this.set(s[figure]);
+      },
+    });
+  }
+
+  const { certificateExpiries } = options;
+  if (certificateExpiries !== undefined) {
+    new Gauge({
+      name: "dispatch_client_certificate_expiry_seconds",
+      help: "Seconds until a subscription's client certificate expires (negative once it has)",
+      labelNames: ["subscription_id"] as const,
+      registers,
+      async collect() {
+        try {
+          const expiries = await certificateExpiries();
+          // Removed certificates drop out: only the current ones are set.
+          this.reset();
+          for (const e of expiries) {
+            this.set(
+              { subscription_id: e.subscription_id },
+              Math.round((e.not_after.getTime() - Date.now()) / 1000),
+            );
+          }
+        } catch (err) {
+          options.log.warn("Reading client certificate expiries failed", { error: err });
+        }
       },
     });
   }

@@ -29,9 +29,20 @@ export interface SubscriptionRow {
   metadata: Record<string, string>;
   /** Without its secret part. */
   auth: EndpointAuth | null;
+  tls_client_certificate: CertificateSummary | null;
   created_at: Date;
   updated_at: Date;
 }
+
+/** What the API shows of a client certificate: never its key (a type, so it is JSON to postgres.js). */
+export type CertificateSummary = {
+  subject: string;
+  issuer: string;
+  /** ISO 8601. */
+  not_after: string;
+  /** SHA-256 of the DER certificate, colon-separated hex as `openssl x509 -fingerprint` prints it. */
+  fingerprint_sha256: string;
+};
 
 /** A timestamp as the API writes every other one (JavaScript's `toISOString`). */
 const iso = (column: string) =>
@@ -43,7 +54,7 @@ export const subscriptionColumns =
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
     AS circuit,
-  metadata, auth, created_at, updated_at`;
+  metadata, auth, tls_client_certificate, created_at, updated_at`;
 
 export async function getSubscription(
   sql: Sql,
@@ -98,7 +109,7 @@ export async function listSubscriptions(
 
 /**
  * Every distinct stored secret that starts with `prefix` (the encrypted
- * ones), current, previous and endpoint auth, with a subscription that holds it: start-up
+ * ones), current, previous, endpoint auth and client certificate keys, with a subscription that holds it: start-up
  * checks that the key opens each.
  */
 export async function listSecretsWithPrefix(
@@ -112,7 +123,20 @@ export async function listSecretsWithPrefix(
       SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
       UNION ALL
       SELECT auth_secret, id FROM subscriptions WHERE auth_secret IS NOT NULL
+      UNION ALL
+      SELECT tls_client_key, id FROM subscriptions WHERE tls_client_key IS NOT NULL
     ) s
     WHERE starts_with(secret, ${prefix})
     ORDER BY secret, subscription_id`;
+}
+
+/** When each subscription's client certificate stops being valid, soonest first. */
+export async function clientCertificateExpiries(
+  sql: Sql,
+): Promise<{ subscription_id: string; tenant_id: string | null; not_after: Date }[]> {
+  return await sql<{ subscription_id: string; tenant_id: string | null; not_after: Date }[]>`
+    SELECT id AS subscription_id, tenant_id,
+      (tls_client_certificate->>'not_after')::timestamptz AS not_after
+    FROM subscriptions WHERE tls_client_certificate IS NOT NULL
+    ORDER BY not_after, id`;
 }

@@ -12,6 +12,7 @@ import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "
 import { getEvent, listEvents } from "./events.ts";
 import { queueStats, subscriptionStats } from "./stats.ts";
 import {
+  clientCertificateExpiries,
   getSubscription,
   listSecretsWithPrefix,
   listSubscriptions,
@@ -35,6 +36,7 @@ export function createViews(sql: Sql) {
     subscriptionState,
     tenantsWithSubscription,
     listSecretsWithPrefix,
+    clientCertificateExpiries,
     subscriptionStats,
     queueStats,
     tenantSummary,

@@ -14,10 +14,16 @@ import type { Logger } from "../observability/log.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { traceDelivery } from "../observability/tracing.ts";
 import type { SecretCipher } from "../security/secret_cipher.ts";
+import type { ProxySettings } from "../config.ts";
 import { type Resolver, targetCheck, type TargetPolicy } from "../security/ssrf.ts";
+import { deliveryClients } from "./delivery_clients.ts";
 
 export interface SenderOptions extends RetrySettings, TargetPolicy {
   deliveryTimeoutMs: number;
+  /** Root certificates (PEM) trusted besides the system's (DELIVERY_CA_FILE). */
+  caCerts?: string[];
+  /** Every delivery goes through it (DELIVERY_PROXY_URL). */
+  proxy?: ProxySettings | null;
 }
 
 /**
@@ -25,7 +31,12 @@ export interface SenderOptions extends RetrySettings, TargetPolicy {
  * when `signal` (shutdown) aborted before anything was sent: the claim is
  * handed back uncounted. Every attempt that was made is logged and counted.
  */
-export type Sender = (delivery: ClaimedDelivery, signal: AbortSignal) => Promise<Completion | null>;
+export type Sender =
+  & ((delivery: ClaimedDelivery, signal: AbortSignal) => Promise<Completion | null>)
+  & {
+    /** Closes what the sender keeps between deliveries (its HTTP clients). */
+    close?(): Promise<void>;
+  };
 
 export function createSender(
   deps: {
@@ -42,6 +53,11 @@ export function createSender(
 ): Sender {
   const { pause = realPause, tokens = createTokenCache() } = deps;
   const checkTarget = targetCheck(options, deps.resolve);
+  const clients = deliveryClients(deps, {
+    caCerts: options.caCerts ?? [],
+    proxy: options.proxy ?? null,
+    pinned: checkTarget !== undefined,
+  });
 
   async function attempt(d: ClaimedDelivery & { url: string }, signal: AbortSignal) {
     let secrets: string[];
@@ -60,13 +76,24 @@ export function createSender(
     } catch (err) {
       return unreadableSecretResult(err);
     }
-    const request = await buildRequest({ ...d, secrets });
-    return await sendAuthenticated(request, credentials, {
-      timeoutMs: options.deliveryTimeoutMs,
-      signal,
-      checkTarget,
-      tokens,
-    });
+    let client;
+    try {
+      client = await clients.lease(d);
+    } catch (err) {
+      return unreadableSecretResult(err);
+    }
+    try {
+      const request = await buildRequest({ ...d, secrets });
+      return await sendAuthenticated(request, credentials, {
+        timeoutMs: options.deliveryTimeoutMs,
+        signal,
+        checkTarget,
+        tokens,
+        client,
+      });
+    } finally {
+      client?.release();
+    }
   }
 
   /** Counts and logs an attempt that was made, inside its span so the line carries its ids. */
@@ -87,7 +114,7 @@ export function createSender(
     });
   }
 
-  return async (d, signal) => {
+  const sender: Sender = async (d, signal) => {
     if (d.url === null || d.active === false) {
       deps.metrics.deliveryFinished("failed");
       return abandonOutcome(d);
@@ -107,4 +134,6 @@ export function createSender(
     });
     return outcome;
   };
+  sender.close = () => clients.close();
+  return sender;
 }

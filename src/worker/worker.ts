@@ -155,6 +155,7 @@ export function startWorker(
         abort.abort();
         await jobs();
       }
+      await sender.close?.();
       // Results are worth a little more time; past that the rescuer takes over.
       if (!(await settlesWithin(completer.drain(), resultsMs))) {
         log.warn("Could not write some delivery results in time; their leases will expire", {

@@ -5,7 +5,7 @@ import type { AppDeps } from "../../src/http/deps.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { ApiKeyTable } from "../../src/security/api_key_table.ts";
-import { createSecretCipher } from "../../src/security/secret_cipher.ts";
+import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";
 import { type TestDatabase, testDatabase } from "./db.ts";
 import { requestInit, type Send } from "./http.ts";
 
@@ -37,6 +37,8 @@ export interface AppOptions {
   log?: Logger;
   /** The clock API keys expire by (milliseconds since the epoch); default `Date.now`. */
   now?: () => number;
+  /** Default: one without a key (secrets stored as given). */
+  secrets?: SecretCipher;
 }
 
 /** The app as the composition root builds it, with the tests' defaults for its settings. */
@@ -66,7 +68,7 @@ export function buildApp(
       actionRateLimit: 0,
       ...config,
     },
-    secrets: createSecretCipher(null),
+    secrets: options.secrets ?? createSecretCipher(null),
     metrics: createMetrics({ inFlight: () => 0, queueStats: () => db.views.queueStats(), log }),
   }, keys ? { keys } : {});
 }

@@ -1,6 +1,8 @@
+import assert from "node:assert/strict";
 import { migrate } from "../../src/db/migrate.ts";
 import { connect, type Sql, useSchema } from "../../src/db/pool.ts";
 import { createEngine, type Engine } from "../../src/engine/engine.ts";
+import { insertSubscription } from "../../src/engine/subscriptions.ts";
 import { silentLogger } from "../../src/observability/log.ts";
 import { createViews, type Views } from "../../src/views/views.ts";
 
@@ -128,4 +130,41 @@ export async function whileLocked<T>(
     release.resolve();
     await holder;
   }
+}
+
+/**
+ * A subscription to `url` for every event, written straight to the database,
+ * as if created before the SSRF guard was on: the API would refuse its url.
+ */
+export async function insertUncheckedSubscription(sql: Sql, sub: { id: string; url: string }) {
+  await insertSubscription(sql, {
+    ...sub,
+    tenant_id: null,
+    event_types: ["*"],
+    description: null,
+    secret: "a-secret-of-enough-length",
+    active: true,
+    max_attempts: null,
+    rate_limit: null,
+    max_in_flight: null,
+    metadata: {},
+  });
+}
+
+/** Every row of every table of the schema as text, and pg_dump's dump of it where there is one. */
+export async function databaseDumps(db: TestDatabase): Promise<string[]> {
+  const tables = await db.sql<{ name: string }[]>`
+    SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`;
+  let rows = "";
+  for (const { name } of tables) {
+    rows += JSON.stringify(await db.sql.unsafe(`SELECT t::text FROM "${name}" t`));
+  }
+  if (Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1") return [rows];
+  const out = await new Deno.Command("pg_dump", {
+    args: ["--dbname", db.url, "--schema", db.schema, "--data-only"],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return [rows, new TextDecoder().decode(out.stdout)];
 }

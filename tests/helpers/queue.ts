@@ -88,6 +88,7 @@ export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDe
     secrets: ["a-secret"],
     auth: null,
     auth_secret: null,
+    tls_client_certificate: null,
     ...extra,
   };
 }

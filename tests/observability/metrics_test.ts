@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { QueueStats } from "../../src/views/stats.ts";
 import { createLogger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
+import { sample } from "../helpers/metrics.ts";
 
 const stats: QueueStats = {
   pending: 3,
@@ -11,12 +12,6 @@ const stats: QueueStats = {
   disabledSubscriptions: 4,
   openCircuits: 2,
 };
-
-/** The value of one sample line, e.g. `name{label="x"}`, in the exposition text. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 Deno.test("metrics count events, attempts and finished deliveries under Prometheus names", async () => {
   const metrics = createMetrics({

@@ -2,27 +2,10 @@ import assert from "node:assert/strict";
 import { createLogger } from "../../src/observability/log.ts";
 import { tokenDigest } from "../../src/security/api_key_table.ts";
 import { json, testApp } from "../helpers/app.ts";
+import { databaseDumps } from "../helpers/db.ts";
 import { bearer } from "../helpers/http.ts";
 
 const admin = "admin-key-0123456789";
-
-/** Every row of every table of the schema as text, and pg_dump's dump of it where there is one. */
-async function dumps(t: Awaited<ReturnType<typeof testApp>>): Promise<string[]> {
-  const tables = await t.db.sql<{ name: string }[]>`
-    SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`;
-  let rows = "";
-  for (const { name } of tables) {
-    rows += JSON.stringify(await t.db.sql.unsafe(`SELECT t::text FROM "${name}" t`));
-  }
-  if (Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1") return [rows];
-  const out = await new Deno.Command("pg_dump", {
-    args: ["--dbname", t.db.url, "--schema", t.db.schema, "--data-only"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  return [rows, new TextDecoder().decode(out.stdout)];
-}
 
 Deno.test("no key appears in a log line, in GET /api-keys or in a database dump: only its SHA-256 is stored", async () => {
   const lines: string[] = [];
@@ -56,7 +39,10 @@ Deno.test("no key appears in a log line, in GET /api-keys or in a database dump:
     }
 
     const places = { logs: lines.join("\n"), "GET /api-keys": listed };
-    const texts = [...Object.entries(places), ...(await dumps(t)).map((d, i) => [`dump ${i}`, d])];
+    const texts = [
+      ...Object.entries(places),
+      ...(await databaseDumps(t.db)).map((d, i) => [`dump ${i}`, d]),
+    ];
     assert.ok(lines.length > 10, "requests were logged");
     for (const [where, text] of texts) {
       for (const secret of [admin, ...keys.map((k) => k.key)]) {

@@ -13,7 +13,9 @@ Deno.test("pinnedClient() speaks TLS to the checked address with the URL's name:
     return new Response("ok");
   });
   const port = server.addr.port;
-  const pinned = pinnedClient({ address: "127.0.0.1", port }, { caCerts: [cert] });
+  const pinned = pinnedClient({ caCerts: [cert] });
+  pinned.pin({ host: "hooks.test", port, address: "127.0.0.1" });
+  const unpinOther = pinned.pin({ host: "other.test", port, address: "127.0.0.1" });
   try {
     // No resolver knows hooks.test: only the tunnel can reach the server.
     const res = await fetch(`https://hooks.test:${port}/hook`, {
@@ -30,6 +32,13 @@ Deno.test("pinnedClient() speaks TLS to the checked address with the URL's name:
       (err: Error) => /certificate|NotValidForName/i.test(String(err.cause ?? err)),
     );
     assert.equal(hosts.length, 1);
+    // A name nobody pinned goes nowhere.
+    unpinOther();
+    await assert.rejects(
+      fetch(`https://other.test:${port}/hook`, { client: pinned.client }),
+      (err: Error) => !/certificate|NotValidForName/i.test(String(err.cause ?? err)),
+    );
+    assert.equal(hosts.length, 1);
   } finally {
     await pinned.close();
     await server.shutdown();
@@ -40,7 +49,8 @@ Deno.test("pinnedClient() answers a refused connection as one, and closes with n
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = listener.addr.port;
   listener.close();
-  const pinned = pinnedClient({ address: "127.0.0.1", port });
+  const pinned = pinnedClient();
+  pinned.pin({ host: "hooks.test", port, address: "127.0.0.1" });
   try {
     await assert.rejects(fetch(`http://hooks.test:${port}/`, { client: pinned.client }));
   } finally {

@@ -1,34 +1,17 @@
 import assert from "node:assert/strict";
-import { insertSubscription } from "../../src/engine/subscriptions.ts";
-import { testDatabase } from "../helpers/db.ts";
+import { insertUncheckedSubscription, testDatabase } from "../helpers/db.ts";
 import { startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
 import { apiClient, overHttp } from "../helpers/http.ts";
 
 const apiKey = "test-production-key";
 
-/**
- * A service with the given settings and a receiver on 127.0.0.1. The
- * subscription is written straight to the database, as if created before
- * the guard was on: the API would refuse its url.
- */
+/** A service with the given settings, a receiver on 127.0.0.1, and a subscription to it. */
 async function setup(env: Record<string, string>, url: (receiver: string) => string) {
   const db = await testDatabase();
   const receiver = startReceiver();
   const svc = await startTestService(db, { env: { DISPATCH_API_KEYS: apiKey, ...env } });
-  await insertSubscription(db.sql, {
-    id: "sub_local",
-    tenant_id: null,
-    url: url(receiver.url),
-    event_types: ["*"],
-    description: null,
-    secret: "a-secret-of-enough-length",
-    active: true,
-    max_attempts: null,
-    rate_limit: null,
-    max_in_flight: null,
-    metadata: {},
-  });
+  await insertUncheckedSubscription(db.sql, { id: "sub_local", url: url(receiver.url) });
   const api = apiClient(overHttp(svc.url), { key: apiKey });
   return {
     db,

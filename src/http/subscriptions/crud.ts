@@ -13,6 +13,7 @@ import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
 import { tenantFilter } from "../access.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
 import { storedAuth } from "./endpoint_auth.ts";
+import { storedCertificate } from "./client_certificate.ts";
 import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import { validationError } from "../error_handler.ts";
@@ -123,6 +124,8 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       max_in_flight: body.max_in_flight ?? null,
       metadata: body.metadata,
       ...auth,
+      tls_client_certificate: await storedCertificate(body.tls_client_certificate, deps.secrets) ??
+        null,
     });
     if (!row) throw subscriptionConflict(id);
     c.header("Cache-Control", "no-store");
@@ -154,7 +157,15 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     const changes = auth === undefined ? {} : await storedAuth(auth, deps.secrets);
     const scope = await subscriptionScope(c, views, id);
     if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
-    const row = await engine.updateSubscription(id, { ...dropUndefined(body), ...changes }, scope);
+    const tls_client_certificate = await storedCertificate(
+      body.tls_client_certificate,
+      deps.secrets,
+    );
+    const row = await engine.updateSubscription(
+      id,
+      { ...dropUndefined({ ...body, tls_client_certificate }), ...changes },
+      scope,
+    );
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
