@@ -5,6 +5,7 @@ import { insertUncheckedSubscription, testDatabase } from "../helpers/db.ts";
 import { startForwardProxy } from "../helpers/forward_proxy.ts";
 import { startMtlsReceiver } from "../helpers/mtls_receiver.ts";
 import { startReceiver } from "../helpers/receiver.ts";
+import { startTokenEndpoint } from "../helpers/token_endpoint.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
 
 const guarded = { ALLOW_PRIVATE_TARGETS: "false", ALLOWED_TARGET_CIDRS: "127.0.0.0/8" };
@@ -72,6 +73,44 @@ Deno.test("with DELIVERY_PROXY_URL every delivery goes through the proxy by CONN
     await proxy.close();
     await db.close();
     await pki.remove();
+  }
+});
+
+Deno.test("with DELIVERY_PROXY_URL an OAuth token request goes through the proxy too, before the delivery it is for", async () => {
+  const db = await testDatabase();
+  const proxy = startForwardProxy({ credentials });
+  const tokens = startTokenEndpoint({ clientId: "dispatch", clientSecret: "s3cret-client" });
+  const receiver = startReceiver();
+  const svc = await startTestService(db, {
+    env: { ...guarded, DELIVERY_PROXY_URL: withCredentials(proxy.url) },
+  });
+  try {
+    await svc.api("POST", "/subscriptions", {
+      id: "sub_oauth",
+      url: receiver.url.replace("127.0.0.1", "localhost"),
+      auth: {
+        type: "oauth2_client_credentials",
+        token_url: `${tokens.url.replace("127.0.0.1", "localhost")}/token`,
+        client_id: "dispatch",
+        client_secret: "s3cret-client",
+      },
+    });
+    await svc.api("POST", "/events", { id: "evt_1", type: "a", data: {} });
+    const deliveries = await finished(svc.api, "evt_1");
+    assert.deepEqual(deliveries.map((d: { status: string }) => d.status), ["delivered"]);
+    assert.equal(receiver.received[0]?.headers.get("authorization"), "Bearer tok_1");
+    assert.equal(tokens.requests.length, 1);
+    assert.deepEqual(proxy.connects, [
+      `127.0.0.1:${new URL(tokens.url).port}`,
+      `127.0.0.1:${new URL(receiver.url).port}`,
+    ]);
+    assert.deepEqual(proxy.plain, []);
+  } finally {
+    await svc.stop();
+    await receiver.close();
+    await tokens.close();
+    await proxy.close();
+    await db.close();
   }
 });
 
