@@ -15,6 +15,8 @@ export interface EventInput {
   source: string | null;
   data: unknown;
   tenant_id: string | null;
+  /** Orders this event after earlier ones with the same key, for fifo subscriptions. */
+  ordering_key?: string | null | undefined;
   /**
    * `data` as the producer wrote it: stored beside it and sent byte for byte,
    * so a delivery is never larger than what was accepted. Default: `data` encoded.
@@ -52,14 +54,16 @@ export async function insertEvents(
   const to = options.to;
   const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
-      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, data AS data_text, tenant_id
+      SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, data AS data_text, tenant_id,
+        ordering_key
       FROM unnest(
         ${events.map((e) => e.id)}::text[],
         ${events.map((e) => e.type)}::text[],
         ${events.map((e) => e.source)}::text[],
         ${events.map(dataText)}::text[],
-        ${events.map((e) => e.tenant_id)}::text[]
-      ) WITH ORDINALITY AS i(id, type, source, data, tenant_id, ord)
+        ${events.map((e) => e.tenant_id)}::text[],
+        ${events.map((e) => e.ordering_key ?? null)}::text[]
+      ) WITH ORDINALITY AS i(id, type, source, data, tenant_id, ordering_key, ord)
       ORDER BY id, ord
     ), matched AS (${
     to === undefined
@@ -69,8 +73,9 @@ export async function insertEvents(
   }), counted AS (
       SELECT event_id, count(*) AS n FROM matched GROUP BY event_id
     ), ins AS (
-      INSERT INTO events (id, type, source, data, data_text, tenant_id, fanned_out)
-      SELECT i.id, i.type, i.source, i.data, i.data_text, i.tenant_id, coalesce(c.n, 0)
+      INSERT INTO events (id, type, source, data, data_text, tenant_id, ordering_key, fanned_out)
+      SELECT i.id, i.type, i.source, i.data, i.data_text, i.tenant_id, i.ordering_key,
+        coalesce(c.n, 0)
       FROM input i LEFT JOIN counted c ON c.event_id = i.id
       ON CONFLICT (id) DO NOTHING
       RETURNING id, created_at, fanned_out
@@ -85,7 +90,7 @@ export async function insertEvents(
   const existing = new Map<string, EventInput>();
   if (others.length > 0) {
     const stored = await sql<EventInput[]>`
-      SELECT id, type, source, data, tenant_id FROM events WHERE id = ANY(${others}::text[])`;
+      SELECT id, type, source, data, tenant_id, ordering_key FROM events WHERE id = ANY(${others}::text[])`;
     for (const e of stored) existing.set(e.id, e);
   }
   const seen = new Set<string>();
@@ -103,7 +108,8 @@ export async function insertEvents(
 
 function sameContent(stored: EventInput, event: EventInput): boolean {
   return stored.type === event.type && stored.source === event.source &&
-    stored.tenant_id === event.tenant_id && canonical(stored.data) === canonical(event.data);
+    stored.tenant_id === event.tenant_id && stored.ordering_key === (event.ordering_key ?? null) &&
+    canonical(stored.data) === canonical(event.data);
 }
 
 // jsonb does not keep key order, so compare with sorted keys.

@@ -62,6 +62,10 @@ export const NewEvent = z.object({
     description: `Any JSON object, nested at most ${MAX_JSON_DEPTH} deep`,
     example: { order_id: 42 },
   }),
+  ordering_key: id("order-42").optional().openapi({
+    description:
+      'Events with one key reach a subscription with `"ordering": "fifo"` one at a time, in ingest order',
+  }),
 }).strict().openapi("NewEvent");
 
 export const DeliveryCounts = z.object({
@@ -78,6 +82,7 @@ export const Event = z.object({
   type: z.string(),
   source: z.string().nullable(),
   tenant_id: z.string().nullable(),
+  ordering_key: z.string().nullable(),
   data: z.record(z.string(), z.unknown()),
   created_at: timestamp,
   status: z.enum(eventStatuses),
