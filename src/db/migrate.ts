@@ -11,6 +11,7 @@ import m0009 from "../../migrations/0009_function_names.sql" with { type: "text"
 import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "text" };
 import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
 import m0013 from "../../migrations/0013_sql_publish.sql" with { type: "text" };
+import m0014 from "../../migrations/0014_ordered_delivery.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -26,6 +27,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 10, name: "0010_parked_deliveries", sql: m0010 },
   { version: 11, name: "0011_event_data_text", sql: m0011 },
   { version: 13, name: "0013_sql_publish", sql: m0013 },
+  { version: 14, name: "0014_ordered_delivery", sql: m0014 },
 ];
 
 export interface MigrationStatus {

@@ -16,7 +16,8 @@ import { cancelWaiting } from "./cancel.ts";
 import { releaseHeld } from "./release.ts";
 import { operationalEvent } from "./health.ts";
 import { insertEvents } from "./publish.ts";
-import type { CircuitState } from "./states.ts";
+import { releaseOrdered } from "./ordering.ts";
+import type { CircuitState, Ordering } from "./states.ts";
 
 export interface SubscriptionInput {
   id: string;
@@ -29,6 +30,8 @@ export interface SubscriptionInput {
   max_attempts: number | null;
   rate_limit: number | null;
   max_in_flight: number | null;
+  /** Default `none`. */
+  ordering?: Ordering;
   metadata: Record<string, string>;
 }
 
@@ -42,6 +45,7 @@ export type SubscriptionChanges = Partial<
     | "max_attempts"
     | "rate_limit"
     | "max_in_flight"
+    | "ordering"
     | "metadata"
   >
 >;
@@ -53,10 +57,10 @@ export async function insertSubscription(
 ): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
-      max_attempts, rate_limit, max_in_flight, metadata)
+      max_attempts, rate_limit, max_in_flight, ordering, metadata)
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
-      ${sub.max_in_flight}, ${sql.json(sub.metadata)})
+      ${sub.max_in_flight}, ${sub.ordering ?? "none"}, ${sql.json(sub.metadata)})
     ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
@@ -119,6 +123,9 @@ export async function updateSubscription(
       const [released] = await sql<{ n: number }[]>`
         ${releaseHeld(sql, sql`SELECT ${before.seq}::bigint, NULL::int`)}`;
       woke = (released?.n ?? 0) > 0;
+    }
+    if (patch.ordering === "none") {
+      woke = await releaseOrdered(tx as unknown as Sql, before.seq) > 0 || woke;
     }
     if (patch.active === true && before.circuit_state !== "closed") {
       // What the circuit held went with the rest above: only the announcement is left.

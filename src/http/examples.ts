@@ -38,6 +38,7 @@ export const subscription = {
   max_attempts: null,
   rate_limit: null,
   max_in_flight: null,
+  ordering: "none" as const,
   circuit: {
     state: "closed" as const,
     consecutive_failures: 0,

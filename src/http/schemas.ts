@@ -1,6 +1,12 @@
 import { z } from "@hono/zod-openapi";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../storable.ts";
-import { circuitStates, deliveryStatuses, eventStatuses, heldByReasons } from "../engine/states.ts";
+import {
+  circuitStates,
+  deliveryStatuses,
+  eventStatuses,
+  heldByReasons,
+  orderings,
+} from "../engine/states.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import "../zod_messages.ts";
 
@@ -98,7 +104,7 @@ export const Delivery = z.object({
   next_attempt_at: timestamp.nullable(),
   held_by: z.enum(heldByReasons).nullable().openapi({
     description:
-      "While it waits: what holds it back besides its backoff (a limit, or an open circuit)",
+      "While it waits: what holds it back besides its backoff (a limit, an open circuit, or the delivery before it in its fifo queue)",
   }),
   last_status_code: z.number().int().nullable(),
   last_error: z.string().nullable(),
@@ -194,6 +200,10 @@ const rateLimit = z.number().int().min(1).max(10_000).nullable().openapi({
 const maxInFlight = z.number().int().min(1).max(1000).nullable().openapi({
   description: "Attempts in flight at once, across every process; null: no limit",
 });
+const ordering = z.enum(orderings).openapi({
+  description:
+    "fifo: deliveries of events that share an ordering_key are sent one at a time, in ingest order (events without one form one queue); a change applies to deliveries fanned out from then on, and none lets every waiting one go",
+});
 
 // The request bodies below are documented inline, in their input form: a named component with a
 // default reads as always present to client generators (openapi-typescript makes it required).
@@ -211,6 +221,7 @@ export const NewSubscription = z.object({
   max_attempts: maxAttempts.optional(),
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
+  ordering: ordering.default("none"),
   metadata: metadata.default({}),
 }).strict();
 
@@ -225,6 +236,7 @@ export const SubscriptionPatch = z.object({
   max_attempts: maxAttempts.nullable().optional(),
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
+  ordering: ordering.optional(),
   metadata: metadata.optional(),
 }).strict();
 
@@ -239,6 +251,7 @@ export const Subscription = z.object({
   max_attempts: z.number().int().nullable(),
   rate_limit: z.number().int().nullable(),
   max_in_flight: z.number().int().nullable(),
+  ordering: z.enum(orderings),
   circuit: z.object({
     state: z.enum(circuitStates),
     consecutive_failures: z.number().int(),

@@ -117,6 +117,7 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       max_attempts: body.max_attempts ?? null,
       rate_limit: body.rate_limit ?? null,
       max_in_flight: body.max_in_flight ?? null,
+      ordering: body.ordering,
       metadata: body.metadata,
     });
     if (!row) throw subscriptionConflict(id);
