@@ -1,0 +1,200 @@
+import assert from "node:assert/strict";
+import { assertInvalidField, testApp } from "../helpers/app.ts";
+import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { type Received, startReceiver } from "../helpers/receiver.ts";
+import { eventually, startTestService } from "../helpers/service.ts";
+
+const eventIds = (received: Received[]) => received.map((r) => r.headers.get("webhook-id"));
+
+/** A receiver that holds its answer to the events of `held` until `letGo()`; 200 otherwise. */
+function holdingReceiver(held: readonly string[]) {
+  const gate = Promise.withResolvers<void>();
+  const receiver = startReceiver(async (r) => {
+    if (held.includes(r.headers.get("webhook-id")!)) await gate.promise;
+    return new Response("ok");
+  });
+  return { ...receiver, letGo: () => gate.resolve() };
+}
+
+/** The waiting deliveries of `subscription` parked behind their queue's head, by event id. */
+async function parkedForOrder(db: TestDatabase, subscription: string) {
+  const rows = await db.sql<{ event_id: string }[]>`
+    SELECT event_id FROM deliveries
+    WHERE subscription_id = ${subscription} AND held_by = 'ordering'
+      AND next_attempt_at = 'infinity' AND status = 'pending'
+    ORDER BY id`;
+  return rows.map((r) => r.event_id);
+}
+
+async function setup(env: Record<string, string> = {}) {
+  const db = await testDatabase();
+  const svc = await startTestService(db, { env });
+  return {
+    db,
+    api: svc.api,
+    publish: async (id: string, ordering_key?: string) =>
+      await svc.api("POST", "/events", { id, type: "order.updated", data: {}, ordering_key }),
+    async close() {
+      await svc.stop();
+      await db.close();
+    },
+  };
+}
+
+Deno.test("a fifo subscription sends a key's deliveries one at a time in ingest order while another key flows past a held head", async () => {
+  const t = await setup();
+  const r = holdingReceiver(["a1"]);
+  try {
+    const sub = await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
+    assert.equal(sub.ordering, "fifo");
+    for (const i of [1, 2, 3]) await t.publish(`a${i}`, "a");
+    for (const i of [1, 2, 3]) await t.publish(`b${i}`, "b");
+    // Key b's three all arrive while a1's answer is held; a2 and a3 wait behind it, parked.
+    await eventually(async () => {
+      const got = eventIds(r.received);
+      return ["a1", "b1", "b2", "b3"].every((id) => got.includes(id)) ? true : undefined;
+    }, { what: "a1 and key b" });
+    assert.deepEqual(eventIds(r.received).filter((id) => id!.startsWith("b")), ["b1", "b2", "b3"]);
+    assert.deepEqual(await parkedForOrder(t.db, "fifo"), ["a2", "a3"]);
+    assert.deepEqual(eventIds(r.received).filter((id) => id!.startsWith("a")), ["a1"]);
+    r.letGo();
+    await r.waitFor(6);
+    assert.deepEqual(eventIds(r.received).filter((id) => id!.startsWith("a")), ["a1", "a2", "a3"]);
+    // Every queue is gone once nothing waits in it.
+    await eventually(async () => await countRows(t.db.sql, "delivery_queues") === 0 || undefined, {
+      what: "the queues to go",
+    });
+  } finally {
+    r.letGo();
+    await t.close();
+    await r.close();
+  }
+});
+
+Deno.test("a fifo subscription's held head does not delay a subscription without ordering", async () => {
+  const t = await setup();
+  const fifo = holdingReceiver(["e0"]);
+  const plain = startReceiver();
+  try {
+    await t.api("POST", "/subscriptions", { id: "fifo", url: fifo.url, ordering: "fifo" });
+    const other = await t.api("POST", "/subscriptions", { id: "plain", url: plain.url });
+    assert.equal(other.ordering, "none");
+    for (let i = 0; i < 10; i++) await t.publish(`e${i}`, "k");
+    // All ten reach the other subscription while the fifo one's first answer is held.
+    await plain.waitFor(10);
+    assert.deepEqual(eventIds(fifo.received), ["e0"]);
+    assert.equal((await parkedForOrder(t.db, "fifo")).length, 9);
+    fifo.letGo();
+    await fifo.waitFor(10);
+    assert.deepEqual(eventIds(fifo.received), Array.from({ length: 10 }, (_, i) => `e${i}`));
+  } finally {
+    fifo.letGo();
+    await t.close();
+    await fifo.close();
+    await plain.close();
+  }
+});
+
+Deno.test("events without an ordering key form one queue of a fifo subscription", async () => {
+  const t = await setup();
+  const r = holdingReceiver(["n1"]);
+  try {
+    await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
+    for (const id of ["n1", "n2", "n3"]) await t.publish(id);
+    await t.publish("k1", "k");
+    await eventually(async () => r.received.length === 2 ? true : undefined, {
+      what: "n1 and k1",
+    });
+    assert.deepEqual(eventIds(r.received).sort(), ["k1", "n1"]);
+    assert.deepEqual(await parkedForOrder(t.db, "fifo"), ["n2", "n3"]);
+    r.letGo();
+    await r.waitFor(4);
+    assert.deepEqual(eventIds(r.received).filter((id) => id!.startsWith("n")), ["n1", "n2", "n3"]);
+  } finally {
+    r.letGo();
+    await t.close();
+    await r.close();
+  }
+});
+
+Deno.test("a fifo delivery that fails for good lets its queue move on and is listed in the dead letters", async () => {
+  const t = await setup({ MAX_ATTEMPTS: "2" });
+  const r = startReceiver((req) =>
+    new Response(null, { status: req.headers.get("webhook-id") === "x1" ? 500 : 200 })
+  );
+  try {
+    await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
+    for (const id of ["x1", "x2", "x3"]) await t.publish(id, "x");
+    await r.waitFor(4);
+    assert.deepEqual(eventIds(r.received), ["x1", "x1", "x2", "x3"]);
+    const dead = await t.api("GET", "/deliveries?status=failed");
+    assert.deepEqual(dead.data.map((d: { event_id: string }) => d.event_id), ["x1"]);
+  } finally {
+    await t.close();
+    await r.close();
+  }
+});
+
+Deno.test("letting held deliveries go never lets one parked behind its queue's head go", async () => {
+  const t = await setup();
+  const r = holdingReceiver(["q1"]);
+  try {
+    await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
+    for (const id of ["q1", "q2", "q3"]) await t.publish(id, "q");
+    await r.waitFor(1);
+    // A change of limits lets go what they held: nothing here.
+    await t.api("PATCH", "/subscriptions/fifo", { max_in_flight: 5 });
+    const [released] = await t.db.sql<{ n: number }[]>`
+      SELECT dispatch_release_held(seq, 10) AS n FROM subscriptions WHERE id = 'fifo'`;
+    assert.equal(released?.n, 0);
+    assert.deepEqual(await parkedForOrder(t.db, "fifo"), ["q2", "q3"]);
+    r.letGo();
+    await r.waitFor(3);
+    assert.deepEqual(eventIds(r.received), ["q1", "q2", "q3"]);
+  } finally {
+    r.letGo();
+    await t.close();
+    await r.close();
+  }
+});
+
+Deno.test("PATCH ordering none lets every delivery parked behind a queue's head go at once", async () => {
+  const t = await setup();
+  const r = holdingReceiver(["p1"]);
+  try {
+    await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
+    for (const id of ["p1", "p2", "p3"]) await t.publish(id, "p");
+    await r.waitFor(1);
+    assert.deepEqual(await parkedForOrder(t.db, "fifo"), ["p2", "p3"]);
+    const patched = await t.api("PATCH", "/subscriptions/fifo", { ordering: "none" });
+    assert.equal(patched.ordering, "none");
+    // Sent while p1 is still held: they no longer wait for it.
+    await r.waitFor(3);
+    assert.deepEqual(eventIds(r.received).sort(), ["p1", "p2", "p3"]);
+  } finally {
+    r.letGo();
+    await t.close();
+    await r.close();
+  }
+});
+
+Deno.test("a subscription's ordering defaults to none and anything but none or fifo is refused naming the field", async () => {
+  const t = await testApp();
+  try {
+    const created = await t.call("POST", "/subscriptions", { url: "https://example.com/hook" });
+    assert.equal(created.status, 201);
+    assert.equal((await created.json()).ordering, "none");
+    for (const ordering of ["lifo", "", 1, null]) {
+      await assertInvalidField(
+        await t.call("POST", "/subscriptions", { url: "https://example.com/h", ordering }),
+        "ordering",
+      );
+    }
+    await assertInvalidField(
+      await t.call("PATCH", "/subscriptions/nope", { ordering: "FIFO" }),
+      "ordering",
+    );
+  } finally {
+    await t.close();
+  }
+});
