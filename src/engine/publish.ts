@@ -55,7 +55,7 @@ export async function insertEvents(
   const rows = await sql<{ id: string; created_at: Date; fanned: number }[]>`
     WITH input AS (
       SELECT DISTINCT ON (id) id, type, source, data::jsonb AS data, data AS data_text, tenant_id,
-        ordering_key
+        ordering_key, ord
       FROM unnest(
         ${events.map((e) => e.id)}::text[],
         ${events.map((e) => e.type)}::text[],
@@ -80,9 +80,11 @@ export async function insertEvents(
       ON CONFLICT (id) DO NOTHING
       RETURNING id, created_at, fanned_out
     ), fan AS (
+      -- In input order: a fifo queue sends its deliveries in the order of their ids.
       INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
       SELECT m.event_id, m.subscription_id, m.subscription_seq
-      FROM matched m JOIN ins ON ins.id = m.event_id
+      FROM matched m JOIN ins ON ins.id = m.event_id JOIN input i ON i.id = m.event_id
+      ORDER BY i.ord
     )
     SELECT ins.id, ins.created_at, ins.fanned_out AS fanned FROM ins`;
   const created = new Map(rows.map((r) => [r.id, r]));
