@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { assertInvalidField, testApp } from "../helpers/app.ts";
-import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { handBack, rescueExpired } from "../../src/engine/lease.ts";
+import { countRows, type TestDatabase, testDatabase, withTestDatabase } from "../helpers/db.ts";
+import { claim, complete, outcome } from "../helpers/queue.ts";
 import { type Received, startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
 
@@ -113,6 +115,30 @@ Deno.test("events without an ordering key form one queue of a fifo subscription"
   }
 });
 
+Deno.test("a batch's events of one key are sent in the order of its items, not of their ids", async () => {
+  const t = await setup();
+  const r = holdingReceiver(["zz"]);
+  try {
+    await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
+    const events = ["zz", "mm", "aa", "yy"].map((id) => ({
+      id,
+      type: "order.updated",
+      data: {},
+      ordering_key: "k",
+    }));
+    await t.api("POST", "/events/batch", { events });
+    await r.waitFor(1);
+    assert.deepEqual(await parkedForOrder(t.db, "fifo"), ["mm", "aa", "yy"]);
+    r.letGo();
+    await r.waitFor(4);
+    assert.deepEqual(eventIds(r.received), ["zz", "mm", "aa", "yy"]);
+  } finally {
+    r.letGo();
+    await t.close();
+    await r.close();
+  }
+});
+
 Deno.test("a fifo delivery that fails for good lets its queue move on and is listed in the dead letters", async () => {
   const t = await setup({ MAX_ATTEMPTS: "2" });
   const r = startReceiver((req) =>
@@ -194,3 +220,34 @@ Deno.test("a subscription's ordering defaults to none and anything but none or f
     await t.close();
   }
 });
+
+Deno.test("a fifo queue's head stays its head through a retry, a hand-back and a rescue, and only its end lets the next be claimed", () =>
+  withTestDatabase(async (db) => {
+    const [sub] = await db.sql<{ seq: number }[]>`
+      INSERT INTO subscriptions (id, url, event_types, secret, ordering)
+      VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret', 'fifo') RETURNING seq`;
+    await db.sql`INSERT INTO events (id, type, data, fanned_out, ordering_key)
+      SELECT 'e' || g, 'a', '{}', 1, 'k' FROM generate_series(1, 3) g`;
+    await db.sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq)
+      SELECT 'e' || g, 's', ${sub!.seq} FROM generate_series(1, 3) g ORDER BY g`;
+    const claimed = async () => (await claim(db.sql)).map((d) => d.event_id);
+
+    const [first] = await claim(db.sql);
+    assert.equal(first?.event_id, "e1");
+    assert.equal(await handBack(db.sql, "w", { only: [{ id: first.id, attempt: 1 }] }), 1);
+    const [again] = await claim(db.sql);
+    assert.deepEqual([again?.event_id, again?.attempt], ["e1", 1]);
+    await complete(db.sql, "w", [outcome(again!, "retrying")]);
+    const [retried] = await claim(db.sql, { maxAttempts: 2 });
+    assert.deepEqual([retried?.event_id, retried?.attempt], ["e1", 2]);
+    assert.deepEqual(await claimed(), []);
+    // Its worker died: the rescue finds its budget spent, fails it, and the queue moves on.
+    await db.sql`UPDATE deliveries SET locked_until = now() - interval '1 second'
+      WHERE id = ${retried!.id}`;
+    assert.equal(await rescueExpired(db.sql, { maxAttempts: 2, limit: 10 }), 1);
+    const [second] = await claim(db.sql);
+    assert.equal(second?.event_id, "e2");
+    assert.deepEqual(await claimed(), []);
+    await complete(db.sql, "w", [outcome(second!, "delivered")]);
+    assert.deepEqual(await claimed(), ["e3"]);
+  }));
