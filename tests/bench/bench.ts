@@ -13,6 +13,9 @@
  * puts a dead endpoint (connection refused) with 10,000 retrying
  * deliveries beside a healthy one at 500 events/s, with the circuit breaker
  * on and off, and compares the healthy one's latency with a run without it.
+ * `--fifo [--repeat N]` measures a subscription with `ordering: "fifo"` and
+ * events spread over 1, 10 and 1,000 ordering keys beside one without
+ * ordering (each key's deliveries go one at a time, so 1 key is one queue).
  *
  * @module
  */
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "64" },
     fanout: { type: "boolean", default: false },
     dead: { type: "boolean", default: false },
+    fifo: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -62,6 +66,8 @@ interface Run {
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
   env?: Record<string, string>;
+  /** The subscriptions' ordering fifo, the events spread over this many ordering keys in turn. */
+  fifoKeys?: number;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -103,8 +109,20 @@ const deadRuns: Run[] = [
   },
 ];
 
-const runs: Run[] = args.fanout || args.dead
-  ? Array.from({ length: Number(args.repeat) }, () => args.dead ? deadRuns : fanoutRuns).flat()
+const fifoBurst = { mode: "burst" as const, events: 3000, subs: 1, producers: 32, batch: 1 };
+const fifoRuns: Run[] = [
+  { name: "ordering-none", ...fifoBurst },
+  ...[1, 10, 1000].map((keys) => ({
+    name: `fifo-${keys}-keys`,
+    ...fifoBurst,
+    fifoKeys: keys,
+    baseline: "ordering-none",
+  })),
+];
+
+const compared = args.dead ? deadRuns : args.fifo ? fifoRuns : args.fanout ? fanoutRuns : null;
+const runs: Run[] = compared
+  ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
   : args.mode
   ? [{
     name: "custom",
@@ -173,7 +191,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (args.fanout || args.dead) printComparison(results);
+  if (compared) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -222,6 +240,9 @@ async function execute(run: Run) {
     type: run.tenants ? "order.created" : "bench.event",
     ...(run.tenants
       ? { tenant_id: `tenant_${Number(id.slice(prefix.length)) % run.tenants}` }
+      : {}),
+    ...(run.fifoKeys
+      ? { ordering_key: `key_${Number(id.slice(prefix.length)) % run.fifoKeys}` }
       : {}),
     data: { n: 1 },
   });
@@ -305,6 +326,7 @@ async function execute(run: Run) {
     subscriptions: run.subs * (run.tenants ?? 1),
     ...(run.nonMatching ? { non_matching_subscriptions: run.nonMatching } : {}),
     ...(run.tenants ? { tenants: run.tenants } : {}),
+    ...(run.fifoKeys ? { ordering: "fifo", ordering_keys: run.fifoKeys } : {}),
     ...(run.producers ? { producers: run.producers } : {}),
     ...(run.batch && run.batch > 1 ? { events_per_request: run.batch } : {}),
     ...(run.rate ? { target_rate: run.rate } : {}),
@@ -344,10 +366,10 @@ async function resetSubscriptions(run: Run) {
   await sql`DELETE FROM ${table}`;
   const tenants = run.tenants ?? 0;
   await sql`
-    INSERT INTO ${table} (id, url, event_types, secret, tenant_id)
+    INSERT INTO ${table} (id, url, event_types, secret, tenant_id, ordering)
     SELECT 'sub_' || t || '_' || i, ${hook} || t || '_' || i,
       ${tenants ? ["order.*"] : ["*"]}::text[], 'bench-secret',
-      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END
+      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END, ${run.fifoKeys ? "fifo" : "none"}
     FROM generate_series(0, greatest(${tenants}, 1) - 1) t, generate_series(1, ${run.subs}) i`;
   await sql`
     INSERT INTO ${table} (id, url, event_types, secret)
