@@ -30,16 +30,19 @@ CREATE INDEX deliveries_queued ON deliveries (queue_id, id) WHERE held_by = 'ord
 
 -- Places the deliveries a statement inserted (`added`) of fifo subscriptions
 -- in their queues: the first of a queue that has no head becomes it and stays
--- due, every other one is parked. The upsert takes each queue row's lock and
--- sees the latest committed head, so two transactions publishing to one key
--- (from any process) never both get a head. Queues are locked in (subscription,
--- key) order, as dispatch_queue_next is called, so they never deadlock. A head
--- whose delivery no longer waits (cancelled when its subscription was disabled)
--- is replaced.
+-- due, every other one is parked. The upsert takes each queue row's lock, so
+-- two transactions publishing to one key (from any process) take turns; the
+-- statements after it read with a snapshot of their own, which has the other's
+-- head committed. Queues are locked in (subscription, key) order, as
+-- dispatch_queue_next is called, so they never deadlock. A head whose delivery
+-- no longer waits (cancelled when its subscription was disabled) is replaced.
 CREATE FUNCTION dispatch_enqueue_ordered() RETURNS trigger
   LANGUAGE plpgsql VOLATILE
   SET search_path FROM CURRENT
   AS $$
+  DECLARE
+    ids bigint[];
+    queues bigint[];
   BEGIN
     WITH fifo AS (
       SELECT a.id, a.subscription_seq AS seq, e.ordering_key AS key
@@ -49,18 +52,23 @@ CREATE FUNCTION dispatch_enqueue_ordered() RETURNS trigger
     ), queued AS (
       INSERT INTO delivery_queues AS q (subscription_seq, ordering_key, head)
       SELECT seq, key, min(id) FROM fifo GROUP BY seq, key ORDER BY seq, key
-      ON CONFLICT (subscription_seq, ordering_key) DO UPDATE SET head = CASE
-        WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.id = q.head
-          AND d.status IN ('pending', 'retrying', 'processing')) THEN q.head
-        ELSE excluded.head END
-      RETURNING q.id, q.subscription_seq, q.ordering_key, q.head
+      ON CONFLICT (subscription_seq, ordering_key) DO UPDATE SET head = q.head
+      RETURNING q.id, q.subscription_seq, q.ordering_key
     )
-    UPDATE deliveries d SET queue_id = q.id,
+    SELECT array_agg(f.id), array_agg(q.id) INTO ids, queues
+    FROM fifo f
+    JOIN queued q ON q.subscription_seq = f.seq AND q.ordering_key IS NOT DISTINCT FROM f.key;
+    IF ids IS NULL THEN RETURN NULL; END IF;
+    UPDATE delivery_queues q SET head = n.first
+    FROM (SELECT u.queue, min(u.id) AS first FROM unnest(ids, queues) AS u(id, queue)
+      GROUP BY u.queue) n
+    WHERE q.id = n.queue AND NOT EXISTS (SELECT 1 FROM deliveries d
+      WHERE d.id = q.head AND d.status IN ('pending', 'retrying', 'processing'));
+    UPDATE deliveries d SET queue_id = u.queue,
       held_by = CASE WHEN d.id = q.head THEN NULL ELSE 'ordering' END,
       next_attempt_at = CASE WHEN d.id = q.head THEN d.next_attempt_at ELSE 'infinity' END
-    FROM fifo f
-    JOIN queued q ON q.subscription_seq = f.seq AND q.ordering_key IS NOT DISTINCT FROM f.key
-    WHERE d.id = f.id;
+    FROM unnest(ids, queues) AS u(id, queue) JOIN delivery_queues q ON q.id = u.queue
+    WHERE d.id = u.id;
     RETURN NULL;
   END
   $$;

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { assertInvalidField, testApp } from "../helpers/app.ts";
 import { handBack, rescueExpired } from "../../src/engine/lease.ts";
-import { countRows, type TestDatabase, testDatabase, withTestDatabase } from "../helpers/db.ts";
+import { insertEvents } from "../../src/engine/publish.ts";
+import {
+  countRows,
+  oneSession,
+  type TestDatabase,
+  testDatabase,
+  waitsForLock,
+  withTestDatabase,
+} from "../helpers/db.ts";
 import { claim, complete, outcome } from "../helpers/queue.ts";
 import { type Received, startReceiver } from "../helpers/receiver.ts";
 import { eventually, startTestService } from "../helpers/service.ts";
@@ -200,6 +208,35 @@ Deno.test("PATCH ordering none lets every delivery parked behind a queue's head 
   }
 });
 
+Deno.test("a fifo subscription disabled while a queue waits starts that queue afresh once enabled again", () =>
+  withTestDatabase(async (db) => {
+    await db.engine.createSubscription({
+      id: "s",
+      tenant_id: null,
+      url: "http://127.0.0.1:9/",
+      event_types: ["*"],
+      description: null,
+      secret: "a-secret",
+      active: true,
+      max_attempts: null,
+      rate_limit: null,
+      max_in_flight: null,
+      ordering: "fifo",
+      metadata: {},
+    });
+    const publish = (id: string) =>
+      db.engine.publish([
+        { id, type: "a", source: null, data: {}, tenant_id: null, ordering_key: "d" },
+      ]);
+    for (const id of ["d1", "d2"]) await publish(id);
+    assert.deepEqual(await parkedForOrder(db, "s"), ["d2"]);
+    // Both are cancelled, the waiting head with them.
+    await db.engine.updateSubscription("s", { active: false });
+    await db.engine.updateSubscription("s", { active: true });
+    await publish("d3");
+    assert.deepEqual((await claim(db.sql)).map((d) => d.event_id), ["d3"]);
+  }));
+
 Deno.test("a subscription's ordering defaults to none and anything but none or fifo is refused naming the field", async () => {
   const t = await testApp();
   try {
@@ -250,4 +287,41 @@ Deno.test("a fifo queue's head stays its head through a retry, a hand-back and a
     assert.deepEqual(await claimed(), []);
     await complete(db.sql, "w", [outcome(second!, "delivered")]);
     assert.deepEqual(await claimed(), ["e3"]);
+  }));
+
+Deno.test("of two transactions that publish to one key at once, the later waits for the first and queues behind it", () =>
+  withTestDatabase(async (db) => {
+    await db.sql`INSERT INTO subscriptions (id, url, event_types, secret, ordering)
+      VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret', 'fifo')`;
+    const event = (id: string) => ({
+      id,
+      type: "a",
+      source: null,
+      data: {},
+      tenant_id: null,
+      ordering_key: "c",
+    });
+    const inserted = Promise.withResolvers<void>();
+    const commit = Promise.withResolvers<void>();
+    const first = db.sql.begin(async (tx) => {
+      await insertEvents(tx as unknown as typeof db.sql, [event("c1")]);
+      inserted.resolve();
+      await commit.promise;
+    });
+    await inserted.promise;
+    const session = await oneSession(db);
+    try {
+      const second = insertEvents(session.sql, [event("c2")]);
+      await eventually(async () => await waitsForLock(db.sql, session.pid) || undefined, {
+        what: "the second publication to wait for the first's queue",
+      });
+      commit.resolve();
+      await first;
+      await second;
+      assert.deepEqual(await parkedForOrder(db, "s"), ["c2"]);
+      assert.deepEqual((await claim(db.sql)).map((d) => d.event_id), ["c1"]);
+    } finally {
+      commit.resolve();
+      await session.sql.end();
+    }
   }));
