@@ -24,15 +24,21 @@ export function queueNext(sql: Sql, cte: string) {
 }
 
 /**
- * A subscription whose ordering became `none`: every delivery parked behind
- * a queue's head goes now, and its queues are forgotten. Answers how many
- * went (the caller wakes the workers).
+ * A subscription whose ordering became `none`: its queues are forgotten and
+ * every delivery parked behind a queue's head goes now. The queue rows are
+ * locked first, in the order everything else locks them, so a head ending at
+ * the same time never deadlocks with this. Answers how many went (the caller
+ * wakes the workers).
  */
 export async function releaseOrdered(sql: Sql, seq: number): Promise<number> {
+  await sql`
+    WITH locked AS (
+      SELECT id FROM delivery_queues WHERE subscription_seq = ${seq}
+      ORDER BY subscription_seq, ordering_key FOR UPDATE
+    )
+    DELETE FROM delivery_queues WHERE id IN (SELECT id FROM locked)`;
   const [row] = await sql<{ n: number }[]>`
-    WITH forgotten AS (
-      DELETE FROM delivery_queues WHERE subscription_seq = ${seq}
-    ), released AS (
+    WITH released AS (
       UPDATE deliveries SET held_by = NULL, next_attempt_at = now(), updated_at = now()
       WHERE subscription_seq = ${seq} AND next_attempt_at = 'infinity'
         AND status IN ('pending', 'retrying') AND held_by = 'ordering'
