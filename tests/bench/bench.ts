@@ -115,6 +115,8 @@ const fifoRuns: Run[] = [
   ...[1, 10, 1000].map((keys) => ({
     name: `fifo-${keys}-keys`,
     ...fifoBurst,
+    // One key is one queue, a delivery at a time: fewer events, so it ends within the deadline.
+    ...(keys === 1 ? { events: 1000 } : {}),
     fifoKeys: keys,
     baseline: "ordering-none",
   })),
