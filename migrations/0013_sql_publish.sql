@@ -164,10 +164,8 @@ BEGIN
     RAISE EXCEPTION 'Invalid field "type": must not start with "dispatch.", which is reserved for Dispatch''s own events'
       USING ERRCODE = 'invalid_parameter_value', COLUMN = 'type';
   END IF;
-  -- 1 to 255 UTF-16 code units, as the API counts them.
-  IF source IS NOT NULL AND (source = ''
-      OR length(source) + length(regexp_replace(source, '[^\U00010000-\U0010FFFF]', '', 'g')) > 255)
-  THEN
+  -- Characters (code points), as the API's schema counts them.
+  IF source IS NOT NULL AND length(source) NOT BETWEEN 1 AND 255 THEN
     RAISE EXCEPTION 'Invalid field "source": must be 1 to 255 characters'
       USING ERRCODE = 'invalid_parameter_value', COLUMN = 'source';
   END IF;

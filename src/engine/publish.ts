@@ -23,6 +23,14 @@ export interface EventInput {
   dataText?: string;
 }
 
+/**
+ * Makes `dispatch_publish` refuse `data` larger than `bytes` (its JSON text),
+ * the API's MAX_PAYLOAD_BYTES: SQL producers meet the API's limit.
+ */
+export async function setMaxDataBytes(sql: Sql, bytes: number): Promise<void> {
+  await sql`UPDATE dispatch_publish_settings SET max_data_bytes = ${bytes}`;
+}
+
 /** The JSON text of an event's `data` as it is stored and sent. */
 export function dataText(event: EventInput): string {
   return event.dataText ?? JSON.stringify(event.data);
