@@ -24,7 +24,7 @@ import {
   recordHealth,
 } from "./health.ts";
 import { handBack, renewLeases, rescueExpired } from "./lease.ts";
-import type { BatchOutcome, EventInput, Target } from "./publish.ts";
+import { type BatchOutcome, type EventInput, setMaxDataBytes, type Target } from "./publish.ts";
 import { recoverFailed, requeueFailed } from "./requeue.ts";
 import { deleteFinishedEvents } from "./retention.ts";
 import {
@@ -90,6 +90,9 @@ export function createEngine(options: EngineOptions) {
       const outcomes = await writer.submit({ events, to }, submit);
       return waking(outcomes, fanned(outcomes));
     },
+
+    /** The largest `data` that `dispatch_publish()` takes, in bytes: the API's body limit. */
+    setSqlPublishLimit: (maxDataBytes: number) => setMaxDataBytes(sql, maxDataBytes),
 
     claim: (claim: ClaimOptions) => claimDeliveries(sql, claim),
 
