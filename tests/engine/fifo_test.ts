@@ -325,3 +325,16 @@ Deno.test("of two transactions that publish to one key at once, the later waits 
       await session.sql.end();
     }
   }));
+
+Deno.test("events published from SQL in one transaction join their key's queue in the order of the calls", () =>
+  withTestDatabase(async (db) => {
+    await db.sql`INSERT INTO subscriptions (id, url, event_types, secret, ordering)
+      VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret', 'fifo')`;
+    await db.sql.begin(async (tx) => {
+      for (const id of ["sql_z", "sql_a", "sql_m"]) {
+        await tx`SELECT dispatch_publish(${id}, 'order.paid', '{}', NULL, NULL, 'k')`;
+      }
+    });
+    assert.deepEqual(await parkedForOrder(db, "s"), ["sql_a", "sql_m"]);
+    assert.deepEqual((await claim(db.sql)).map((d) => d.event_id), ["sql_z"]);
+  }));
