@@ -147,11 +147,12 @@ Deno.test("a batch's events of one key are sent in the order of its items, not o
   }
 });
 
-Deno.test("a fifo delivery that fails for good lets its queue move on and is listed in the dead letters", async () => {
+Deno.test("a fifo delivery that fails for good lets its queue move on, is listed in the dead letters, and a retry sends it at once", async () => {
   const t = await setup({ MAX_ATTEMPTS: "2" });
   const r = startReceiver((req) =>
     new Response(null, { status: req.headers.get("webhook-id") === "x1" ? 500 : 200 })
   );
+  const hold = holdingReceiver(["x4"]);
   try {
     await t.api("POST", "/subscriptions", { id: "fifo", url: r.url, ordering: "fifo" });
     for (const id of ["x1", "x2", "x3"]) await t.publish(id, "x");
@@ -159,7 +160,16 @@ Deno.test("a fifo delivery that fails for good lets its queue move on and is lis
     assert.deepEqual(eventIds(r.received), ["x1", "x1", "x2", "x3"]);
     const dead = await t.api("GET", "/deliveries?status=failed");
     assert.deepEqual(dead.data.map((d: { event_id: string }) => d.event_id), ["x1"]);
+    // The queue moved on: a retry goes outside it, even while its key's head is held.
+    await t.api("PATCH", "/subscriptions/fifo", { url: hold.url });
+    await t.publish("x4", "x");
+    await hold.waitFor(1);
+    await t.api("POST", `/deliveries/${dead.data[0].id}/retry`);
+    await hold.waitFor(2);
+    assert.deepEqual(eventIds(hold.received), ["x4", "x1"]);
   } finally {
+    hold.letGo();
+    await hold.close();
     await t.close();
     await r.close();
   }
