@@ -13,6 +13,9 @@
  * puts a dead endpoint (connection refused) with 10,000 retrying
  * deliveries beside a healthy one at 500 events/s, with the circuit breaker
  * on and off, and compares the healthy one's latency with a run without it.
+ * `--sql [--repeat N]` compares ingest through `dispatch_publish()` (32
+ * connections, each call its own transaction) with `POST /events` (32
+ * producers), side by side.
  *
  * @module
  */
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "64" },
     fanout: { type: "boolean", default: false },
     dead: { type: "boolean", default: false },
+    sql: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -62,6 +66,8 @@ interface Run {
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
   env?: Record<string, string>;
+  /** Each producer publishes through its own connection with `dispatch_publish()`, not HTTP. */
+  viaSql?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -103,8 +109,15 @@ const deadRuns: Run[] = [
   },
 ];
 
-const runs: Run[] = args.fanout || args.dead
-  ? Array.from({ length: Number(args.repeat) }, () => args.dead ? deadRuns : fanoutRuns).flat()
+const ingestBurst = { mode: "burst" as const, events: 10000, subs: 1, producers: 32, batch: 1 };
+const sqlRuns: Run[] = [
+  { name: "ingest-rest", ...ingestBurst },
+  { name: "ingest-sql", ...ingestBurst, viaSql: true, baseline: "ingest-rest" },
+];
+
+const compared = args.fanout ? fanoutRuns : args.dead ? deadRuns : args.sql ? sqlRuns : null;
+const runs: Run[] = compared
+  ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
   : args.mode
   ? [{
     name: "custom",
@@ -173,7 +186,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (args.fanout || args.dead) printComparison(results);
+  if (compared) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -230,9 +243,22 @@ async function execute(run: Run) {
   let ingestEnd = t0;
   let rejected = 0;
 
+  // One connection per producer, opened before the clock starts.
+  const producers = run.viaSql ? connect(url!, { max: run.producers ?? 32 }) : null;
+  if (producers) {
+    await Promise.all(Array.from({ length: run.producers ?? 32 }, () => producers`SELECT 1`));
+  }
+  const publish = `${schema}.dispatch_publish`;
+
   const post = async (ids: string[]) => {
     const now = performance.now();
     for (const id of ids) sent.set(id, now);
+    if (producers) {
+      const e = eventOf(ids[0]!);
+      await producers`SELECT ${producers(publish)}(${e.id}, ${e.type},
+        ${JSON.stringify(e.data)}::text::jsonb, NULL, ${e.tenant_id ?? null})`;
+      return;
+    }
     const one = ids.length === 1 && run.batch !== undefined && run.batch <= 1;
     const body = one || run.mode !== "burst"
       ? JSON.stringify(eventOf(ids[0]!))
@@ -281,6 +307,7 @@ async function execute(run: Run) {
     await Promise.all(inflight);
     ingestEnd = performance.now();
   }
+  await producers?.end();
   const complete = await arrivalCount(expected, 60_000).then(() => true, () => false);
   const end = performance.now();
 
