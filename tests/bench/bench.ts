@@ -16,6 +16,9 @@
  * `--fifo [--repeat N]` measures a subscription with `ordering: "fifo"` and
  * events spread over 1, 10 and 1,000 ordering keys beside one without
  * ordering (each key's deliveries go one at a time, so 1 key is one queue).
+ * `--sql [--repeat N]` compares ingest through `dispatch_publish()` (32
+ * connections, each call its own transaction, then 10 calls a transaction)
+ * with `POST /events` (32 producers), side by side.
  *
  * @module
  */
@@ -44,6 +47,7 @@ const { values: args } = parseArgs({
     fanout: { type: "boolean", default: false },
     dead: { type: "boolean", default: false },
     fifo: { type: "boolean", default: false },
+    sql: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -68,6 +72,8 @@ interface Run {
   env?: Record<string, string>;
   /** The subscriptions' ordering fifo, the events spread over this many ordering keys in turn. */
   fifoKeys?: number;
+  /** Each producer publishes through its own connection with `dispatch_publish()`, not HTTP. */
+  viaSql?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -122,7 +128,28 @@ const fifoRuns: Run[] = [
   })),
 ];
 
-const compared = args.dead ? deadRuns : args.fifo ? fifoRuns : args.fanout ? fanoutRuns : null;
+const ingestBurst = { mode: "burst" as const, events: 10000, subs: 1, producers: 32, batch: 1 };
+const sqlRuns: Run[] = [
+  { name: "ingest-rest", ...ingestBurst },
+  { name: "ingest-sql", ...ingestBurst, viaSql: true, baseline: "ingest-rest" },
+  {
+    name: "ingest-sql-10-per-tx",
+    ...ingestBurst,
+    batch: 10,
+    viaSql: true,
+    baseline: "ingest-rest",
+  },
+];
+
+const compared = args.fanout
+  ? fanoutRuns
+  : args.dead
+  ? deadRuns
+  : args.sql
+  ? sqlRuns
+  : args.fifo
+  ? fifoRuns
+  : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
   : args.mode
@@ -253,9 +280,26 @@ async function execute(run: Run) {
   let ingestEnd = t0;
   let rejected = 0;
 
+  // One connection per producer, opened before the clock starts.
+  const producers = run.viaSql ? connect(url!, { max: run.producers ?? 32 }) : null;
+  if (producers) {
+    await Promise.all(Array.from({ length: run.producers ?? 32 }, () => producers`SELECT 1`));
+  }
+  const publish = `${schema}.dispatch_publish`;
+
   const post = async (ids: string[]) => {
     const now = performance.now();
     for (const id of ids) sent.set(id, now);
+    if (producers) {
+      // A batch is one transaction's events, as a producer that publishes several at once.
+      await producers.begin(async (tx) => {
+        for (const e of ids.map(eventOf)) {
+          await tx`SELECT ${tx(publish)}(${e.id}, ${e.type},
+            ${JSON.stringify(e.data)}::text::jsonb, NULL, ${e.tenant_id ?? null})`;
+        }
+      });
+      return;
+    }
     const one = ids.length === 1 && run.batch !== undefined && run.batch <= 1;
     const body = one || run.mode !== "burst"
       ? JSON.stringify(eventOf(ids[0]!))
@@ -304,6 +348,7 @@ async function execute(run: Run) {
     await Promise.all(inflight);
     ingestEnd = performance.now();
   }
+  await producers?.end();
   const complete = await arrivalCount(expected, 60_000).then(() => true, () => false);
   const end = performance.now();
 

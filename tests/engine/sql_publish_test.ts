@@ -43,53 +43,65 @@ async function addSubscription(db: TestDatabase, id: string, url: string) {
 }
 
 const order = { type: "order.created", data: '{"order_id": 42}' };
+const embedded = Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1";
 
-Deno.test("an event published in a transaction that rolls back leaves no event and no delivery", async () => {
-  const db = await testDatabase();
-  const sql = producer(db);
-  try {
-    await addSubscription(db, "s", "http://127.0.0.1:9/hook");
-    await assert.rejects(
-      sql.begin(async (tx) => {
-        const id = await publish(tx as unknown as Sql, db.schema, { id: "evt_1", ...order });
-        assert.equal(id, "evt_1");
-        const [seen] = await tx`SELECT count(*)::int AS n FROM ${tx(db.schema)}.deliveries`;
-        assert.equal(seen!.n, 1, "the transaction sees its own delivery");
-        throw new Error("roll back");
-      }),
-      /roll back/,
-    );
-    assert.equal(await countRows(db.sql, "events"), 0);
-    assert.equal(await countRows(db.sql, "deliveries"), 0);
-  } finally {
-    await sql.end();
-    await db.close();
-  }
+Deno.test({
+  name: "an event published in a transaction that rolls back leaves no event and no delivery",
+  // Not on the embedded database (PGlite): a transaction there is every connection's.
+  ignore: embedded,
+  async fn() {
+    const db = await testDatabase();
+    const sql = producer(db);
+    try {
+      await addSubscription(db, "s", "http://127.0.0.1:9/hook");
+      await assert.rejects(
+        sql.begin(async (tx) => {
+          const id = await publish(tx as unknown as Sql, db.schema, { id: "evt_1", ...order });
+          assert.equal(id, "evt_1");
+          const [seen] = await tx`SELECT count(*)::int AS n FROM ${tx(db.schema)}.deliveries`;
+          assert.equal(seen!.n, 1, "the transaction sees its own delivery");
+          throw new Error("roll back");
+        }),
+        /roll back/,
+      );
+      assert.equal(await countRows(db.sql, "events"), 0);
+      assert.equal(await countRows(db.sql, "deliveries"), 0);
+    } finally {
+      await sql.end();
+      await db.close();
+    }
+  },
 });
 
-Deno.test("an event published in a transaction is delivered once it commits, woken at commit rather than by a poll", async () => {
-  const db = await testDatabase();
-  const receiver = startReceiver();
-  // Polling once a minute: only the NOTIFY sent at commit can deliver within the wait below.
-  const service = await startTestService(db, { env: { POLL_INTERVAL_MS: "60000" } });
-  const sql = producer(db);
-  try {
-    await service.api("POST", "/subscriptions", { id: "s", url: receiver.url });
-    await sql.begin(async (tx) => {
-      await publish(tx as unknown as Sql, db.schema, { id: "evt_1", ...order, source: "shop" });
-      assert.equal(await countRows(db.sql, "events"), 0, "invisible before commit");
-    });
-    const [got] = await receiver.waitFor(1, 10_000);
-    const body = JSON.parse(got!.body);
-    assert.equal(body.id, "evt_1");
-    assert.deepEqual(body.data, { order_id: 42 });
-    assert.equal((await service.api("GET", "/events/evt_1")).source, "shop");
-  } finally {
-    await sql.end();
-    await service.stop();
-    await receiver.close();
-    await db.close();
-  }
+Deno.test({
+  name:
+    "an event published in a transaction is delivered once it commits, woken at commit rather than by a poll",
+  // Not on the embedded database (PGlite): it cannot LISTEN.
+  ignore: embedded,
+  async fn() {
+    const db = await testDatabase();
+    const receiver = startReceiver();
+    // Polling once a minute: only the NOTIFY sent at commit can deliver within the wait below.
+    const service = await startTestService(db, { env: { POLL_INTERVAL_MS: "60000" } });
+    const sql = producer(db);
+    try {
+      await service.api("POST", "/subscriptions", { id: "s", url: receiver.url });
+      await sql.begin(async (tx) => {
+        await publish(tx as unknown as Sql, db.schema, { id: "evt_1", ...order, source: "shop" });
+        assert.equal(await countRows(db.sql, "events"), 0, "invisible before commit");
+      });
+      const [got] = await receiver.waitFor(1, 10_000);
+      const body = JSON.parse(got!.body);
+      assert.equal(body.id, "evt_1");
+      assert.deepEqual(body.data, { order_id: 42 });
+      assert.equal((await service.api("GET", "/events/evt_1")).source, "shop");
+    } finally {
+      await sql.end();
+      await service.stop();
+      await receiver.close();
+      await db.close();
+    }
+  },
 });
 
 Deno.test("dispatch_publish() replays the same content, adds nothing, and raises 23505 for other content", async () => {
@@ -252,99 +264,115 @@ Deno.test("dispatch_publish() with a NULL id generates one in the API's format",
   }
 });
 
-Deno.test("50 transactions open at once each publish, and every event is delivered exactly once", async () => {
-  const db = await testDatabase();
-  const receiver = startReceiver();
-  const sql = producer(db, 50);
-  const w = await worker(db, { concurrency: 16 });
-  try {
-    await addSubscription(db, "s", receiver.url);
-    const all = Promise.withResolvers<void>();
-    let published = 0;
-    await Promise.all(Array.from({ length: 50 }, (_, i) =>
-      sql.begin(async (tx) => {
-        await publish(tx as unknown as Sql, db.schema, { id: `evt_${i}`, ...order });
-        // Every transaction commits only once all 50 have published: they are open together.
-        if (++published === 50) all.resolve();
-        await all.promise;
-      })));
-    await receiver.waitFor(50, 20_000);
-    await eventually(
-      async () =>
-        (await countRows(db.sql, "deliveries", "status = 'delivered'")) === 50 || undefined,
-      { what: "50 deliveries to be delivered" },
-    );
-    const ids = receiver.received.map((r) => JSON.parse(r.body).id).sort();
-    assert.deepEqual(ids, Array.from({ length: 50 }, (_, i) => `evt_${i}`).sort());
-    assert.equal(await countRows(db.sql, "deliveries", "attempts = 1"), 50);
-  } finally {
-    await w.stop({ drainMs: 1000, resultsMs: 1000 });
-    await sql.end();
-    await receiver.close();
-    await db.close();
-  }
+Deno.test({
+  name: "50 transactions open at once each publish, and every event is delivered exactly once",
+  // Not on the embedded database (PGlite): a transaction there is every connection's.
+  ignore: embedded,
+  async fn() {
+    const db = await testDatabase();
+    const receiver = startReceiver();
+    const sql = producer(db, 50);
+    const w = await worker(db, { concurrency: 16 });
+    try {
+      await addSubscription(db, "s", receiver.url);
+      const all = Promise.withResolvers<void>();
+      let published = 0;
+      await Promise.all(Array.from({ length: 50 }, (_, i) =>
+        sql.begin(async (tx) => {
+          await publish(tx as unknown as Sql, db.schema, { id: `evt_${i}`, ...order });
+          // Every transaction commits only once all 50 have published: they are open together.
+          if (++published === 50) all.resolve();
+          await all.promise;
+        })));
+      await receiver.waitFor(50, 20_000);
+      await eventually(
+        async () =>
+          (await countRows(db.sql, "deliveries", "status = 'delivered'")) === 50 || undefined,
+        { what: "50 deliveries to be delivered" },
+      );
+      const ids = receiver.received.map((r) => JSON.parse(r.body).id).sort();
+      assert.deepEqual(ids, Array.from({ length: 50 }, (_, i) => `evt_${i}`).sort());
+      assert.equal(await countRows(db.sql, "deliveries", "attempts = 1"), 50);
+    } finally {
+      await w.stop({ drainMs: 1000, resultsMs: 1000 });
+      await sql.end();
+      await receiver.close();
+      await db.close();
+    }
+  },
 });
 
-Deno.test("dispatch_publish() works in its own DATABASE_SCHEMA whatever the caller's search_path", async () => {
-  const a = await testDatabase();
-  const b = await testDatabase();
-  const sql = producer(a);
-  try {
-    await addSubscription(a, "s", "http://127.0.0.1:9/hook");
-    await addSubscription(b, "s", "http://127.0.0.1:9/hook");
-    // The caller's search_path names the other schema first, with tables of the same names.
-    await sql.unsafe(`SET search_path TO ${b.schema}, public`);
-    assert.equal(await publish(sql, a.schema, { id: "evt_a", ...order }), "evt_a");
-    assert.equal(await countRows(a.sql, "events"), 1);
-    assert.equal(await countRows(a.sql, "deliveries"), 1);
-    assert.equal(await countRows(b.sql, "events"), 0);
-  } finally {
-    await sql.end();
-    await a.close();
-    await b.close();
-  }
+Deno.test({
+  name: "dispatch_publish() works in its own DATABASE_SCHEMA whatever the caller's search_path",
+  // Not on the embedded database (PGlite): a search_path set there is every connection's.
+  ignore: embedded,
+  async fn() {
+    const a = await testDatabase();
+    const b = await testDatabase();
+    const sql = producer(a);
+    try {
+      await addSubscription(a, "s", "http://127.0.0.1:9/hook");
+      await addSubscription(b, "s", "http://127.0.0.1:9/hook");
+      // The caller's search_path names the other schema first, with tables of the same names.
+      await sql.unsafe(`SET search_path TO ${b.schema}, public`);
+      assert.equal(await publish(sql, a.schema, { id: "evt_a", ...order }), "evt_a");
+      assert.equal(await countRows(a.sql, "events"), 1);
+      assert.equal(await countRows(a.sql, "deliveries"), 1);
+      assert.equal(await countRows(b.sql, "events"), 0);
+    } finally {
+      await sql.end();
+      await a.close();
+      await b.close();
+    }
+  },
 });
 
-Deno.test("a role granted only EXECUTE on dispatch_publish() publishes but cannot read or write tables", async () => {
-  const db = await testDatabase();
-  const role = `app_role_${db.schema}`;
-  const stranger = `stranger_${db.schema}`;
-  const s = db.schema;
-  await db.sql.unsafe(`CREATE ROLE ${role} LOGIN; CREATE ROLE ${stranger} LOGIN`);
-  await db.sql.unsafe(`GRANT USAGE ON SCHEMA ${s} TO ${role}, ${stranger};
+Deno.test({
+  name:
+    "a role granted only EXECUTE on dispatch_publish() publishes but cannot read or write tables",
+  // Not on the embedded database (PGlite): it has one session, of one role.
+  ignore: embedded,
+  async fn() {
+    const db = await testDatabase();
+    const role = `app_role_${db.schema}`;
+    const stranger = `stranger_${db.schema}`;
+    const s = db.schema;
+    await db.sql.unsafe(`CREATE ROLE ${role} LOGIN; CREATE ROLE ${stranger} LOGIN`);
+    await db.sql.unsafe(`GRANT USAGE ON SCHEMA ${s} TO ${role}, ${stranger};
     GRANT EXECUTE ON FUNCTION ${s}.dispatch_publish(text, text, jsonb, text, text, text)
       TO ${role}`);
-  const asRole = (name: string) => {
-    const url = new URL(db.url);
-    url.username = name;
-    url.password = "";
-    return connect(url.href, { max: 1 });
-  };
-  const app = asRole(role);
-  const other = asRole(stranger);
-  const denied = (err: { code?: string }) => err.code === "42501";
-  try {
-    await addSubscription(db, "s", "http://127.0.0.1:9/hook");
-    assert.equal(await publish(app, s, { id: "evt_1", ...order }), "evt_1");
-    assert.equal(await countRows(db.sql, "deliveries"), 1);
-    await assert.rejects(app.unsafe(`SELECT * FROM ${s}.events`), denied);
-    await assert.rejects(app.unsafe(`DELETE FROM ${s}.deliveries`), denied);
-    // The statement behind it does not validate: only dispatch_publish() may call it.
-    await assert.rejects(
-      app.unsafe(`SELECT * FROM ${s}.dispatch_insert_events('{x}', '{a}', '{NULL}', '{"{}"}',
+    const asRole = (name: string) => {
+      const url = new URL(db.url);
+      url.username = name;
+      url.password = "";
+      return connect(url.href, { max: 1 });
+    };
+    const app = asRole(role);
+    const other = asRole(stranger);
+    const denied = (err: { code?: string }) => err.code === "42501";
+    try {
+      await addSubscription(db, "s", "http://127.0.0.1:9/hook");
+      assert.equal(await publish(app, s, { id: "evt_1", ...order }), "evt_1");
+      assert.equal(await countRows(db.sql, "deliveries"), 1);
+      await assert.rejects(app.unsafe(`SELECT * FROM ${s}.events`), denied);
+      await assert.rejects(app.unsafe(`DELETE FROM ${s}.deliveries`), denied);
+      // The statement behind it does not validate: only dispatch_publish() may call it.
+      await assert.rejects(
+        app.unsafe(`SELECT * FROM ${s}.dispatch_insert_events('{x}', '{a}', '{NULL}', '{"{}"}',
         '{NULL}', '{NULL}')`),
-      (err: PgError) => denied(err) && /function dispatch_insert_events/.test(err.message),
-    );
-    await assert.rejects(
-      publish(other, s, { id: "evt_2", ...order }),
-      (err: PgError) => denied(err) && /function dispatch_publish/.test(err.message),
-    );
-  } finally {
-    await app.end();
-    await other.end();
-    await db.close();
-    const admin = connect(db.url, { max: 1 });
-    await admin.unsafe(`DROP ROLE ${role}; DROP ROLE ${stranger}`);
-    await admin.end();
-  }
+        (err: PgError) => denied(err) && /function dispatch_insert_events/.test(err.message),
+      );
+      await assert.rejects(
+        publish(other, s, { id: "evt_2", ...order }),
+        (err: PgError) => denied(err) && /function dispatch_publish/.test(err.message),
+      );
+    } finally {
+      await app.end();
+      await other.end();
+      await db.close();
+      const admin = connect(db.url, { max: 1 });
+      await admin.unsafe(`DROP ROLE ${role}; DROP ROLE ${stranger}`);
+      await admin.end();
+    }
+  },
 });
