@@ -256,7 +256,7 @@ export const variables = {
   MAX_PAYLOAD_BYTES: {
     schema: int(1024, 64 * 1024 * 1024),
     fallback: String(256 * 1024),
-    about: "largest request body",
+    about: "largest request body; also the largest data of dispatch_publish()",
   },
   ALLOW_PRIVATE_TARGETS: {
     schema: bool,

@@ -74,6 +74,7 @@ export async function startService(
     // embedded database cannot LISTEN) and other processes through NOTIFY.
     const engine = createEngine({ sql: db.sql, channel: db.channel, log });
     closeEngine = () => engine.close();
+    if (role !== "worker") await engine.setSqlPublishLimit(config.http.maxPayloadBytes);
     let worker: Worker | null = null;
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,

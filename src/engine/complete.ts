@@ -5,6 +5,7 @@
  * @module
  */
 import type { Sql } from "../db/pool.ts";
+import { queueNext } from "./ordering.ts";
 import { endedClaims, releaseHeld } from "./release.ts";
 import type { Completion } from "./shapes.ts";
 
@@ -22,7 +23,8 @@ const unsettled = `(s.circuit_state <> 'closed' OR s.consecutive_failures > 0
  * match), so a write repeated after a lost answer never lands on a newer
  * claim. An attempt is always recorded: it did happen. It replaces the
  * `lease_expired` row the rescuer wrote for it, if any. Each finished claim
- * of a subscription with `max_in_flight` lets one delivery it parked go.
+ * of a subscription with `max_in_flight` lets one delivery it parked go, and
+ * each fifo delivery that ended for good lets the next of its queue go.
  * Answers, per outcome, whether the lease was still this one, and how many
  * held deliveries were let go (the caller wakes the workers for them); null
  * when one of the `unlessUnsettled` subscriptions has a health to change (see
@@ -60,9 +62,11 @@ export async function completeDeliveries(
       FROM r
       WHERE d.id = r.id AND d.status = 'processing' AND d.locked_by = ${workerId}
         AND d.attempts = r.attempt AND NOT (SELECT unsettled FROM stop)
-      RETURNING d.id, d.subscription_seq
+      RETURNING d.id, d.subscription_seq, d.status, d.queue_id
     ), released AS (
       ${releaseHeld(sql, endedClaims(sql, "upd"))}
+    ), queued AS (
+      ${queueNext(sql, "upd")}
     ), att AS (
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
         attempt, started_at, duration_ms, status_code, error_class, error, response_body,
@@ -91,7 +95,8 @@ export async function completeDeliveries(
         response_body = excluded.response_body, response_headers = excluded.response_headers
       WHERE delivery_attempts.error_class = 'lease_expired'
     )
-    SELECT upd.id IS NOT NULL AS applied, (SELECT n FROM released) AS released,
+    SELECT upd.id IS NOT NULL AS applied,
+      (SELECT n FROM released) + (SELECT n FROM queued) AS released,
       (SELECT unsettled FROM stop)
     FROM r LEFT JOIN upd ON upd.id = r.id
     ORDER BY r.ord`;

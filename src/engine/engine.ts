@@ -31,7 +31,7 @@ import {
   recordHealth,
 } from "./health.ts";
 import { handBack, renewLeases, rescueExpired } from "./lease.ts";
-import type { BatchOutcome, EventInput, Target } from "./publish.ts";
+import { type BatchOutcome, type EventInput, setMaxDataBytes, type Target } from "./publish.ts";
 import { countFailed, type FailedFilter, requeueFailed, requeueMany } from "./requeue.ts";
 import { deleteFinishedEvents } from "./retention.ts";
 import {
@@ -97,6 +97,9 @@ export function createEngine(options: EngineOptions) {
       const outcomes = await writer.submit({ events, to, audit: pendingAudit() }, submit);
       return waking(outcomes, fanned(outcomes));
     },
+
+    /** The largest `data` that `dispatch_publish()` takes, in bytes: the API's body limit. */
+    setSqlPublishLimit: (maxDataBytes: number) => setMaxDataBytes(sql, maxDataBytes),
 
     claim: (claim: ClaimOptions) => claimDeliveries(sql, claim),
 

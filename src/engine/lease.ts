@@ -6,6 +6,7 @@
  */
 import type { Sql } from "../db/pool.ts";
 import { budgetSpent } from "./claim.ts";
+import { queueNext } from "./ordering.ts";
 import { endedClaims, releaseHeld } from "./release.ts";
 import type { Lease } from "./shapes.ts";
 
@@ -66,7 +67,8 @@ export async function renewLeases(
  * lost the database for longer than the lease) to `retrying`, or to
  * `failed` when that was their last attempt, and records the lost attempt
  * as `lease_expired` so the history says what happened. Each lets go what
- * its subscription parked for it, as a finished claim does.
+ * its subscription parked for it, as a finished claim does (a failed fifo
+ * one, the next of its queue).
  */
 export async function rescueExpired(
   sql: Sql,
@@ -89,7 +91,8 @@ export async function rescueExpired(
         next_attempt_at = now(), updated_at = now()
       FROM expired x
       WHERE d.id = x.id AND d.attempts = x.attempts AND d.locked_by = x.locked_by
-      RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts, d.last_error
+      RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts, d.last_error,
+        d.status, d.queue_id
     ), att AS (
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
         attempt, started_at, duration_ms, error_class, error)
@@ -99,7 +102,10 @@ export async function rescueExpired(
       ON CONFLICT (delivery_id, attempt) DO NOTHING
     ), released AS (
       ${releaseHeld(sql, endedClaims(sql, "upd"))}
+    ), queued AS (
+      ${queueNext(sql, "upd")}
     )
-    SELECT (SELECT count(*) FROM upd)::int AS rescued, (SELECT n FROM released) AS released`;
+    SELECT (SELECT count(*) FROM upd)::int AS rescued,
+      (SELECT n FROM released) + (SELECT n FROM queued) AS released`;
   return row?.rescued ?? 0;
 }

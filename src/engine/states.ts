@@ -86,8 +86,16 @@ export const transitions = {
 } as const satisfies Record<string, Transition>;
 
 /** What holds a waiting delivery back besides its backoff (`deliveries.held_by`). */
-export const heldByReasons = ["rate_limit", "max_in_flight", "circuit"] as const;
+export const heldByReasons = ["rate_limit", "max_in_flight", "circuit", "ordering"] as const;
 export type HeldBy = (typeof heldByReasons)[number];
+
+/**
+ * How a subscription orders its deliveries: `fifo` sends those whose events
+ * share an ordering key one at a time, in ingest order (`held_by` 'ordering'
+ * parks the ones behind a queue's head).
+ */
+export const orderings = ["none", "fifo"] as const;
+export type Ordering = (typeof orderings)[number];
 
 /** A subscription's circuit breaker: closed → open → half_open (one probe) → closed. */
 export const circuitStates = ["closed", "open", "half_open"] as const;

@@ -18,7 +18,8 @@ import { releaseHeld } from "./release.ts";
 import { operationalEvent } from "./health.ts";
 import { insertEvents } from "./publish.ts";
 import type { EndpointAuth } from "./shapes.ts";
-import type { CircuitState } from "./states.ts";
+import { releaseOrdered } from "./ordering.ts";
+import type { CircuitState, Ordering } from "./states.ts";
 
 export interface SubscriptionInput {
   id: string;
@@ -31,6 +32,8 @@ export interface SubscriptionInput {
   max_attempts: number | null;
   rate_limit: number | null;
   max_in_flight: number | null;
+  /** Default `none`. */
+  ordering?: Ordering;
   metadata: Record<string, string>;
   /** Default null. */
   auth?: EndpointAuth | null;
@@ -65,6 +68,7 @@ export type SubscriptionChanges = Partial<
     | "max_attempts"
     | "rate_limit"
     | "max_in_flight"
+    | "ordering"
     | "metadata"
     | "auth"
   >
@@ -82,13 +86,13 @@ export async function insertSubscription(
   const tls = certificateColumns(sql, sub.tls_client_certificate ?? null);
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
-      max_attempts, rate_limit, max_in_flight, metadata, auth, auth_secret,
+      max_attempts, rate_limit, max_in_flight, ordering, metadata, auth, auth_secret,
       tls_client_certificate, tls_client_cert_pem, tls_client_key)
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
-      ${sub.max_in_flight}, ${sql.json(sub.metadata)}, ${sub.auth ? sql.json(sub.auth) : null},
-      ${sub.auth_secret ?? null}, ${tls.tls_client_certificate},
-      ${tls.tls_client_cert_pem}, ${tls.tls_client_key})
+      ${sub.max_in_flight}, ${sub.ordering ?? "none"}, ${sql.json(sub.metadata)},
+      ${sub.auth ? sql.json(sub.auth) : null}, ${sub.auth_secret ?? null},
+      ${tls.tls_client_certificate}, ${tls.tls_client_cert_pem}, ${tls.tls_client_key})
     ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
@@ -155,6 +159,9 @@ export async function updateSubscription(
       const [released] = await sql<{ n: number }[]>`
         ${releaseHeld(sql, sql`SELECT ${before.seq}::bigint, NULL::int`)}`;
       woke = (released?.n ?? 0) > 0;
+    }
+    if (patch.ordering === "none") {
+      woke = await releaseOrdered(tx as unknown as Sql, before.seq) > 0 || woke;
     }
     if (patch.active === true && before.circuit_state !== "closed") {
       // What the circuit held went with the rest above: only the announcement is left.

@@ -179,13 +179,17 @@ async function findEvent(c: Context, deps: AppDeps, id: string): Promise<EventRo
 }
 
 /** An event as a request sent it, with its defaults; `dataText` is its `data` as written. */
-export function eventInput(body: z.output<typeof NewEvent>, dataText: string): EventInput {
+export function eventInput(
+  body: z.output<typeof NewEvent>,
+  dataText: string,
+): EventInput & { ordering_key: string | null } {
   return {
     id: body.id ?? newId("evt"),
     type: body.type,
     source: body.source ?? null,
     data: body.data,
     tenant_id: body.tenant_id ?? null,
+    ordering_key: body.ordering_key ?? null,
     dataText,
   };
 }

@@ -13,6 +13,7 @@ export const newEvent = {
 export const event = {
   ...newEvent,
   tenant_id: null,
+  ordering_key: null,
   created_at: at,
   status: "pending" as const,
   deliveries: { total: 1, pending: 1, processing: 0, retrying: 0, delivered: 0, failed: 0 },
@@ -37,6 +38,7 @@ export const subscription = {
   max_attempts: null,
   rate_limit: null,
   max_in_flight: null,
+  ordering: "none" as const,
   circuit: {
     state: "closed" as const,
     consecutive_failures: 0,

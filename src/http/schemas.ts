@@ -1,6 +1,12 @@
 import { z } from "@hono/zod-openapi";
 import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../storable.ts";
-import { circuitStates, deliveryStatuses, eventStatuses, heldByReasons } from "../engine/states.ts";
+import {
+  circuitStates,
+  deliveryStatuses,
+  eventStatuses,
+  heldByReasons,
+  orderings,
+} from "../engine/states.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import "../zod_messages.ts";
 
@@ -62,6 +68,10 @@ export const NewEvent = z.object({
     description: `Any JSON object, nested at most ${MAX_JSON_DEPTH} deep`,
     example: { order_id: 42 },
   }),
+  ordering_key: id("order-42").optional().openapi({
+    description:
+      'Events with one key reach a subscription with `"ordering": "fifo"` one at a time, in ingest order',
+  }),
 }).strict().openapi("NewEvent");
 
 export const DeliveryCounts = z.object({
@@ -78,6 +88,7 @@ export const Event = z.object({
   type: z.string(),
   source: z.string().nullable(),
   tenant_id: z.string().nullable(),
+  ordering_key: z.string().nullable(),
   data: z.record(z.string(), z.unknown()),
   created_at: timestamp,
   status: z.enum(eventStatuses),
@@ -93,7 +104,7 @@ export const Delivery = z.object({
   next_attempt_at: timestamp.nullable(),
   held_by: z.enum(heldByReasons).nullable().openapi({
     description:
-      "While it waits: what holds it back besides its backoff (a limit, or an open circuit)",
+      "While it waits: what holds it back besides its backoff (a limit, an open circuit, or the delivery before it in its fifo queue)",
   }),
   last_status_code: z.number().int().nullable(),
   last_error: z.string().nullable(),
@@ -190,6 +201,10 @@ const rateLimit = z.number().int().min(1).max(10_000).nullable().openapi({
 const maxInFlight = z.number().int().min(1).max(1000).nullable().openapi({
   description: "Attempts in flight at once, across every process; null: no limit",
 });
+const ordering = z.enum(orderings).openapi({
+  description:
+    "fifo: deliveries of events that share an ordering_key are sent one at a time, in ingest order (events without one form one queue); a change applies to deliveries fanned out from then on, and none lets every waiting one go",
+});
 
 /** A secret part of `auth`: accepted, stored sealed, never shown. */
 const authSecret = (max: number) =>
@@ -258,6 +273,7 @@ export const NewSubscription = z.object({
   max_attempts: maxAttempts.optional(),
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
+  ordering: ordering.default("none"),
   metadata: metadata.default({}),
   auth: endpointAuth.nullable().optional(),
   tls_client_certificate: tlsClientCertificate.optional(),
@@ -274,6 +290,7 @@ export const SubscriptionPatch = z.object({
   max_attempts: maxAttempts.nullable().optional(),
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
+  ordering: ordering.optional(),
   metadata: metadata.optional(),
   auth: endpointAuth.nullable().optional().openapi({ description: "Replaces it whole" }),
   tls_client_certificate: tlsClientCertificate.optional(),
@@ -290,6 +307,7 @@ export const Subscription = z.object({
   max_attempts: z.number().int().nullable(),
   rate_limit: z.number().int().nullable(),
   max_in_flight: z.number().int().nullable(),
+  ordering: z.enum(orderings),
   circuit: z.object({
     state: z.enum(circuitStates),
     consecutive_failures: z.number().int(),

@@ -28,12 +28,13 @@ export interface EventRow {
   source: string | null;
   data: unknown;
   tenant_id: string | null;
+  ordering_key: string | null;
   created_at: Date;
   status: EventStatus;
   deliveries: DeliveryCountsRow;
 }
 
-const eventColumns = "e.id, e.type, e.source, e.data, e.tenant_id, e.created_at";
+const eventColumns = "e.id, e.type, e.source, e.data, e.tenant_id, e.ordering_key, e.created_at";
 
 // Derived status (the precedence of `eventStatusOf`, in SQL so a list can filter on it) and
 // counts of one event's deliveries, for `FROM events e`.

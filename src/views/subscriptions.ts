@@ -5,7 +5,7 @@
  */
 import type { Sql } from "../db/pool.ts";
 import type { EndpointAuth } from "../engine/shapes.ts";
-import type { CircuitState } from "../engine/states.ts";
+import type { CircuitState, Ordering } from "../engine/states.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 /** A subscription as the API shows it: never with its secrets. */
@@ -20,6 +20,7 @@ export interface SubscriptionRow {
   max_attempts: number | null;
   rate_limit: number | null;
   max_in_flight: number | null;
+  ordering: Ordering;
   circuit: {
     state: CircuitState;
     consecutive_failures: number;
@@ -50,7 +51,7 @@ const iso = (column: string) =>
 
 export const subscriptionColumns =
   `id, tenant_id, url, event_types, description, active, disabled_reason, max_attempts,
-  rate_limit, max_in_flight,
+  rate_limit, max_in_flight, ordering,
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
     AS circuit,

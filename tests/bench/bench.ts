@@ -13,6 +13,12 @@
  * puts a dead endpoint (connection refused) with 10,000 retrying
  * deliveries beside a healthy one at 500 events/s, with the circuit breaker
  * on and off, and compares the healthy one's latency with a run without it.
+ * `--fifo [--repeat N]` measures a subscription with `ordering: "fifo"` and
+ * events spread over 1, 10 and 1,000 ordering keys beside one without
+ * ordering (each key's deliveries go one at a time, so 1 key is one queue).
+ * `--sql [--repeat N]` compares ingest through `dispatch_publish()` (32
+ * connections, each call its own transaction, then 10 calls a transaction)
+ * with `POST /events` (32 producers), side by side.
  *
  * @module
  */
@@ -40,6 +46,8 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "64" },
     fanout: { type: "boolean", default: false },
     dead: { type: "boolean", default: false },
+    fifo: { type: "boolean", default: false },
+    sql: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -62,6 +70,10 @@ interface Run {
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
   env?: Record<string, string>;
+  /** The subscriptions' ordering fifo, the events spread over this many ordering keys in turn. */
+  fifoKeys?: number;
+  /** Each producer publishes through its own connection with `dispatch_publish()`, not HTTP. */
+  viaSql?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -103,8 +115,43 @@ const deadRuns: Run[] = [
   },
 ];
 
-const runs: Run[] = args.fanout || args.dead
-  ? Array.from({ length: Number(args.repeat) }, () => args.dead ? deadRuns : fanoutRuns).flat()
+const fifoBurst = { mode: "burst" as const, events: 3000, subs: 1, producers: 32, batch: 1 };
+const fifoRuns: Run[] = [
+  { name: "ordering-none", ...fifoBurst },
+  ...[1, 10, 1000].map((keys) => ({
+    name: `fifo-${keys}-keys`,
+    ...fifoBurst,
+    // One key is one queue, a delivery at a time: fewer events, so it ends within the deadline.
+    ...(keys === 1 ? { events: 1000 } : {}),
+    fifoKeys: keys,
+    baseline: "ordering-none",
+  })),
+];
+
+const ingestBurst = { mode: "burst" as const, events: 10000, subs: 1, producers: 32, batch: 1 };
+const sqlRuns: Run[] = [
+  { name: "ingest-rest", ...ingestBurst },
+  { name: "ingest-sql", ...ingestBurst, viaSql: true, baseline: "ingest-rest" },
+  {
+    name: "ingest-sql-10-per-tx",
+    ...ingestBurst,
+    batch: 10,
+    viaSql: true,
+    baseline: "ingest-rest",
+  },
+];
+
+const compared = args.fanout
+  ? fanoutRuns
+  : args.dead
+  ? deadRuns
+  : args.sql
+  ? sqlRuns
+  : args.fifo
+  ? fifoRuns
+  : null;
+const runs: Run[] = compared
+  ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
   : args.mode
   ? [{
     name: "custom",
@@ -173,7 +220,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (args.fanout || args.dead) printComparison(results);
+  if (compared) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -223,6 +270,9 @@ async function execute(run: Run) {
     ...(run.tenants
       ? { tenant_id: `tenant_${Number(id.slice(prefix.length)) % run.tenants}` }
       : {}),
+    ...(run.fifoKeys
+      ? { ordering_key: `key_${Number(id.slice(prefix.length)) % run.fifoKeys}` }
+      : {}),
     data: { n: 1 },
   });
   const expected = run.events * run.subs;
@@ -230,9 +280,26 @@ async function execute(run: Run) {
   let ingestEnd = t0;
   let rejected = 0;
 
+  // One connection per producer, opened before the clock starts.
+  const producers = run.viaSql ? connect(url!, { max: run.producers ?? 32 }) : null;
+  if (producers) {
+    await Promise.all(Array.from({ length: run.producers ?? 32 }, () => producers`SELECT 1`));
+  }
+  const publish = `${schema}.dispatch_publish`;
+
   const post = async (ids: string[]) => {
     const now = performance.now();
     for (const id of ids) sent.set(id, now);
+    if (producers) {
+      // A batch is one transaction's events, as a producer that publishes several at once.
+      await producers.begin(async (tx) => {
+        for (const e of ids.map(eventOf)) {
+          await tx`SELECT ${tx(publish)}(${e.id}, ${e.type},
+            ${JSON.stringify(e.data)}::text::jsonb, NULL, ${e.tenant_id ?? null})`;
+        }
+      });
+      return;
+    }
     const one = ids.length === 1 && run.batch !== undefined && run.batch <= 1;
     const body = one || run.mode !== "burst"
       ? JSON.stringify(eventOf(ids[0]!))
@@ -281,6 +348,7 @@ async function execute(run: Run) {
     await Promise.all(inflight);
     ingestEnd = performance.now();
   }
+  await producers?.end();
   const complete = await arrivalCount(expected, 60_000).then(() => true, () => false);
   const end = performance.now();
 
@@ -305,6 +373,7 @@ async function execute(run: Run) {
     subscriptions: run.subs * (run.tenants ?? 1),
     ...(run.nonMatching ? { non_matching_subscriptions: run.nonMatching } : {}),
     ...(run.tenants ? { tenants: run.tenants } : {}),
+    ...(run.fifoKeys ? { ordering: "fifo", ordering_keys: run.fifoKeys } : {}),
     ...(run.producers ? { producers: run.producers } : {}),
     ...(run.batch && run.batch > 1 ? { events_per_request: run.batch } : {}),
     ...(run.rate ? { target_rate: run.rate } : {}),
@@ -344,10 +413,10 @@ async function resetSubscriptions(run: Run) {
   await sql`DELETE FROM ${table}`;
   const tenants = run.tenants ?? 0;
   await sql`
-    INSERT INTO ${table} (id, url, event_types, secret, tenant_id)
+    INSERT INTO ${table} (id, url, event_types, secret, tenant_id, ordering)
     SELECT 'sub_' || t || '_' || i, ${hook} || t || '_' || i,
       ${tenants ? ["order.*"] : ["*"]}::text[], 'bench-secret',
-      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END
+      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END, ${run.fifoKeys ? "fifo" : "none"}
     FROM generate_series(0, greatest(${tenants}, 1) - 1) t, generate_series(1, ${run.subs}) i`;
   await sql`
     INSERT INTO ${table} (id, url, event_types, secret)

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fanOut } from "../../src/engine/fan_out.ts";
+import type postgres from "postgres";
 import type { Sql } from "../../src/db/pool.ts";
 import { testDatabase } from "../helpers/db.ts";
 
@@ -20,7 +20,14 @@ async function addSubscription(
       ${sub.active ?? true})`;
 }
 
-/** The subscription ids fanOut() gives each event of a VALUES list (any relation will do). */
+/** The fan-out of every event of `events`, a relation with columns `id`, `type` and `tenant_id`. */
+function fanOut(sql: Sql, events: postgres.Helper<string>) {
+  return sql`
+    SELECT e.id AS event_id, f.subscription_id, f.subscription_seq
+    FROM ${events} e CROSS JOIN LATERAL dispatch_fan_out(e.tenant_id, e.type) f`;
+}
+
+/** The subscription ids dispatch_fan_out() gives each event of a VALUES list (any relation will do). */
 async function fannedTo(sql: Sql, events: [string, string, string | null][]) {
   const rows = await sql<{ event_id: string; subscription_id: string }[]>`
     WITH ev AS (
@@ -34,7 +41,7 @@ async function fannedTo(sql: Sql, events: [string, string, string | null][]) {
   return by;
 }
 
-Deno.test("fanOut() answers what the pattern rule says for every pattern and type, within each tenant", async () => {
+Deno.test("dispatch_fan_out() answers what the pattern rule says for every pattern and type, within each tenant", async () => {
   const db = await testDatabase();
   try {
     const patterns = [

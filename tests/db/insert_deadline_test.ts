@@ -34,6 +34,6 @@ async function insertsOnLock(sql: Sql, test: (n: number) => boolean) {
   const [row] = await sql<{ n: number }[]>`
     SELECT count(*)::int AS n FROM pg_stat_activity
     WHERE datname = current_database() AND wait_event_type = 'Lock'
-      AND query LIKE '%INSERT INTO events%'`;
+      AND query LIKE '%dispatch_insert_events(%'`;
   return test(row!.n) ? true : undefined;
 }

@@ -5,6 +5,7 @@ import {
   eventStatuses,
   eventStatusOf,
   heldByReasons,
+  orderings,
 } from "../../src/engine/states.ts";
 import { keyScopes } from "../../src/views/api_keys.ts";
 import { withTestDatabase } from "../helpers/db.ts";
@@ -24,6 +25,7 @@ Deno.test("the migrations' CHECK constraints allow exactly the values of the sta
     assert.deepEqual(allowed("deliveries", "status"), [...deliveryStatuses]);
     assert.deepEqual(allowed("deliveries", "held_by"), [...heldByReasons]);
     assert.deepEqual(allowed("subscriptions", "circuit_state"), [...circuitStates]);
+    assert.deepEqual(allowed("subscriptions", "ordering"), [...orderings]);
     assert.deepEqual(allowed("api_keys", "scope"), [...keyScopes]);
   }));
 

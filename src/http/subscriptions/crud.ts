@@ -122,6 +122,7 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       max_attempts: body.max_attempts ?? null,
       rate_limit: body.rate_limit ?? null,
       max_in_flight: body.max_in_flight ?? null,
+      ordering: body.ordering,
       metadata: body.metadata,
       ...auth,
       tls_client_certificate: await storedCertificate(body.tls_client_certificate, deps.secrets) ??
