@@ -130,7 +130,9 @@ export function eventsRoutes(deps: AppDeps) {
       return c.json(eventBody(await findEvent(c, deps, event.id)), 200);
     }
     deps.metrics.eventIngested(event.type);
-    return c.json(eventBody(createdEvent(event, outcome!)), 201);
+    // `dataText` is how it is stored, not part of the event.
+    const { dataText: _, ...shown } = event;
+    return c.json(eventBody(createdEvent(shown, outcome!)), 201);
   });
 
   app.openapi(list, async (c) => {

@@ -13,7 +13,13 @@ Deno.test("POST /events stores ordering_key and every event representation shows
       ordering_key: "order-42",
     });
     assert.equal(res.status, 201);
-    assert.equal((await json(res)).ordering_key, "order-42");
+    const created = await json(res);
+    assert.equal(created.ordering_key, "order-42");
+    // Exactly the fields of the Event schema, as GET shows them.
+    assert.deepEqual(
+      Object.keys(created).sort(),
+      Object.keys(await json(await t.call("GET", "/events/evt_k"))).sort(),
+    );
     assert.equal((await json(await t.call("GET", "/events/evt_k"))).ordering_key, "order-42");
     const [listed] = (await json(await t.call("GET", "/events"))).data;
     assert.equal(listed.ordering_key, "order-42");
