@@ -214,7 +214,7 @@ export async function claimDeliveries(
       coalesce(s.circuit_state = 'closed' AND s.consecutive_failures = 0
         AND s.failing_since IS NULL, false) AS healthy,
       e.type, e.source, e.created_at,
-      coalesce(e.data_text, e.data::text) AS data, s.url, s.active,
+      coalesce(e.data_text, e.data::text) AS data, s.url, s.active, s.headers, s.format,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
         THEN s.previous_secret END], NULL) AS secrets
     FROM (SELECT count(*)::int AS scanned FROM scan) st

@@ -4,17 +4,19 @@
  * event with tenant T reaches only T's subscriptions, one without a tenant
  * only subscriptions without one, and within those exact types, `*` (not
  * for types that start with `dispatch.`) and the `prefix.*` patterns of
- * the event type's dot-prefixes.
+ * the event type's dot-prefixes; then the subscription's payload filter.
  *
  * @module
  */
 import type postgres from "postgres";
 import type { Sql } from "../db/pool.ts";
+import { passesFilter } from "../views/filters.ts";
 
 /**
  * `(event_id, subscription_id, subscription_seq)` for every active
  * subscription each event of `events` matches. `events` is a fragment that
- * names a relation with columns `id`, `type` and `tenant_id`, e.g. a CTE:
+ * names a relation with columns `id`, `type`, `source`, `tenant_id` and
+ * `data` (jsonb), e.g. a CTE:
  * `fanOut(sql, sql("input"))`.
  */
 export function fanOut(sql: Sql, events: postgres.Fragment | postgres.Helper<string>) {
@@ -22,5 +24,6 @@ export function fanOut(sql: Sql, events: postgres.Fragment | postgres.Helper<str
     SELECT e.id AS event_id, s.id AS subscription_id, s.seq AS subscription_seq
     FROM ${events} e
     JOIN subscriptions s
-      ON s.active AND s.match_keys && dispatch_event_keys(e.tenant_id, e.type)`;
+      ON s.active AND s.match_keys && dispatch_event_keys(e.tenant_id, e.type)
+      AND ${passesFilter(sql, "e", sql`s.filter_path`)}`;
 }

@@ -47,6 +47,10 @@ export interface ClaimedDelivery {
   active: boolean | null;
   /** Stored (possibly sealed) secrets that sign this attempt: current, and previous in its grace. */
   secrets: string[];
+  /** The subscription's custom headers, as stored: sensitive values possibly sealed. Null when it was deleted. */
+  headers: Record<string, string> | null;
+  /** The body the endpoint receives: the event envelope, or a CloudEvent. */
+  format: "standard" | "cloudevents" | null;
 }
 
 /** The outcome of one claimed delivery, written back by the completer. */

@@ -12,6 +12,7 @@ import {
   type SubscriptionRow,
 } from "../views/subscriptions.ts";
 import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
+import { MASK } from "../views/custom_headers.ts";
 import { cancelWaiting } from "./cancel.ts";
 import { releaseHeld } from "./release.ts";
 import { operationalEvent } from "./health.ts";
@@ -30,6 +31,12 @@ export interface SubscriptionInput {
   rate_limit: number | null;
   max_in_flight: number | null;
   metadata: Record<string, string>;
+  /** Lower-case names; sensitive values sealed. Default none. */
+  headers?: Record<string, string>;
+  /** Default null: no filter. */
+  filter?: string | null;
+  /** Default "standard". */
+  format?: "standard" | "cloudevents";
 }
 
 export type SubscriptionChanges = Partial<
@@ -43,6 +50,9 @@ export type SubscriptionChanges = Partial<
     | "rate_limit"
     | "max_in_flight"
     | "metadata"
+    | "headers"
+    | "filter"
+    | "format"
   >
 >;
 
@@ -53,10 +63,11 @@ export async function insertSubscription(
 ): Promise<SubscriptionRow | undefined> {
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
-      max_attempts, rate_limit, max_in_flight, metadata)
+      max_attempts, rate_limit, max_in_flight, metadata, headers, filter, format)
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
-      ${sub.max_in_flight}, ${sql.json(sub.metadata)})
+      ${sub.max_in_flight}, ${sql.json(sub.metadata)}, ${sql.json(sub.headers ?? {})},
+      ${sub.filter ?? null}, ${sub.format ?? "standard"})
     ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
@@ -78,8 +89,9 @@ const closedCircuit = {
  * `false` **cancel**s the waiting deliveries, parked ones too, in the same
  * statement. A change of limits, or enabling, **release**s what was held, as
  * far as the new state allows; `woke` says whether anything was let go or
- * announced (the caller wakes the workers). Undefined when the subscription
- * does not exist.
+ * announced (the caller wakes the workers). `headers` replace them all, but
+ * a value given as the mask keeps the stored one. Undefined when the
+ * subscription does not exist.
  */
 export async function updateSubscription(
   sql: Sql,
@@ -90,6 +102,7 @@ export async function updateSubscription(
   // deno-lint-ignore no-explicit-any -- postgres.js types dynamic SET lists loosely
   const set: Record<string, any> = { ...patch };
   if (patch.metadata !== undefined) set.metadata = sql.json(patch.metadata);
+  if (patch.headers !== undefined) set.headers = keepMasked(sql, patch.headers);
   if (patch.active !== undefined) Object.assign(set, closedCircuit);
   if (patch.active === true) set.disabled_reason = null;
   const keys = Object.keys(set);
@@ -136,6 +149,13 @@ export async function updateSubscription(
     }
     return { row: row!, woke };
   });
+}
+
+/** The new headers, where a value that is the mask keeps the stored value of that name. */
+function keepMasked(sql: Sql, headers: Record<string, string>) {
+  return sql`(SELECT coalesce(jsonb_object_agg(n.key, CASE WHEN n.value = ${sql.json(MASK)}::jsonb
+      THEN coalesce(subscriptions.headers -> n.key, n.value) ELSE n.value END), '{}')
+    FROM jsonb_each(${sql.json(headers)}::jsonb) n)`;
 }
 
 /**

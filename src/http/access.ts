@@ -51,6 +51,7 @@ const grants: Record<string, readonly KeyScope[]> = {
   recoverSubscription: ["tenant"],
   listDeliveries: ["tenant"],
   retryDelivery: ["tenant"],
+  testFilter: ["publish", "tenant"],
 };
 
 /** Every scope that may call the operation. */

@@ -44,6 +44,9 @@ export const subscription = {
     next_probe_at: null,
   },
   metadata: {},
+  headers: { "x-tenant-region": "eu-west-1", "x-api-key": "***" },
+  filter: '$.data.amount >= 100 && $.data.currency == "EUR"',
+  format: "standard" as const,
   created_at: at,
   updated_at: at,
 };
@@ -128,3 +131,8 @@ export const apiKey = {
 };
 
 export const apiKeyToken = "dk_Xq3bZ0k9yQm7Vt2LrW8sNc4Hj6Pd1Fg5Ae0Ui9Oy3Tb";
+
+export const filterTest = {
+  filter: '$.data.amount >= 100 && $.data.currency == "EUR"',
+  event: { type: "order.created", data: { amount: 120, currency: "EUR" } },
+};

@@ -3,6 +3,7 @@ import { isStorable, jsonProblem, MAX_JSON_DEPTH, unstorableText } from "../stor
 import { circuitStates, deliveryStatuses, eventStatuses, heldByReasons } from "../engine/states.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import "../zod_messages.ts";
+import { filterInput, formatInput, headersInput, shapingOutput } from "./shaping_schemas.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
@@ -16,7 +17,7 @@ const id = (example: string) =>
   z.string().min(1).max(255).regex(idPattern, `must use only ${idRules}`)
     .openapi({ example });
 
-const eventType = id("order.created");
+export const eventType = id("order.created");
 
 /** A tenant: the customer whose subscriptions and events these are. */
 export const tenantId = id("acme");
@@ -34,7 +35,7 @@ const eventTypes = z.array(eventTypePattern).min(1).max(100);
 export const timestamp = z.string().openapi({ format: "date-time" });
 
 // z.record would copy the object and drop a "__proto__" key; z.custom keeps the value as parsed.
-const jsonObject = z.custom<Record<string, unknown>>(
+export const jsonObject = z.custom<Record<string, unknown>>(
   (v) => typeof v === "object" && v !== null && !Array.isArray(v),
   "must be a JSON object",
 ).superRefine((value, ctx) => {
@@ -207,6 +208,9 @@ export const NewSubscription = z.object({
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.default({}),
+  headers: headersInput.optional(),
+  filter: filterInput.optional(),
+  format: formatInput.default("standard"),
 }).strict();
 
 export const SubscriptionPatch = z.object({
@@ -221,6 +225,9 @@ export const SubscriptionPatch = z.object({
   rate_limit: rateLimit.optional(),
   max_in_flight: maxInFlight.optional(),
   metadata: metadata.optional(),
+  headers: headersInput.optional(),
+  filter: filterInput.optional(),
+  format: formatInput.optional(),
 }).strict();
 
 export const Subscription = z.object({
@@ -241,6 +248,7 @@ export const Subscription = z.object({
     next_probe_at: timestamp.nullable(),
   }).openapi("Circuit"),
   metadata: z.record(z.string(), z.string()),
+  ...shapingOutput,
   created_at: timestamp,
   updated_at: timestamp,
 }).openapi("Subscription");

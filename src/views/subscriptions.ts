@@ -5,6 +5,7 @@
  */
 import type { Sql } from "../db/pool.ts";
 import type { CircuitState } from "../engine/states.ts";
+import { maskedHeadersColumn } from "./custom_headers.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 /** A subscription as the API shows it: never with its secrets. */
@@ -26,6 +27,10 @@ export interface SubscriptionRow {
     next_probe_at: string | null;
   };
   metadata: Record<string, string>;
+  /** Sensitive values show as "***". */
+  headers: Record<string, string>;
+  filter: string | null;
+  format: "standard" | "cloudevents";
   created_at: Date;
   updated_at: Date;
 }
@@ -40,7 +45,7 @@ export const subscriptionColumns =
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
     AS circuit,
-  metadata, created_at, updated_at`;
+  metadata, ${maskedHeadersColumn}, filter, format, created_at, updated_at`;
 
 export async function getSubscription(
   sql: Sql,

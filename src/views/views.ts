@@ -18,6 +18,7 @@ import {
   tenantsWithSubscription,
 } from "./subscriptions.ts";
 import { tenantSummary } from "./tenants.ts";
+import { filterProblem, testFilter } from "./filters.ts";
 
 export type Views = ReturnType<typeof createViews>;
 
@@ -39,6 +40,8 @@ export function createViews(sql: Sql) {
     tenantSummary,
     listApiKeys,
     schemaVersion,
+    filterProblem,
+    testFilter,
   });
   return { ...bound, latestVersion };
 }

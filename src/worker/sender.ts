@@ -13,6 +13,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import { traceDelivery } from "../observability/tracing.ts";
 import type { SecretCipher } from "../security/secret_cipher.ts";
 import { type Resolver, targetCheck, type TargetPolicy } from "../security/ssrf.ts";
+import { isSensitiveHeader } from "../views/custom_headers.ts";
 
 export interface SenderOptions extends RetrySettings, TargetPolicy {
   deliveryTimeoutMs: number;
@@ -41,12 +42,14 @@ export function createSender(
 
   async function attempt(d: ClaimedDelivery & { url: string }, signal: AbortSignal) {
     let secrets: string[];
+    let headers: Record<string, string>;
     try {
       secrets = await Promise.all(d.secrets.map(deps.secrets.open));
+      headers = await openHeaders(d.headers ?? {}, deps.secrets);
     } catch (err) {
       return unreadableSecretResult(err);
     }
-    const request = await buildRequest({ ...d, secrets });
+    const request = await buildRequest({ ...d, secrets, headers });
     return await send(request, { timeoutMs: options.deliveryTimeoutMs, signal, checkTarget });
   }
 
@@ -88,4 +91,17 @@ export function createSender(
     });
     return outcome;
   };
+}
+
+/** Custom headers as sent: the sensitive values, sealed at rest, opened. */
+async function openHeaders(
+  stored: Record<string, string>,
+  cipher: SecretCipher,
+): Promise<Record<string, string>> {
+  const entries = await Promise.all(
+    Object.entries(stored).map(async ([name, value]) =>
+      [name, isSensitiveHeader(name) ? await cipher.open(value) : value] as const
+    ),
+  );
+  return Object.fromEntries(entries);
 }

@@ -86,6 +86,8 @@ export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDe
     url: "http://127.0.0.1:9/hook",
     active: true,
     secrets: ["a-secret"],
+    headers: {},
+    format: "standard",
     ...extra,
   };
 }

@@ -16,6 +16,7 @@ import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import { validationError } from "../error_handler.ts";
 import * as examples from "../examples.ts";
+import { assertFilterParses, storableHeaders } from "../shaping.ts";
 import { errors, jsonBody, jsonResponse } from "../openapi.ts";
 import {
   IdParam,
@@ -106,6 +107,7 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     if (body.secret !== undefined) assertStrongEnough(body.secret, deps.config);
     const secret = body.secret ?? generateSecret();
     const id = body.id ?? newId("sub");
+    await assertFilterParses(views, body.filter ?? null);
     const row = await engine.createSubscription({
       id,
       tenant_id: tenantFilter(c, body.tenant_id).tenantId ?? null,
@@ -118,6 +120,9 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       rate_limit: body.rate_limit ?? null,
       max_in_flight: body.max_in_flight ?? null,
       metadata: body.metadata,
+      headers: await storableHeaders(body.headers ?? null, deps),
+      filter: body.filter ?? null,
+      format: body.format,
     });
     if (!row) throw subscriptionConflict(id);
     c.header("Cache-Control", "no-store");
@@ -147,7 +152,12 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     if (body.url !== undefined) assertAllowedTarget(body.url, deps.config);
     const scope = await subscriptionScope(c, views, id);
     if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
-    const row = await engine.updateSubscription(id, dropUndefined(body), scope);
+    if (body.filter !== undefined) await assertFilterParses(views, body.filter);
+    const headers = body.headers === undefined ? undefined : await storableHeaders(body.headers, {
+      secrets: deps.secrets,
+      stored: (await views.getSubscription(id, scope))?.headers ?? {},
+    });
+    const row = await engine.updateSubscription(id, dropUndefined({ ...body, headers }), scope);
     if (!row) throw notFound("subscription", id);
     return c.json(row, 200);
   });
