@@ -26,6 +26,7 @@ async function fannedTo(sql: Sql, events: [string, string, string | null][]) {
     WITH ev AS (
       SELECT * FROM unnest(${events.map((e) => e[0])}::text[], ${events.map((e) => e[1])}::text[],
         ${events.map((e) => e[2])}::text[]) AS e(id, type, tenant_id)
+      CROSS JOIN (SELECT NULL::text AS source, '{}'::jsonb AS data) payload
     )
     SELECT event_id, subscription_id FROM (${fanOut(sql, sql("ev"))}) f
     ORDER BY event_id, subscription_id`;
@@ -121,12 +122,13 @@ Deno.test("an inactive subscription never matches, and changing event_types move
   }
 });
 
-Deno.test("fan-out is an index probe per event with 10,000 tenants × 2 subscriptions and 10,000 that do not match", async () => {
+Deno.test("fan-out is an index probe per event with 10,000 tenants × 2 subscriptions (one filtered) and 10,000 that do not match", async () => {
   const db = await testDatabase();
   try {
     await db.sql`
-      INSERT INTO subscriptions (id, url, event_types, secret, tenant_id)
-      SELECT 't' || i || '_' || j, 'http://127.0.0.1:9/', '{order.*}', 's', 'tenant_' || i
+      INSERT INTO subscriptions (id, url, event_types, secret, tenant_id, filter)
+      SELECT 't' || i || '_' || j, 'http://127.0.0.1:9/', '{order.*}', 's', 'tenant_' || i,
+        CASE WHEN j = 1 THEN '$.data.n > 0' END
       FROM generate_series(1, 10000) i, generate_series(1, 2) j`;
     await db.sql`
       INSERT INTO subscriptions (id, url, event_types, secret)
@@ -139,7 +141,8 @@ Deno.test("fan-out is an index probe per event with 10,000 tenants × 2 subscrip
     const ev = db.sql`
       SELECT * FROM unnest(${["e1", "e2", "e3"]}::text[],
         ${["order.created", "order.paid", "bench.event"]}::text[],
-        ${["tenant_7", "tenant_9000", null]}::text[]) AS e(id, type, tenant_id)`;
+        ${["tenant_7", "tenant_9000", null]}::text[]) AS e(id, type, tenant_id)
+      CROSS JOIN (SELECT NULL::text AS source, '{"n": 1}'::jsonb AS data) payload`;
     const [explained] = await db.sql<{ "QUERY PLAN": [{ Plan: unknown }] }[]>`
       EXPLAIN (ANALYZE, FORMAT JSON) WITH ev AS (${ev}) ${fanOut(db.sql, db.sql("ev"))}`;
     const nodes: { "Node Type": string; "Relation Name"?: string; "Index Name"?: string }[] = [];
