@@ -66,17 +66,17 @@ const headersObject = z.custom<Record<string, string>>(
 ).superRefine((value, ctx) => {
   const problem = headersProblem(value);
   if (problem !== null) ctx.addIssue({ code: "custom", message: problem });
-}).openapi({
-  type: "object",
+});
+
+/** `headers` in a request: null clears (as `{}`). */
+export const headersInput = headersObject.nullable().openapi({
+  type: ["object", "null"],
   additionalProperties: { type: "string", maxLength: MAX_HEADER_VALUE },
   maxProperties: MAX_HEADERS,
   description:
     `Sent with every attempt. At most ${MAX_HEADERS}; names are HTTP tokens, matched case-insensitively and stored lower-case; values up to ${MAX_HEADER_VALUE} characters without CR, LF or NUL. Not host, content-type, content-length, transfer-encoding, connection, user-agent, webhook-* or x-dispatch-*. Sensitive values (authorization, proxy-authorization, cookie, and names containing token, secret, key, password or auth) read back as "${MASK}"; sending "${MASK}" back keeps the stored value. A PATCH replaces the whole object; {} or null clears it`,
   example: { "x-tenant-region": "eu-west-1", "x-api-key": "k_live_123" },
 });
-
-/** `headers` in a request: null clears (as `{}`). */
-export const headersInput = headersObject.nullable();
 
 export const filterInput = z.string().max(MAX_FILTER_LENGTH).refine(isStorable, unstorableText)
   .nullable().openapi({
