@@ -10,7 +10,7 @@
  */
 import type postgres from "postgres";
 import type { Sql } from "../db/pool.ts";
-import { passesFilter } from "../views/filters.ts";
+import { filterDocument, passesFilter } from "../views/filters.ts";
 
 /**
  * `(event_id, subscription_id, subscription_seq)` for every active
@@ -22,8 +22,9 @@ import { passesFilter } from "../views/filters.ts";
 export function fanOut(sql: Sql, events: postgres.Fragment | postgres.Helper<string>) {
   return sql`
     SELECT e.id AS event_id, s.id AS subscription_id, s.seq AS subscription_seq
-    FROM ${events} e
+    -- OFFSET 0: the filter's document is built once per event, not once per subscription.
+    FROM (SELECT e.*, ${filterDocument(sql, "e")} AS filter_document FROM ${events} e OFFSET 0) e
     JOIN subscriptions s
       ON s.active AND s.match_keys && dispatch_event_keys(e.tenant_id, e.type)
-      AND ${passesFilter(sql, "e", sql`s.filter_path`)}`;
+      AND ${passesFilter(sql, sql`e.filter_document`, sql`s.filter_path`)}`;
 }

@@ -13,6 +13,9 @@
  * puts a dead endpoint (connection refused) with 10,000 retrying
  * deliveries beside a healthy one at 500 events/s, with the circuit breaker
  * on and off, and compares the healthy one's latency with a run without it.
+ * `--filters [--repeat N]` compares ingest (API only, no workers) with 1,000
+ * subscriptions that match the type, each with a payload filter the events
+ * pass, with the same subscriptions without filters.
  *
  * @module
  */
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "64" },
     fanout: { type: "boolean", default: false },
     dead: { type: "boolean", default: false },
+    filters: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -62,6 +66,10 @@ interface Run {
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
   env?: Record<string, string>;
+  /** The matching subscriptions' payload filter. */
+  filter?: string;
+  /** Only the API runs: ingest is measured alone, nothing is delivered. */
+  apiOnly?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -103,8 +111,27 @@ const deadRuns: Run[] = [
   },
 ];
 
-const runs: Run[] = args.fanout || args.dead
-  ? Array.from({ length: Number(args.repeat) }, () => args.dead ? deadRuns : fanoutRuns).flat()
+const filterBurst = {
+  mode: "burst" as const,
+  events: 500,
+  subs: 1000,
+  producers: 32,
+  batch: 1,
+  apiOnly: true,
+};
+const filterRuns: Run[] = [
+  { name: "ingest-1000-unfiltered", ...filterBurst },
+  {
+    name: "ingest-1000-filtered",
+    ...filterBurst,
+    filter: '$.data.n >= 1 && $.type == "bench.event"',
+    baseline: "ingest-1000-unfiltered",
+  },
+];
+
+const compared = args.fanout ? fanoutRuns : args.dead ? deadRuns : filterRuns;
+const runs: Run[] = args.fanout || args.dead || args.filters
+  ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
   : args.mode
   ? [{
     name: "custom",
@@ -155,7 +182,7 @@ try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
     await emptyQueue();
-    dispatch = startDispatch(run.env ?? {});
+    dispatch = startDispatch(run.env ?? {}, run.apiOnly ? "api" : "serve");
     await waitForHealth();
     await resetSubscriptions(run);
     const result = await execute(run);
@@ -173,7 +200,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (args.fanout || args.dead) printComparison(results);
+  if (args.fanout || args.dead || args.filters) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -181,7 +208,7 @@ try {
   await admin.end();
 }
 
-function startDispatch(env: Record<string, string>): Deno.ChildProcess {
+function startDispatch(env: Record<string, string>, role: "serve" | "api"): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -190,7 +217,7 @@ function startDispatch(env: Record<string, string>): Deno.ChildProcess {
       ...(Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
         .filter(Boolean),
       new URL("../../main.ts", import.meta.url).pathname,
-      "serve",
+      role,
     ],
     env: {
       DATABASE_URL: url!,
@@ -225,7 +252,7 @@ async function execute(run: Run) {
       : {}),
     data: { n: 1 },
   });
-  const expected = run.events * run.subs;
+  const expected = run.apiOnly ? 0 : run.events * run.subs;
   const t0 = performance.now();
   let ingestEnd = t0;
   let rejected = 0;
@@ -313,7 +340,8 @@ async function execute(run: Run) {
     lost: expected - deliveries,
     duplicates,
     rejected,
-    ingest_events_per_s: round(run.events / ((ingestEnd - t0) / 1000)),
+    // Tenths below 100/s, where a whole number is too coarse to compare.
+    ingest_events_per_s: round(run.events / ((ingestEnd - t0) / 1000), run.subs >= 1000 ? 1 : 0),
     deliveries_per_s: round(deliveries / ((last - t0) / 1000)),
     elapsed_s: round((end - t0) / 1000, 2),
     latency_ms: {
@@ -344,10 +372,10 @@ async function resetSubscriptions(run: Run) {
   await sql`DELETE FROM ${table}`;
   const tenants = run.tenants ?? 0;
   await sql`
-    INSERT INTO ${table} (id, url, event_types, secret, tenant_id)
+    INSERT INTO ${table} (id, url, event_types, secret, tenant_id, filter)
     SELECT 'sub_' || t || '_' || i, ${hook} || t || '_' || i,
       ${tenants ? ["order.*"] : ["*"]}::text[], 'bench-secret',
-      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END
+      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END, ${run.filter ?? null}::text
     FROM generate_series(0, greatest(${tenants}, 1) - 1) t, generate_series(1, ${run.subs}) i`;
   await sql`
     INSERT INTO ${table} (id, url, event_types, secret)
@@ -387,7 +415,9 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
     console.log(
       `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ingest ${
         ratio(r.ingest_events_per_s, b.ingest_events_per_s)
-      }, deliveries ${ratio(r.deliveries_per_s, b.deliveries_per_s)}`,
+      }, deliveries ${
+        run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
+      }`,
     );
     const sum = sums.get(r.run) ?? { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0 };
     sum.ingest += r.ingest_events_per_s;
@@ -402,7 +432,9 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
     console.log(
       `${name}, all ${args.repeat} repeats | ingest ${
         ratio(sum.ingest, sum.baseIngest)
-      }, deliveries ${ratio(sum.deliveries, sum.baseDeliveries)}`,
+      }, deliveries ${
+        compared === filterRuns ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
+      }`,
     );
   }
 }
