@@ -100,8 +100,8 @@ export async function listSubscriptions(
 
 /**
  * Every distinct stored secret that starts with `prefix` (the encrypted
- * ones), current and previous, with a subscription that holds it: start-up
- * checks that the key opens each.
+ * ones), current and previous, and sealed custom header values, with a
+ * subscription that holds it: start-up checks that the key opens each.
  */
 export async function listSecretsWithPrefix(
   sql: Sql,
@@ -112,6 +112,8 @@ export async function listSecretsWithPrefix(
       SELECT secret, id AS subscription_id FROM subscriptions
       UNION ALL
       SELECT previous_secret, id FROM subscriptions WHERE previous_secret_expires_at > now()
+      UNION ALL
+      SELECT h.value, id FROM subscriptions, jsonb_each_text(headers) h
     ) s
     WHERE starts_with(secret, ${prefix})
     ORDER BY secret, subscription_id`;

@@ -239,3 +239,24 @@ Deno.test("a cloudevents subscription receives a CloudEvent the SDK validates, s
     await db.close();
   }
 });
+
+Deno.test("the service refuses to start when a key cannot open a sealed header value", async () => {
+  const db = await testDatabase();
+  try {
+    const first = await startTestService(db, { env: { DISPATCH_SECRETS_KEY: secretsKey() } });
+    await first.api("POST", "/subscriptions", {
+      url: "https://example.com/hook",
+      secret,
+      headers: { "x-api-key": "sealed-value" },
+    });
+    await first.stop();
+    // The signing secret stored as plaintext: only the header value is sealed now.
+    await db.sql`UPDATE subscriptions SET secret = ${secret}`;
+    await assert.rejects(
+      startTestService(db, { env: { DISPATCH_SECRETS_KEY: secretsKey() } }),
+      /DISPATCH_SECRETS_KEY does not decrypt a subscription secret/,
+    );
+  } finally {
+    await db.close();
+  }
+});
