@@ -138,6 +138,18 @@ Deno.test("bad headers are refused with 400 naming headers", async () => {
         `patch: ${what}`,
       );
     }
+    // The message says what is wrong, naming the header but never quoting its value.
+    const messages: [Record<string, string>, string][] = [
+      [{ "x-a": "secret\r\nx-b: 1" }, 'the value of "x-a" must not contain CR, LF or NUL'],
+      [{ "x-a": "secret\u20ac" }, 'the value of "x-a" must use only printable ASCII or Latin-1'],
+      [{ "Webhook-Id": "x" }, '"Webhook-Id" is a header Dispatch sets: it cannot be configured'],
+    ];
+    for (const [headers, message] of messages) {
+      const res = await t.call("POST", "/subscriptions", { url: hook, headers });
+      const { error } = await json(res);
+      assert.ok(error.message.startsWith(`Invalid field "headers": ${message}`), error.message);
+      assert.ok(!JSON.stringify(error).includes("secret"), "the value is not quoted");
+    }
     // The limits themselves are accepted.
     const twenty = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`x-h${i}`, "v"]));
     assert.equal(
