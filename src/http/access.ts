@@ -97,7 +97,9 @@ export function authorize(operations: () => Iterable<Operation>): MiddlewareHand
 }
 
 export function forbidden(scope: KeyScope, operation: string): ApiError {
-  const may = scope === "publish" ? ": it may only call POST /events and POST /events/batch" : "";
+  const may = scope === "publish"
+    ? ": it may only call POST /events, POST /events/batch and POST /filters/test"
+    : "";
   return new ApiError("forbidden", `A "${scope}" key cannot call ${operation}${may}`);
 }
 
