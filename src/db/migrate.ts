@@ -11,8 +11,9 @@ import m0009 from "../../migrations/0009_function_names.sql" with { type: "text"
 import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "text" };
 import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
 import m0012 from "../../migrations/0012_audit_log.sql" with { type: "text" };
-import m0013 from "../../migrations/0013_sql_publish.sql" with { type: "text" };
-import m0014 from "../../migrations/0014_ordered_delivery.sql" with { type: "text" };
+import m0013 from "../../migrations/0013_shaping.sql" with { type: "text" };
+import m0014 from "../../migrations/0014_sql_publish.sql" with { type: "text" };
+import m0015 from "../../migrations/0015_ordered_delivery.sql" with { type: "text" };
 import m0017 from "../../migrations/0017_subscription_auth.sql" with { type: "text" };
 import m0018 from "../../migrations/0018_tls_client_certificates.sql" with { type: "text" };
 
@@ -30,8 +31,9 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 10, name: "0010_parked_deliveries", sql: m0010 },
   { version: 11, name: "0011_event_data_text", sql: m0011 },
   { version: 12, name: "0012_audit_log", sql: m0012 },
-  { version: 13, name: "0013_sql_publish", sql: m0013 },
-  { version: 14, name: "0014_ordered_delivery", sql: m0014 },
+  { version: 13, name: "0013_shaping", sql: m0013 },
+  { version: 14, name: "0014_sql_publish", sql: m0014 },
+  { version: 15, name: "0015_ordered_delivery", sql: m0015 },
   { version: 17, name: "0017_subscription_auth", sql: m0017 },
   { version: 18, name: "0018_tls_client_certificates", sql: m0018 },
 ];

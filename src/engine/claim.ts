@@ -215,6 +215,7 @@ export async function claimDeliveries(
         AND s.failing_since IS NULL, false) AS healthy,
       e.type, e.source, e.created_at,
       coalesce(e.data_text, e.data::text) AS data, s.url, s.active, s.auth, s.auth_secret,
+      s.headers, s.format,
       array_remove(ARRAY[s.secret, CASE WHEN s.previous_secret_expires_at > now()
         THEN s.previous_secret END], NULL) AS secrets,
       CASE WHEN s.tls_client_key IS NOT NULL THEN json_build_object(

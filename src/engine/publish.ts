@@ -52,7 +52,7 @@ export type BatchOutcome =
  * when there are any). An id that exists (or repeats within the batch) is
  * compared with the new content: the same content replays, different content
  * conflicts. Outcomes are in input order. The statement is the SQL function
- * `dispatch_insert_events` (migration 0013), which `dispatch_publish` calls too.
+ * `dispatch_insert_events` (migration 0014), which `dispatch_publish` calls too.
  */
 export async function insertEvents(
   sql: Sql,

@@ -53,6 +53,10 @@ export interface ClaimedDelivery {
   auth_secret: string | null;
   /** The client certificate to present: PEM chain, stored (possibly sealed) key; null: none. */
   tls_client_certificate: { fingerprint: string; cert: string; key: string } | null;
+  /** The subscription's custom headers, as stored: sensitive values possibly sealed. Null when it was deleted. */
+  headers: Record<string, string> | null;
+  /** The body the endpoint receives: the event envelope, or a CloudEvent. */
+  format: "standard" | "cloudevents" | null;
 }
 
 /**

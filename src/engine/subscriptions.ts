@@ -13,6 +13,7 @@ import {
   type SubscriptionRow,
 } from "../views/subscriptions.ts";
 import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
+import { MASK } from "../views/custom_headers.ts";
 import { cancelWaiting } from "./cancel.ts";
 import { releaseHeld } from "./release.ts";
 import { operationalEvent } from "./health.ts";
@@ -40,6 +41,12 @@ export interface SubscriptionInput {
   /** The secret part of `auth`, sealed; null (the default) when `auth` is. */
   auth_secret?: string | null;
   tls_client_certificate?: StoredClientCertificate | null;
+  /** Lower-case names; sensitive values sealed. Default none. */
+  headers?: Record<string, string>;
+  /** Default null: no filter. */
+  filter?: string | null;
+  /** Default "standard". */
+  format?: "standard" | "cloudevents";
 }
 
 /** A client certificate as stored: what the API shows, the PEM chain, and the key (sealed). */
@@ -71,6 +78,9 @@ export type SubscriptionChanges = Partial<
     | "ordering"
     | "metadata"
     | "auth"
+    | "headers"
+    | "filter"
+    | "format"
   >
   & Pick<SubscriptionInput, "auth_secret">
   & {
@@ -87,12 +97,13 @@ export async function insertSubscription(
   const [row] = await sql<SubscriptionRow[]>`
     INSERT INTO subscriptions (id, tenant_id, url, event_types, description, secret, active,
       max_attempts, rate_limit, max_in_flight, ordering, metadata, auth, auth_secret,
-      tls_client_certificate, tls_client_cert_pem, tls_client_key)
+      tls_client_certificate, tls_client_cert_pem, tls_client_key, headers, filter, format)
     VALUES (${sub.id}, ${sub.tenant_id}, ${sub.url}, ${sub.event_types}, ${sub.description},
       ${sub.secret}, ${sub.active}, ${sub.max_attempts}, ${sub.rate_limit},
       ${sub.max_in_flight}, ${sub.ordering ?? "none"}, ${sql.json(sub.metadata)},
       ${sub.auth ? sql.json(sub.auth) : null}, ${sub.auth_secret ?? null},
-      ${tls.tls_client_certificate}, ${tls.tls_client_cert_pem}, ${tls.tls_client_key})
+      ${tls.tls_client_certificate}, ${tls.tls_client_cert_pem}, ${tls.tls_client_key},
+      ${sql.json(sub.headers ?? {})}, ${sub.filter ?? null}, ${sub.format ?? "standard"})
     ON CONFLICT (tenant_id, id) DO NOTHING
     RETURNING ${sql.unsafe(subscriptionColumns)}`;
   return row;
@@ -114,8 +125,9 @@ const closedCircuit = {
  * `false` **cancel**s the waiting deliveries, parked ones too, in the same
  * statement. A change of limits, or enabling, **release**s what was held, as
  * far as the new state allows; `woke` says whether anything was let go or
- * announced (the caller wakes the workers). Undefined when the subscription
- * does not exist.
+ * announced (the caller wakes the workers). `headers` replace them all, but
+ * a value given as the mask keeps the stored one. Undefined when the
+ * subscription does not exist.
  */
 export async function updateSubscription(
   sql: Sql,
@@ -130,6 +142,7 @@ export async function updateSubscription(
   if (patch.tls_client_certificate !== undefined) {
     Object.assign(set, certificateColumns(sql, patch.tls_client_certificate));
   }
+  if (patch.headers !== undefined) set.headers = keepMasked(sql, patch.headers);
   if (patch.active !== undefined) Object.assign(set, closedCircuit);
   if (patch.active === true) set.disabled_reason = null;
   const keys = Object.keys(set);
@@ -179,6 +192,13 @@ export async function updateSubscription(
     }
     return { row: row!, woke };
   });
+}
+
+/** The new headers, where a value that is the mask keeps the stored value of that name. */
+function keepMasked(sql: Sql, headers: Record<string, string>) {
+  return sql`(SELECT coalesce(jsonb_object_agg(n.key, CASE WHEN n.value = ${sql.json(MASK)}::jsonb
+      THEN coalesce(subscriptions.headers -> n.key, n.value) ELSE n.value END), '{}')
+    FROM jsonb_each(${sql.json(headers)}::jsonb) n)`;
 }
 
 /**

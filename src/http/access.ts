@@ -53,6 +53,7 @@ const grants: Record<string, readonly KeyScope[]> = {
   retryDelivery: ["tenant"],
   retryDeliveries: ["tenant"],
   listAuditLog: ["tenant"],
+  testFilter: ["publish", "tenant"],
 };
 
 /** Every scope that may call the operation. */
@@ -115,7 +116,9 @@ export function authorize(operations: () => Iterable<Operation>): MiddlewareHand
 }
 
 export function forbidden(scope: KeyScope, operation: string): ApiError {
-  const may = scope === "publish" ? ": it may only call POST /events and POST /events/batch" : "";
+  const may = scope === "publish"
+    ? ": it may only call POST /events, POST /events/batch and POST /filters/test"
+    : "";
   return new ApiError("forbidden", `A "${scope}" key cannot call ${operation}${may}`);
 }
 

@@ -16,6 +16,7 @@ import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
 import { eventsRoutes } from "./events_routes.ts";
+import { filtersRoutes } from "./filters_routes.ts";
 import { localOnly } from "./local_only.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
 import { documentApiRoutes } from "./openapi.ts";
@@ -121,6 +122,7 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
     "/subscriptions/:id/recover",
     "/api-keys",
     "/deliveries/retry",
+    "/filters/test",
   ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
@@ -138,6 +140,7 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   api.route("/", tenantsRoutes(deps));
   api.route("/", apiKeysRoutes(deps, { table: keys }));
   api.route("/", auditLogRoutes(deps));
+  api.route("/", filtersRoutes(deps));
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
   return app;

@@ -54,6 +54,9 @@ export const subscription = {
     fingerprint_sha256:
       "3F:A1:0C:5E:9B:27:D4:88:61:F0:2A:7C:B3:15:E9:4D:C2:76:08:AB:91:5F:E3:3D:47:0A:B8:6C:12:D5:F9:E0",
   },
+  headers: { "x-tenant-region": "eu-west-1", "x-api-key": "***" },
+  filter: '$.data.amount >= 100 && $.data.currency == "EUR"',
+  format: "standard" as const,
   created_at: at,
   updated_at: at,
 };
@@ -155,4 +158,9 @@ export const auditEntry = {
   tenant_id: "acme",
   status: 200,
   request_id: "5f0e7a52-7d1c-4c55-9a62-0c4b3f6f8f11",
+};
+
+export const filterTest = {
+  filter: '$.data.amount >= 100 && $.data.currency == "EUR"',
+  event: { type: "order.created", data: { amount: 120, currency: "EUR" } },
 };

@@ -9,6 +9,7 @@ import {
 } from "../engine/states.ts";
 import { type ErrorCode, errorStatus } from "../errors.ts";
 import "../zod_messages.ts";
+import { filterInput, formatInput, headersInput, shapingOutput } from "./shaping_schemas.ts";
 
 const idPattern = /^[A-Za-z0-9][A-Za-z0-9_.:-]*$/;
 const idRules = "letters, digits and _ . : - (starting with a letter or digit)";
@@ -22,7 +23,7 @@ const id = (example: string) =>
   z.string().min(1).max(255).regex(idPattern, `must use only ${idRules}`)
     .openapi({ example });
 
-const eventType = id("order.created");
+export const eventType = id("order.created");
 
 /** A tenant: the customer whose subscriptions and events these are. */
 export const tenantId = id("acme");
@@ -40,7 +41,7 @@ const eventTypes = z.array(eventTypePattern).min(1).max(100);
 export const timestamp = z.string().openapi({ format: "date-time" });
 
 // z.record would copy the object and drop a "__proto__" key; z.custom keeps the value as parsed.
-const jsonObject = z.custom<Record<string, unknown>>(
+export const jsonObject = z.custom<Record<string, unknown>>(
   (v) => typeof v === "object" && v !== null && !Array.isArray(v),
   "must be a JSON object",
 ).superRefine((value, ctx) => {
@@ -277,6 +278,9 @@ export const NewSubscription = z.object({
   metadata: metadata.default({}),
   auth: endpointAuth.nullable().optional(),
   tls_client_certificate: tlsClientCertificate.optional(),
+  headers: headersInput.optional(),
+  filter: filterInput.optional(),
+  format: formatInput.default("standard"),
 }).strict();
 
 export const SubscriptionPatch = z.object({
@@ -294,6 +298,9 @@ export const SubscriptionPatch = z.object({
   metadata: metadata.optional(),
   auth: endpointAuth.nullable().optional().openapi({ description: "Replaces it whole" }),
   tls_client_certificate: tlsClientCertificate.optional(),
+  headers: headersInput.optional(),
+  filter: filterInput.optional(),
+  format: formatInput.optional(),
 }).strict();
 
 export const Subscription = z.object({
@@ -335,6 +342,7 @@ export const Subscription = z.object({
   }).nullable().openapi("ClientCertificate", {
     description: "The certificate deliveries present, without its key; null: none",
   }),
+  ...shapingOutput,
   created_at: timestamp,
   updated_at: timestamp,
 }).openapi("Subscription");

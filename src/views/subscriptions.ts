@@ -6,6 +6,7 @@
 import type { Sql } from "../db/pool.ts";
 import type { EndpointAuth } from "../engine/shapes.ts";
 import type { CircuitState, Ordering } from "../engine/states.ts";
+import { maskedHeadersColumn } from "./custom_headers.ts";
 import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 /** A subscription as the API shows it: never with its secrets. */
@@ -31,6 +32,10 @@ export interface SubscriptionRow {
   /** Without its secret part. */
   auth: EndpointAuth | null;
   tls_client_certificate: CertificateSummary | null;
+  /** Sensitive values show as "***". */
+  headers: Record<string, string>;
+  filter: string | null;
+  format: "standard" | "cloudevents";
   created_at: Date;
   updated_at: Date;
 }
@@ -55,7 +60,8 @@ export const subscriptionColumns =
   json_build_object('state', circuit_state, 'consecutive_failures', consecutive_failures,
     'opened_at', ${iso("circuit_opened_at")}, 'next_probe_at', ${iso("circuit_next_probe_at")})
     AS circuit,
-  metadata, auth, tls_client_certificate, created_at, updated_at`;
+  metadata, auth, tls_client_certificate, ${maskedHeadersColumn}, filter, format, created_at,
+  updated_at`;
 
 export async function getSubscription(
   sql: Sql,
@@ -110,8 +116,8 @@ export async function listSubscriptions(
 
 /**
  * Every distinct stored secret that starts with `prefix` (the encrypted
- * ones), current, previous, endpoint auth and client certificate keys, with a subscription that holds it: start-up
- * checks that the key opens each.
+ * ones), current and previous, endpoint auth, client certificate keys and sealed custom
+ * header values, with a subscription that holds it: start-up checks that the key opens each.
  */
 export async function listSecretsWithPrefix(
   sql: Sql,
@@ -126,6 +132,8 @@ export async function listSecretsWithPrefix(
       SELECT auth_secret, id FROM subscriptions WHERE auth_secret IS NOT NULL
       UNION ALL
       SELECT tls_client_key, id FROM subscriptions WHERE tls_client_key IS NOT NULL
+      UNION ALL
+      SELECT h.value, id FROM subscriptions, jsonb_each_text(headers) h
     ) s
     WHERE starts_with(secret, ${prefix})
     ORDER BY secret, subscription_id`;

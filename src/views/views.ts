@@ -20,6 +20,7 @@ import {
   tenantsWithSubscription,
 } from "./subscriptions.ts";
 import { tenantSummary } from "./tenants.ts";
+import { filterProblem, testFilter } from "./filters.ts";
 
 export type Views = ReturnType<typeof createViews>;
 
@@ -42,6 +43,8 @@ export function createViews(sql: Sql) {
     tenantSummary,
     listApiKeys,
     schemaVersion,
+    filterProblem,
+    testFilter,
   });
   return { ...bound, latestVersion, audit: bindSql(sql, { list: listAuditLog }) };
 }

@@ -17,6 +17,7 @@ import type { SecretCipher } from "../security/secret_cipher.ts";
 import type { ProxySettings } from "../config.ts";
 import { type Resolver, targetCheck, type TargetPolicy } from "../security/ssrf.ts";
 import { deliveryClients } from "./delivery_clients.ts";
+import { isSensitiveHeader } from "../views/custom_headers.ts";
 
 export interface SenderOptions extends RetrySettings, TargetPolicy {
   deliveryTimeoutMs: number;
@@ -62,8 +63,10 @@ export function createSender(
   async function attempt(d: ClaimedDelivery & { url: string }, signal: AbortSignal) {
     let secrets: string[];
     let credentials: EndpointCredentials | null = null;
+    let headers: Record<string, string>;
     try {
       secrets = await Promise.all(d.secrets.map(deps.secrets.open));
+      headers = await openHeaders(d.headers ?? {}, deps.secrets);
       if (d.auth !== null && d.auth_secret !== null) {
         credentials = {
           auth: d.auth,
@@ -83,7 +86,7 @@ export function createSender(
       return unreadableSecretResult(err);
     }
     try {
-      const request = await buildRequest({ ...d, secrets });
+      const request = await buildRequest({ ...d, secrets, headers });
       return await sendAuthenticated(request, credentials, {
         timeoutMs: options.deliveryTimeoutMs,
         signal,
@@ -136,4 +139,17 @@ export function createSender(
   };
   sender.close = () => clients.close();
   return sender;
+}
+
+/** Custom headers as sent: the sensitive values, sealed at rest, opened. */
+async function openHeaders(
+  stored: Record<string, string>,
+  cipher: SecretCipher,
+): Promise<Record<string, string>> {
+  const entries = await Promise.all(
+    Object.entries(stored).map(async ([name, value]) =>
+      [name, isSensitiveHeader(name) ? await cipher.open(value) : value] as const
+    ),
+  );
+  return Object.fromEntries(entries);
 }

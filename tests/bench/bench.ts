@@ -19,6 +19,9 @@
  * `--sql [--repeat N]` compares ingest through `dispatch_publish()` (32
  * connections, each call its own transaction, then 10 calls a transaction)
  * with `POST /events` (32 producers), side by side.
+ * `--filters [--repeat N]` compares ingest (API only, no workers) with 1,000
+ * subscriptions that match the type, each with a payload filter the events
+ * pass, with the same subscriptions without filters.
  *
  * @module
  */
@@ -48,6 +51,7 @@ const { values: args } = parseArgs({
     dead: { type: "boolean", default: false },
     fifo: { type: "boolean", default: false },
     sql: { type: "boolean", default: false },
+    filters: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -74,6 +78,10 @@ interface Run {
   fifoKeys?: number;
   /** Each producer publishes through its own connection with `dispatch_publish()`, not HTTP. */
   viaSql?: boolean;
+  /** The matching subscriptions' payload filter. */
+  filter?: string;
+  /** Only the API runs: ingest is measured alone, nothing is delivered. */
+  apiOnly?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -141,6 +149,24 @@ const sqlRuns: Run[] = [
   },
 ];
 
+const filterBurst = {
+  mode: "burst" as const,
+  events: 500,
+  subs: 1000,
+  producers: 32,
+  batch: 1,
+  apiOnly: true,
+};
+const filterRuns: Run[] = [
+  { name: "ingest-1000-unfiltered", ...filterBurst },
+  {
+    name: "ingest-1000-filtered",
+    ...filterBurst,
+    filter: '$.data.n >= 1 && $.type == "bench.event"',
+    baseline: "ingest-1000-unfiltered",
+  },
+];
+
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -149,6 +175,8 @@ const compared = args.fanout
   ? sqlRuns
   : args.fifo
   ? fifoRuns
+  : args.filters
+  ? filterRuns
   : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
@@ -202,7 +230,7 @@ try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
     await emptyQueue();
-    dispatch = startDispatch(run.env ?? {});
+    dispatch = startDispatch(run.env ?? {}, run.apiOnly ? "api" : "serve");
     await waitForHealth();
     await resetSubscriptions(run);
     const result = await execute(run);
@@ -228,7 +256,7 @@ try {
   await admin.end();
 }
 
-function startDispatch(env: Record<string, string>): Deno.ChildProcess {
+function startDispatch(env: Record<string, string>, role: "serve" | "api"): Deno.ChildProcess {
   return new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -237,7 +265,7 @@ function startDispatch(env: Record<string, string>): Deno.ChildProcess {
       ...(Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
         .filter(Boolean),
       new URL("../../main.ts", import.meta.url).pathname,
-      "serve",
+      role,
     ],
     env: {
       DATABASE_URL: url!,
@@ -275,7 +303,7 @@ async function execute(run: Run) {
       : {}),
     data: { n: 1 },
   });
-  const expected = run.events * run.subs;
+  const expected = run.apiOnly ? 0 : run.events * run.subs;
   const t0 = performance.now();
   let ingestEnd = t0;
   let rejected = 0;
@@ -382,7 +410,8 @@ async function execute(run: Run) {
     lost: expected - deliveries,
     duplicates,
     rejected,
-    ingest_events_per_s: round(run.events / ((ingestEnd - t0) / 1000)),
+    // Tenths below 100/s, where a whole number is too coarse to compare.
+    ingest_events_per_s: round(run.events / ((ingestEnd - t0) / 1000), run.subs >= 1000 ? 1 : 0),
     deliveries_per_s: round(deliveries / ((last - t0) / 1000)),
     elapsed_s: round((end - t0) / 1000, 2),
     latency_ms: {
@@ -413,10 +442,11 @@ async function resetSubscriptions(run: Run) {
   await sql`DELETE FROM ${table}`;
   const tenants = run.tenants ?? 0;
   await sql`
-    INSERT INTO ${table} (id, url, event_types, secret, tenant_id, ordering)
+    INSERT INTO ${table} (id, url, event_types, secret, tenant_id, ordering, filter)
     SELECT 'sub_' || t || '_' || i, ${hook} || t || '_' || i,
       ${tenants ? ["order.*"] : ["*"]}::text[], 'bench-secret',
-      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END, ${run.fifoKeys ? "fifo" : "none"}
+      CASE WHEN ${tenants} > 0 THEN 'tenant_' || t END, ${run.fifoKeys ? "fifo" : "none"},
+      ${run.filter ?? null}::text
     FROM generate_series(0, greatest(${tenants}, 1) - 1) t, generate_series(1, ${run.subs}) i`;
   await sql`
     INSERT INTO ${table} (id, url, event_types, secret)
@@ -456,7 +486,9 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
     console.log(
       `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ingest ${
         ratio(r.ingest_events_per_s, b.ingest_events_per_s)
-      }, deliveries ${ratio(r.deliveries_per_s, b.deliveries_per_s)}`,
+      }, deliveries ${
+        run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
+      }`,
     );
     const sum = sums.get(r.run) ?? { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0 };
     sum.ingest += r.ingest_events_per_s;
@@ -471,7 +503,9 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
     console.log(
       `${name}, all ${args.repeat} repeats | ingest ${
         ratio(sum.ingest, sum.baseIngest)
-      }, deliveries ${ratio(sum.deliveries, sum.baseDeliveries)}`,
+      }, deliveries ${
+        compared === filterRuns ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
+      }`,
     );
   }
 }

@@ -89,6 +89,8 @@ export function claimedDelivery(extra: Partial<ClaimedDelivery> = {}): ClaimedDe
     auth: null,
     auth_secret: null,
     tls_client_certificate: null,
+    headers: {},
+    format: "standard",
     ...extra,
   };
 }

@@ -4,8 +4,6 @@
  * naming the field.
  */
 import assert from "node:assert/strict";
-import { assertOneAuthorization } from "../../src/http/subscriptions/endpoint_auth.ts";
-import { ApiError } from "../../src/errors.ts";
 import { assertInvalidField, json, testApp } from "../helpers/app.ts";
 
 const url = "https://example.com/hooks";
@@ -141,17 +139,41 @@ Deno.test("bad auth is a 400 that names auth or its field", async () => {
   }
 });
 
-Deno.test("auth and a custom authorization header cannot both be set", () => {
-  const auth = { type: "bearer" };
-  assert.throws(
-    () => assertOneAuthorization(auth, { "X-Other": "1", Authorization: "Bearer x" }),
-    (err: ApiError) => {
-      assert.equal(err.code, "validation_failed");
-      assert.deepEqual((err.details as { field: string }[]).map((d) => d.field), ["auth"]);
-      return true;
-    },
-  );
-  assertOneAuthorization(auth, { "X-Other": "1" });
-  assertOneAuthorization(null, { authorization: "Bearer x" });
-  assertOneAuthorization(auth, null);
+Deno.test("auth and a custom authorization header cannot both be set, on create or by a PATCH of either", async () => {
+  const app = await testApp();
+  try {
+    const bearer = { type: "bearer", token: "bearer-token-value" };
+    const both = await app.call("POST", "/subscriptions", {
+      url,
+      auth: bearer,
+      headers: { Authorization: "Bearer other" },
+    });
+    await assertInvalidField(both, "auth");
+    const withAuth = await json(await app.call("POST", "/subscriptions", { url, auth: bearer }));
+    const withHeader = await json(
+      await app.call("POST", "/subscriptions", { url, headers: { authorization: "Bearer x" } }),
+    );
+    await assertInvalidField(
+      await app.call("PATCH", `/subscriptions/${withAuth.id}`, {
+        headers: { authorization: "Bearer x" },
+      }),
+      "auth",
+    );
+    await assertInvalidField(
+      await app.call("PATCH", `/subscriptions/${withHeader.id}`, { auth: bearer }),
+      "auth",
+    );
+    // Replacing one by the other in one PATCH is fine.
+    const swapped = await app.call("PATCH", `/subscriptions/${withHeader.id}`, {
+      auth: bearer,
+      headers: {},
+    });
+    assert.equal(swapped.status, 200);
+    const other = await app.call("PATCH", `/subscriptions/${withAuth.id}`, {
+      headers: { "x-other": "1" },
+    });
+    assert.equal(other.status, 200);
+  } finally {
+    await app.close();
+  }
 });

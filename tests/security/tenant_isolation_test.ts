@@ -123,13 +123,13 @@ Deno.test("for every operation in /openapi.json, a tenant key aimed at another t
   }
 });
 
-Deno.test("a publish key answers 403 on every route but the two ingest ones, before the body is read", async () => {
+Deno.test("a publish key answers 403 on every route but the two ingest ones and testing a filter, before the body is read", async () => {
   const t = await testApp({ apiKeys: [admin], metricsPublic: false, maxPayloadBytes: 1024 });
   try {
     const created = await t.call("POST", "/api-keys", { scope: "publish" }, bearer(admin));
     const { key } = await json(created);
     const doc = await json(await t.call("GET", "/openapi.json"));
-    const ingest = ["createEvent", "createEventBatch"];
+    const ingest = ["createEvent", "createEventBatch", "testFilter"];
     let refused = 0;
     for (const { method, path, op } of operations(doc)) {
       const url = path.replace("{id}", "x");
@@ -161,7 +161,7 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones, bef
         assert.equal(error.code, "forbidden");
         assert.match(
           error.message,
-          /^A "publish" key cannot call .*: it may only call POST \/events and POST \/events\/batch$/,
+          /^A "publish" key cannot call .*: it may only call POST \/events, POST \/events\/batch and POST \/filters\/test$/,
         );
         refused++;
       }

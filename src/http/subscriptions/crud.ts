@@ -12,12 +12,13 @@ import type { TenantFilter } from "../../views/tenant_filter.ts";
 import { type TargetPolicy, urlRefusal } from "../../security/ssrf.ts";
 import { tenantFilter } from "../access.ts";
 import { decodeCursor, encodeCursor } from "../cursor.ts";
-import { storedAuth } from "./endpoint_auth.ts";
+import { assertOneAuthorization, storedAuth } from "./endpoint_auth.ts";
 import { storedCertificate } from "./client_certificate.ts";
 import { subscriptionScope } from "./lookup.ts";
 import type { AppDeps } from "../deps.ts";
 import { validationError } from "../error_handler.ts";
 import * as examples from "../examples.ts";
+import { assertFilterParses, storableHeaders } from "../shaping.ts";
 import { errors, jsonBody, jsonResponse } from "../openapi.ts";
 import {
   type EndpointAuthInput,
@@ -107,10 +108,12 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     const body = c.req.valid("json");
     assertAllowedTarget(body.url, deps.config);
     assertAllowedAuth(body.auth, deps.config);
+    assertOneAuthorization(body.auth, body.headers);
     const auth = await storedAuth(body.auth ?? null, deps.secrets);
     if (body.secret !== undefined) assertStrongEnough(body.secret, deps.config);
     const secret = body.secret ?? generateSecret();
     const id = body.id ?? newId("sub");
+    await assertFilterParses(views, body.filter ?? null);
     const row = await engine.createSubscription({
       id,
       tenant_id: tenantFilter(c, body.tenant_id).tenantId ?? null,
@@ -127,6 +130,9 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
       ...auth,
       tls_client_certificate: await storedCertificate(body.tls_client_certificate, deps.secrets) ??
         null,
+      headers: await storableHeaders(body.headers ?? null, deps),
+      filter: body.filter ?? null,
+      format: body.format,
     });
     if (!row) throw subscriptionConflict(id);
     c.header("Cache-Control", "no-store");
@@ -158,13 +164,26 @@ export function subscriptionCrudRoutes(deps: AppDeps) {
     const changes = auth === undefined ? {} : await storedAuth(auth, deps.secrets);
     const scope = await subscriptionScope(c, views, id);
     if (tenant_id !== undefined) await assertSameTenant(views, id, { ...scope, given: tenant_id });
+    if (body.filter !== undefined) await assertFilterParses(views, body.filter);
+    const stored = auth === undefined && body.headers === undefined
+      ? undefined
+      : await views.getSubscription(id, scope);
+    // What the subscription will have after the change: auth and an authorization header exclude each other.
+    assertOneAuthorization(
+      auth === undefined ? stored?.auth : auth,
+      body.headers === undefined ? stored?.headers : body.headers,
+    );
+    const headers = body.headers === undefined ? undefined : await storableHeaders(body.headers, {
+      secrets: deps.secrets,
+      stored: stored?.headers ?? {},
+    });
     const tls_client_certificate = await storedCertificate(
       body.tls_client_certificate,
       deps.secrets,
     );
     const row = await engine.updateSubscription(
       id,
-      { ...dropUndefined({ ...body, tls_client_certificate }), ...changes },
+      { ...dropUndefined({ ...body, headers, tls_client_certificate }), ...changes },
       scope,
     );
     if (!row) throw notFound("subscription", id);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { EndpointAuth } from "../../engine/shapes.ts";
+import { hasAuthorizationHeader } from "../../views/custom_headers.ts";
 import type { SecretCipher } from "../../security/secret_cipher.ts";
 import { validationError } from "../error_handler.ts";
 import type { EndpointAuthInput } from "../schemas.ts";
@@ -43,8 +44,7 @@ export function assertOneAuthorization(
   auth: unknown,
   headers: Record<string, string> | null | undefined,
 ): void {
-  if (auth === null || auth === undefined || headers === null || headers === undefined) return;
-  if (!Object.keys(headers).some((name) => name.toLowerCase() === "authorization")) return;
+  if (auth === null || auth === undefined || !hasAuthorizationHeader(headers)) return;
   throw validationError([{
     path: ["auth"],
     message: 'cannot be set with a custom "authorization" header: remove one of them',

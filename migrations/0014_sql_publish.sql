@@ -1,4 +1,4 @@
--- Dispatch schema, version 13: ordering keys, and publishing from SQL.
+-- Dispatch schema, version 14: ordering keys, and publishing from SQL.
 --
 -- `ordering_key` groups events that a subscription with `ordering = 'fifo'`
 -- delivers one at a time, in ingest order (same alphabet as ids).
@@ -10,15 +10,17 @@ ALTER TABLE events ADD COLUMN ordering_key text;
 -- schema (set at the end), so they find its tables whatever the caller's is.
 
 -- Fan-out, the one place: the active subscriptions an event reaches, by an
--- index probe of subscriptions_match_keys (version 4). A plain SQL function,
--- so the planner inlines it into its caller.
-CREATE FUNCTION dispatch_fan_out(tenant_id text, type text)
+-- index probe of subscriptions_match_keys (version 4), then each one's payload
+-- filter (version 13) on the event's `document`. A plain SQL function, so the
+-- planner inlines it into its caller.
+CREATE FUNCTION dispatch_fan_out(tenant_id text, type text, document jsonb)
   RETURNS TABLE (subscription_id text, subscription_seq bigint)
   LANGUAGE sql STABLE PARALLEL SAFE
   AS $$
     SELECT s.id, s.seq FROM subscriptions s
     WHERE s.active
       AND s.match_keys && dispatch_event_keys(dispatch_fan_out.tenant_id, dispatch_fan_out.type)
+      AND dispatch_filter_passes(s.filter_path, dispatch_fan_out.document)
   $$;
 
 -- Stores events (arrays of equal length, one element per event; data as JSON
@@ -50,7 +52,12 @@ BEGIN
     ORDER BY i.id, i.ord
   ), matched AS (
     SELECT e.id AS event_id, f.subscription_id, f.subscription_seq
-    FROM input e CROSS JOIN LATERAL dispatch_fan_out(e.tenant_id, e.type) f
+    -- OFFSET 0: the filter's document is built once per event, not once per subscription.
+    FROM (
+      SELECT e.*, dispatch_filter_document(e.id, e.type, e.source, e.tenant_id, e.data) AS document
+      FROM input e OFFSET 0
+    ) e
+    CROSS JOIN LATERAL dispatch_fan_out(e.tenant_id, e.type, e.document) f
     WHERE to_id IS NULL
     UNION ALL
     SELECT e.id, to_id, to_seq FROM input e WHERE to_id IS NOT NULL
