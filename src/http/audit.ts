@@ -30,6 +30,9 @@ declare module "hono" {
 
 const changing = new Set(["POST", "PATCH", "PUT", "DELETE"]);
 
+/** Operations that take a body by POST but change nothing: they leave no entry. */
+export const readOnlyOperations: ReadonlySet<string> = new Set(["testFilter"]);
+
 /**
  * Says who the request is from; its entry names them. Authentication calls
  * it, and so does a console or portal session (`{ type: "console" }`).
@@ -66,6 +69,7 @@ export function auditChanges(
   return async (c, next) => {
     if (!changing.has(c.req.method)) return await next();
     const found = routed(c);
+    if (readOnlyOperations.has(found?.operation?.operationId ?? "")) return await next();
     const actor = c.get("auditActor") ?? null;
     const resource = resourceOf(found?.endpoint, c.req.path);
     const entry: PendingAudit = {

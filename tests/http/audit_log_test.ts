@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { json, type TestApp, testApp } from "../helpers/app.ts";
 import { withAudit } from "../../src/engine/audit.ts";
+import { readOnlyOperations } from "../../src/http/audit.ts";
 import { bearer } from "../helpers/http.ts";
 
 const admin = "admin-key-0123456789";
@@ -170,7 +171,9 @@ async function changingOperations(t: TestApp) {
   const ops: { method: string; path: string; operationId: string }[] = [];
   for (const [path, item] of Object.entries<Record<string, { operationId: string }>>(doc.paths)) {
     for (const [method, op] of Object.entries(item)) {
-      if (changing.includes(method)) ops.push({ method, path, operationId: op.operationId });
+      if (changing.includes(method) && !readOnlyOperations.has(op.operationId)) {
+        ops.push({ method, path, operationId: op.operationId });
+      }
     }
   }
   return ops;
@@ -458,6 +461,22 @@ Deno.test("an entry written with its change takes the answer's status when the a
     assert.equal((await entriesOf(t, "late-failure")).length, 1);
     assert.equal((await written()).status, 500);
     assert.equal((await written()).actor_type, "console");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a POST that changes nothing (POST /filters/test) leaves no entry", async () => {
+  const t = await testApp({ apiKeys: [admin] });
+  try {
+    const res = await t.call("POST", "/filters/test", {
+      filter: "$.data.n > 1",
+      event: { type: "a", data: { n: 2 } },
+    }, bearer(admin));
+    assert.equal(res.status, 200);
+    assert.deepEqual(await json(res), { matches: true });
+    const [row] = await t.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM audit_log`;
+    assert.equal(row?.n, 0);
   } finally {
     await t.close();
   }
