@@ -10,6 +10,7 @@ import m0008 from "../../migrations/0008_subscription_ids_per_tenant.sql" with {
 import m0009 from "../../migrations/0009_function_names.sql" with { type: "text" };
 import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "text" };
 import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
+import m0016 from "../../migrations/0016_event_types.sql" with { type: "text" };
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -24,6 +25,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 9, name: "0009_function_names", sql: m0009 },
   { version: 10, name: "0010_parked_deliveries", sql: m0010 },
   { version: 11, name: "0011_event_data_text", sql: m0011 },
+  { version: 16, name: "0016_event_types", sql: m0016 },
 ];
 
 export interface MigrationStatus {

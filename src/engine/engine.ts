@@ -14,6 +14,7 @@ import { deleteApiKey, insertApiKey, readKeyTable } from "./api_keys.ts";
 import { claimDeliveries, type ClaimOptions } from "./claim.ts";
 import { completeDeliveries } from "./complete.ts";
 import { createEventWriter } from "./event_writer.ts";
+import { deleteEventType, insertEventType, updateEventType } from "./event_types.ts";
 import type { SubmitOptions } from "./group_commit.ts";
 import {
   applyHealthChanges,
@@ -149,6 +150,15 @@ export function createEngine(options: EngineOptions) {
     createApiKey: (key: Parameters<typeof insertApiKey>[1]) => insertApiKey(sql, key),
     revokeApiKey: (id: string) => deleteApiKey(sql, id),
     readKeyTable: (used: Parameters<typeof readKeyTable>[1]) => readKeyTable(sql, used),
+
+    createEventType: (type: Parameters<typeof insertEventType>[1]) => insertEventType(sql, type),
+    /** Changes a type unless `check`, given the type as it is, throws. */
+    updateEventType: (
+      name: string,
+      changes: Parameters<typeof updateEventType>[2],
+      check: Parameters<typeof updateEventType>[3],
+    ) => updateEventType(sql, name, changes, check),
+    deleteEventType: (name: string) => deleteEventType(sql, name),
 
     deleteFinishedEvents: (retention: Parameters<typeof deleteFinishedEvents>[1]) =>
       deleteFinishedEvents(sql, retention),

@@ -51,6 +51,8 @@ const grants: Record<string, readonly KeyScope[]> = {
   recoverSubscription: ["tenant"],
   listDeliveries: ["tenant"],
   retryDelivery: ["tenant"],
+  listEventTypes: ["publish", "tenant"],
+  getEventType: ["publish", "tenant"],
 };
 
 /** Every scope that may call the operation. */
@@ -96,7 +98,9 @@ export function authorize(operations: () => Iterable<Operation>): MiddlewareHand
 }
 
 export function forbidden(scope: KeyScope, operation: string): ApiError {
-  const may = scope === "publish" ? ": it may only call POST /events and POST /events/batch" : "";
+  const may = scope === "publish"
+    ? ": it may only call POST /events and POST /events/batch, and read /event-types"
+    : "";
   return new ApiError("forbidden", `A "${scope}" key cannot call ${operation}${may}`);
 }
 

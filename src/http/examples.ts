@@ -128,3 +128,21 @@ export const apiKey = {
 };
 
 export const apiKeyToken = "dk_Xq3bZ0k9yQm7Vt2LrW8sNc4Hj6Pd1Fg5Ae0Ui9Oy3Tb";
+
+export const newEventType = {
+  name: "order.created",
+  description: "An order was placed",
+  schema: {
+    type: "object",
+    properties: { order_id: { type: "integer" } },
+    required: ["order_id"],
+  },
+  example: { order_id: 42 },
+};
+
+export const eventType = {
+  ...newEventType,
+  deprecated: false,
+  created_at: at,
+  updated_at: at,
+};

@@ -16,7 +16,7 @@ const id = (example: string) =>
   z.string().min(1).max(255).regex(idPattern, `must use only ${idRules}`)
     .openapi({ example });
 
-const eventType = id("order.created");
+export const eventType = id("order.created");
 
 /** A tenant: the customer whose subscriptions and events these are. */
 export const tenantId = id("acme");
@@ -34,7 +34,7 @@ const eventTypes = z.array(eventTypePattern).min(1).max(100);
 export const timestamp = z.string().openapi({ format: "date-time" });
 
 // z.record would copy the object and drop a "__proto__" key; z.custom keeps the value as parsed.
-const jsonObject = z.custom<Record<string, unknown>>(
+export const jsonObject = z.custom<Record<string, unknown>>(
   (v) => typeof v === "object" && v !== null && !Array.isArray(v),
   "must be a JSON object",
 ).superRefine((value, ctx) => {

@@ -9,6 +9,7 @@ import type { Sql } from "../db/pool.ts";
 import { listApiKeys } from "./api_keys.ts";
 import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "./deliveries.ts";
 import { getEvent, listEvents } from "./events.ts";
+import { getEventType, listEventTypes, readEventCatalog } from "./event_types.ts";
 import { queueStats, subscriptionStats } from "./stats.ts";
 import {
   getSubscription,
@@ -38,6 +39,9 @@ export function createViews(sql: Sql) {
     queueStats,
     tenantSummary,
     listApiKeys,
+    listEventTypes,
+    getEventType,
+    readEventCatalog,
     schemaVersion,
   });
   return { ...bound, latestVersion };

@@ -122,7 +122,7 @@ Deno.test("for every operation in /openapi.json, a tenant key aimed at another t
   }
 });
 
-Deno.test("a publish key answers 403 on every route but the two ingest ones, before the body is read", async () => {
+Deno.test("a publish key answers 403 on every route but the two ingest ones and the catalog's reads, before the body is read", async () => {
   const t = await testApp({ apiKeys: [admin], metricsPublic: false, maxPayloadBytes: 1024 });
   try {
     const created = await t.call("POST", "/api-keys", { scope: "publish" }, bearer(admin));
@@ -131,7 +131,13 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones, bef
     const ingest = ["createEvent", "createEventBatch"];
     let refused = 0;
     for (const { method, path, op } of operations(doc)) {
-      const url = path.replace("{id}", "x");
+      const url = path.replace("{id}", "x").replace("{name}", "x");
+      if (op.operationId === "listEventTypes" || op.operationId === "getEventType") {
+        const res = await t.call(method, url, undefined, bearer(key));
+        assert.equal(res.status, op.operationId === "getEventType" ? 404 : 200, op.operationId);
+        await res.body?.cancel();
+        continue;
+      }
       if (op.security?.length === 0) {
         const res = await t.call(method, url, undefined, bearer(key));
         assert.ok(res.status < 300 || path === "/readyz", `${method} ${path} stays open`);
@@ -160,7 +166,7 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones, bef
         assert.equal(error.code, "forbidden");
         assert.match(
           error.message,
-          /^A "publish" key cannot call .*: it may only call POST \/events and POST \/events\/batch$/,
+          /^A "publish" key cannot call .*: it may only call POST \/events and POST \/events\/batch, and read \/event-types$/,
         );
         refused++;
       }
