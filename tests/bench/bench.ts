@@ -13,6 +13,9 @@
  * puts a dead endpoint (connection refused) with 10,000 retrying
  * deliveries beside a healthy one at 500 events/s, with the circuit breaker
  * on and off, and compares the healthy one's latency with a run without it.
+ * `--schema [--repeat N]` compares ingest of events whose `data` has 20
+ * properties, validated against a 20-property schema of the event-type
+ * catalog, with the same events without a schema.
  *
  * @module
  */
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     concurrency: { type: "string", default: "64" },
     fanout: { type: "boolean", default: false },
     dead: { type: "boolean", default: false },
+    schema: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -62,6 +66,10 @@ interface Run {
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
   env?: Record<string, string>;
+  /** Events' `data` has this many properties (default one). */
+  dataProperties?: number;
+  /** The catalog has a schema for the events' type that names each of their properties. */
+  schema?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -103,8 +111,15 @@ const deadRuns: Run[] = [
   },
 ];
 
-const runs: Run[] = args.fanout || args.dead
-  ? Array.from({ length: Number(args.repeat) }, () => args.dead ? deadRuns : fanoutRuns).flat()
+const schemaBurst = { ...fanoutBurst, subs: 1, dataProperties: 20 };
+const schemaRuns: Run[] = [
+  { name: "data20-no-schema", ...schemaBurst },
+  { name: "data20-schema20", ...schemaBurst, schema: true, baseline: "data20-no-schema" },
+];
+
+const compared = args.dead ? deadRuns : args.schema ? schemaRuns : fanoutRuns;
+const runs: Run[] = args.fanout || args.dead || args.schema
+  ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
   : args.mode
   ? [{
     name: "custom",
@@ -173,7 +188,7 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (args.fanout || args.dead) printComparison(results);
+  if (args.fanout || args.dead || args.schema) printComparison(results);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -223,7 +238,7 @@ async function execute(run: Run) {
     ...(run.tenants
       ? { tenant_id: `tenant_${Number(id.slice(prefix.length)) % run.tenants}` }
       : {}),
-    data: { n: 1 },
+    data: run.dataProperties ? benchData(run.dataProperties) : { n: 1 },
   });
   const expected = run.events * run.subs;
   const t0 = performance.now();
@@ -367,6 +382,34 @@ async function resetSubscriptions(run: Run) {
     await sql`ANALYZE ${sql(`${schema}.deliveries`)}`;
   }
   await sql`ANALYZE ${table}`;
+  await sql`DELETE FROM ${sql(`${schema}.event_types`)}`;
+  if (run.schema) {
+    await sql`INSERT INTO ${sql(`${schema}.event_types`)} (name, schema)
+      VALUES ('bench.event', ${JSON.stringify(benchSchema(run.dataProperties ?? 1))}::text::json)`;
+  }
+}
+
+/** `n` properties of four kinds: strings, integers, numbers and booleans. */
+const kinds = ["string", "integer", "number", "boolean"] as const;
+const sample = { string: "text", integer: 42, number: 9.5, boolean: true };
+
+function benchData(n: number): Record<string, unknown> {
+  return Object.fromEntries(
+    Array.from({ length: n }, (_, i) => [`p${i}`, sample[kinds[i % kinds.length]!]]),
+  );
+}
+
+/** A schema that requires each of benchData's properties with its kind, and no other. */
+function benchSchema(n: number) {
+  const names = Array.from({ length: n }, (_, i) => `p${i}`);
+  return {
+    type: "object",
+    required: names,
+    additionalProperties: false,
+    properties: Object.fromEntries(
+      names.map((name, i) => [name, { type: kinds[i % kinds.length] }]),
+    ),
+  };
 }
 
 /** Each fan-out run beside its baseline: the same figures, and their ratio. */

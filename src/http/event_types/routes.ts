@@ -27,6 +27,7 @@ const schema = z.custom<unknown>(() => true).superRefine((value, ctx) => {
   if (why !== null) ctx.addIssue({ code: "custom", message: why, path: problem?.path ?? [] });
 }).openapi({
   type: ["object", "boolean"],
+  additionalProperties: {},
   description: "A JSON Schema (draft 2020-12) for the `data` of events of this type",
   example: examples.newEventType.schema,
 });
