@@ -22,9 +22,10 @@ CREATE TABLE event_type_catalog (
 );
 INSERT INTO event_type_catalog (version) VALUES (0);
 
+-- The catalog beside the table changed, whatever the session's search_path.
 CREATE FUNCTION dispatch_event_types_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  UPDATE event_type_catalog SET version = version + 1;
+  EXECUTE format('UPDATE %I.event_type_catalog SET version = version + 1', TG_TABLE_SCHEMA);
   RETURN NULL;
 END $$;
 

@@ -389,14 +389,15 @@ async function resetSubscriptions(run: Run) {
   }
 }
 
-/** `n` properties of four kinds: strings, integers, numbers and booleans. */
-const kinds = ["string", "integer", "number", "boolean"] as const;
-const sample = { string: "text", integer: 42, number: 9.5, boolean: true };
+/** The kind of the `i`th property, and a value of it: strings, integers, numbers and booleans. */
+function kind(i: number) {
+  const kinds = [["string", "text"], ["integer", 42], ["number", 9.5], ["boolean", true]] as const;
+  return kinds[i % kinds.length]!;
+}
 
+/** `n` properties, of the four kinds in turn. */
 function benchData(n: number): Record<string, unknown> {
-  return Object.fromEntries(
-    Array.from({ length: n }, (_, i) => [`p${i}`, sample[kinds[i % kinds.length]!]]),
-  );
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, kind(i)[1]]));
 }
 
 /** A schema that requires each of benchData's properties with its kind, and no other. */
@@ -407,7 +408,7 @@ function benchSchema(n: number) {
     required: names,
     additionalProperties: false,
     properties: Object.fromEntries(
-      names.map((name, i) => [name, { type: kinds[i % kinds.length] }]),
+      names.map((name, i) => [name, { type: kind(i)[0] }]),
     ),
   };
 }
