@@ -412,6 +412,20 @@ Deno.test("POST /subscriptions/:id/test with an event_type sends that type's exa
   }
 });
 
+Deno.test("a schema written in SQL that does not compile refuses the events of its type only, naming type", async () => {
+  const t = await testApp();
+  try {
+    await t.db.sql`INSERT INTO event_types (name, schema) VALUES ('order.broken', '{"type": 5}')`;
+    const res = await t.call("POST", "/events", { type: "order.broken", data: {} });
+    await assertInvalidField(res, "type");
+    const other = await t.call("POST", "/events", { type: "order.created", data: {} });
+    assert.equal(other.status, 201);
+    await other.body?.cancel();
+  } finally {
+    await t.close();
+  }
+});
+
 Deno.test("dispatch_known_type says whether a type is in the catalog, for ingest in SQL", async () => {
   const db = await testDatabase();
   try {

@@ -14,9 +14,12 @@ import { schemaCompiler, type Validator, violations } from "./json_schema.ts";
 /** A change to the catalog is seen by every process within this. */
 export const CATALOG_MAX_AGE_MS = 1000;
 
+/** A type as ingest checks it: `broken` says why its stored schema does not compile. */
+export type CompiledType = CatalogType & { validate: Validator | null; broken: string | null };
+
 export interface CatalogVersion {
   version: number;
-  types: Map<string, CatalogType & { validate: Validator | null }>;
+  types: Map<string, CompiledType>;
 }
 
 export interface EventCatalogOptions {
@@ -74,6 +77,13 @@ export class EventCatalog {
           `"${event.type}" is not in the event-type catalog (EVENT_TYPES=strict): add it with POST /event-types`,
       }], "json");
     }
+    if (type.broken !== null) {
+      return validationError([{
+        path: ["type"],
+        message:
+          `"${event.type}" has a schema in the catalog that does not compile (${type.broken}): fix it with PATCH /event-types/${event.type}`,
+      }], "json");
+    }
     if (type.validate === null) return undefined;
     const found = violations(type.validate, event.data);
     if (found.length === 0) return undefined;
@@ -91,12 +101,16 @@ export class EventCatalog {
 
 function compile(version: number, types: CatalogType[]): CatalogVersion {
   const ajv = schemaCompiler();
-  return {
-    version,
-    types: new Map(types.map((t) => [t.name, {
-      ...t,
-      // Every stored schema was compiled when it was written.
-      validate: t.schema === null ? null : ajv.compile(t.schema as object | boolean),
-    }])),
-  };
+  return { version, types: new Map(types.map((t) => [t.name, compiled(ajv, t)])) };
+}
+
+// The API stores only schemas that compile; one written in SQL may not, and then only the events
+// of its type are refused.
+function compiled(ajv: ReturnType<typeof schemaCompiler>, type: CatalogType): CompiledType {
+  if (type.schema === null) return { ...type, validate: null, broken: null };
+  try {
+    return { ...type, validate: ajv.compile(type.schema as object), broken: null };
+  } catch (err) {
+    return { ...type, validate: null, broken: (err as Error).message };
+  }
 }
