@@ -12,7 +12,7 @@ ALTER TABLE subscriptions
   ADD COLUMN format text NOT NULL DEFAULT 'standard'
     CONSTRAINT subscriptions_format_check CHECK (format IN ('standard', 'cloudevents'));
 
--- What a filter sees of an event: built once per event by fan-out (version 14)
+-- What a filter sees of an event: built once per event by fan-out (version 15)
 -- and by POST /filters/test, so both judge the same document.
 CREATE FUNCTION dispatch_filter_document(
   id text, type text, source text, tenant_id text, data jsonb

@@ -33,6 +33,8 @@ export interface HttpSettings {
   shutdownTimeoutMs: number;
   /** Test sends, recoveries and retries per minute per API key; 0 no limit. */
   actionRateLimit: number;
+  /** `strict` refuses events whose type is not in the catalog; `open` accepts them unvalidated. */
+  eventTypes: "open" | "strict";
 }
 
 export interface SecuritySettings {
@@ -341,6 +343,12 @@ export const variables = {
     about:
       "test sends, recoveries and retries (POST …/test, …/recover, …/retry) per API key a minute, 429 beyond; 0 no limit",
   },
+  EVENT_TYPES: {
+    schema: z.enum(["open", "strict"]),
+    fallback: "open",
+    about:
+      "open: an event whose type is not in the catalog (GET /event-types) is accepted unvalidated; strict: it is refused with 400",
+  },
 } as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
@@ -419,6 +427,7 @@ function sections(p: Parsed): Config {
       metricsPublic: p.METRICS_PUBLIC ?? !production,
       shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
       actionRateLimit: p.ACTION_RATE_LIMIT!,
+      eventTypes: p.EVENT_TYPES!,
     },
     security: {
       allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,

@@ -48,6 +48,7 @@ const labels = {
   delivery: "Delivery",
   tenant: "Tenant",
   apiKey: "API key",
+  eventType: "Event type",
 };
 
 /** The one answer for an id that does not exist and for another tenant's: ids cannot be probed. */
@@ -72,4 +73,8 @@ export function eventConflict(id: string): ApiError {
 
 export function subscriptionConflict(id: string): ApiError {
   return new ApiError("conflict", `Subscription "${id}" already exists: use a new id`);
+}
+
+export function eventTypeConflict(name: string): ApiError {
+  return new ApiError("conflict", `Event type "${name}" already exists: change it with PATCH`);
 }

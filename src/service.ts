@@ -74,7 +74,12 @@ export async function startService(
     // embedded database cannot LISTEN) and other processes through NOTIFY.
     const engine = createEngine({ sql: db.sql, channel: db.channel, log });
     closeEngine = () => engine.close();
-    if (role !== "worker") await engine.setSqlPublishLimit(config.http.maxPayloadBytes);
+    if (role !== "worker") {
+      await engine.setSqlPublishRules({
+        maxDataBytes: config.http.maxPayloadBytes,
+        strictTypes: config.http.eventTypes === "strict",
+      });
+    }
     let worker: Worker | null = null;
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,

@@ -23,6 +23,7 @@ const leaves = new Set([
   "src/backoff.ts",
   "src/version.ts",
   "src/bounded_memo.ts",
+  "src/fresh_snapshot.ts",
   "src/zod_messages.ts",
   "src/storable.ts",
   "src/config.ts",

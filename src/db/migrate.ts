@@ -12,8 +12,9 @@ import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "te
 import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
 import m0012 from "../../migrations/0012_audit_log.sql" with { type: "text" };
 import m0013 from "../../migrations/0013_shaping.sql" with { type: "text" };
-import m0014 from "../../migrations/0014_sql_publish.sql" with { type: "text" };
-import m0015 from "../../migrations/0015_ordered_delivery.sql" with { type: "text" };
+import m0014 from "../../migrations/0014_event_types.sql" with { type: "text" };
+import m0015 from "../../migrations/0015_sql_publish.sql" with { type: "text" };
+import m0016 from "../../migrations/0016_ordered_delivery.sql" with { type: "text" };
 import m0017 from "../../migrations/0017_subscription_auth.sql" with { type: "text" };
 import m0018 from "../../migrations/0018_tls_client_certificates.sql" with { type: "text" };
 
@@ -32,8 +33,9 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 11, name: "0011_event_data_text", sql: m0011 },
   { version: 12, name: "0012_audit_log", sql: m0012 },
   { version: 13, name: "0013_shaping", sql: m0013 },
-  { version: 14, name: "0014_sql_publish", sql: m0014 },
-  { version: 15, name: "0015_ordered_delivery", sql: m0015 },
+  { version: 14, name: "0014_event_types", sql: m0014 },
+  { version: 15, name: "0015_sql_publish", sql: m0015 },
+  { version: 16, name: "0016_ordered_delivery", sql: m0016 },
   { version: 17, name: "0017_subscription_auth", sql: m0017 },
   { version: 18, name: "0018_tls_client_certificates", sql: m0018 },
 ];

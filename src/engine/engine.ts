@@ -21,6 +21,7 @@ import {
 import { claimDeliveries, type ClaimOptions } from "./claim.ts";
 import { completeDeliveries } from "./complete.ts";
 import { createEventWriter } from "./event_writer.ts";
+import { deleteEventType, insertEventType, updateEventType } from "./event_types.ts";
 import type { SubmitOptions } from "./group_commit.ts";
 import {
   applyHealthChanges,
@@ -31,7 +32,13 @@ import {
   recordHealth,
 } from "./health.ts";
 import { handBack, renewLeases, rescueExpired } from "./lease.ts";
-import { type BatchOutcome, type EventInput, setMaxDataBytes, type Target } from "./publish.ts";
+import {
+  type BatchOutcome,
+  type EventInput,
+  setSqlPublishRules,
+  type SqlPublishRules,
+  type Target,
+} from "./publish.ts";
 import { countFailed, type FailedFilter, requeueFailed, requeueMany } from "./requeue.ts";
 import { deleteFinishedEvents } from "./retention.ts";
 import {
@@ -99,7 +106,7 @@ export function createEngine(options: EngineOptions) {
     },
 
     /** The largest `data` that `dispatch_publish()` takes, in bytes: the API's body limit. */
-    setSqlPublishLimit: (maxDataBytes: number) => setMaxDataBytes(sql, maxDataBytes),
+    setSqlPublishRules: (rules: SqlPublishRules) => setSqlPublishRules(sql, rules),
 
     claim: (claim: ClaimOptions) => claimDeliveries(sql, claim),
 
@@ -201,6 +208,22 @@ export function createEngine(options: EngineOptions) {
      */
     settleAudit: (entry: PendingAudit, status: number) => settleAudit(sql, entry, status),
     readKeyTable: (used: Parameters<typeof readKeyTable>[1]) => readKeyTable(sql, used),
+
+    createEventType: (type: Parameters<typeof insertEventType>[1]) =>
+      audited(sql, (sql) => insertEventType(sql, type), (row) => row ? { id: row.name } : null),
+    /** Changes a type unless `check`, given the type as it is, throws. */
+    updateEventType: (
+      name: string,
+      changes: Parameters<typeof updateEventType>[2],
+      check: Parameters<typeof updateEventType>[3],
+    ) =>
+      audited(
+        sql,
+        (sql) => updateEventType(sql, name, changes, check),
+        (row) => row ? {} : null,
+      ),
+    deleteEventType: (name: string) =>
+      audited(sql, (sql) => deleteEventType(sql, name), (ok) => ok ? {} : null),
 
     deleteFinishedEvents: (retention: Parameters<typeof deleteFinishedEvents>[1]) =>
       deleteFinishedEvents(sql, retention),

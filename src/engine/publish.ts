@@ -23,12 +23,18 @@ export interface EventInput {
   dataText?: string;
 }
 
-/**
- * Makes `dispatch_publish` refuse `data` larger than `bytes` (its JSON text),
- * the API's MAX_PAYLOAD_BYTES: SQL producers meet the API's limit.
- */
-export async function setMaxDataBytes(sql: Sql, bytes: number): Promise<void> {
-  await sql`UPDATE dispatch_publish_settings SET max_data_bytes = ${bytes}`;
+/** The API's rules that are settings, which `dispatch_publish` applies too. */
+export interface SqlPublishRules {
+  /** MAX_PAYLOAD_BYTES: `data` larger than this (its JSON text) is refused. */
+  maxDataBytes: number;
+  /** EVENT_TYPES=strict: a type outside the event-type catalog is refused. */
+  strictTypes: boolean;
+}
+
+/** Makes `dispatch_publish` apply the API's settings: SQL producers meet the API's rules. */
+export async function setSqlPublishRules(sql: Sql, rules: SqlPublishRules): Promise<void> {
+  await sql`UPDATE dispatch_publish_settings
+    SET max_data_bytes = ${rules.maxDataBytes}, strict_types = ${rules.strictTypes}`;
 }
 
 /** The JSON text of an event's `data` as it is stored and sent. */
@@ -52,7 +58,7 @@ export type BatchOutcome =
  * when there are any). An id that exists (or repeats within the batch) is
  * compared with the new content: the same content replays, different content
  * conflicts. Outcomes are in input order. The statement is the SQL function
- * `dispatch_insert_events` (migration 0014), which `dispatch_publish` calls too.
+ * `dispatch_insert_events` (migration 0015), which `dispatch_publish` calls too.
  */
 export async function insertEvents(
   sql: Sql,

@@ -54,6 +54,8 @@ const grants: Record<string, readonly KeyScope[]> = {
   retryDeliveries: ["tenant"],
   listAuditLog: ["tenant"],
   testFilter: ["publish", "tenant"],
+  listEventTypes: ["publish", "tenant"],
+  getEventType: ["publish", "tenant"],
 };
 
 /** Every scope that may call the operation. */
@@ -117,7 +119,7 @@ export function authorize(operations: () => Iterable<Operation>): MiddlewareHand
 
 export function forbidden(scope: KeyScope, operation: string): ApiError {
   const may = scope === "publish"
-    ? ": it may only call POST /events, POST /events/batch and POST /filters/test"
+    ? ": it may only call POST /events, POST /events/batch and POST /filters/test, and read /event-types"
     : "";
   return new ApiError("forbidden", `A "${scope}" key cannot call ${operation}${may}`);
 }

@@ -16,7 +16,7 @@ const expiresAt = isoTime.refine((v) => Date.parse(v) > Date.now(), "must be in 
 const NewApiKey = z.object({
   scope: z.enum(keyScopes).openapi({
     description:
-      "`admin`: everything; `publish`: POST /events, POST /events/batch and POST /filters/test only; `tenant`: one tenant's subscriptions, events, deliveries and attempts",
+      "`admin`: everything; `publish`: POST /events, POST /events/batch and POST /filters/test, and reading /event-types; `tenant`: one tenant's subscriptions, events, deliveries and attempts, and reading /event-types",
   }),
   tenant_id: tenantId.optional().openapi({ description: 'Required for, and only for, "tenant"' }),
   description: text(0, 1024).optional(),

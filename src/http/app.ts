@@ -16,6 +16,8 @@ import type { AppDeps } from "./deps.ts";
 import { errorResponse, tooLarge, unsupportedType, validationError } from "./error_handler.ts";
 import { eventBatchRoutes } from "./event_batch_routes.ts";
 import { eventsRoutes } from "./events_routes.ts";
+import { EventCatalog } from "./event_types/catalog.ts";
+import { eventTypesRoutes } from "./event_types/routes.ts";
 import { filtersRoutes } from "./filters_routes.ts";
 import { localOnly } from "./local_only.ts";
 import { metricsRoutes } from "./metrics_routes.ts";
@@ -71,13 +73,23 @@ function apiKeyTable(deps: Pick<AppDeps, "engine">): ApiKeyTable {
   return new ApiKeyTable((used) => deps.engine.readKeyTable(used));
 }
 
-/** The whole HTTP API as a web-standard fetch handler; `keys` replaces the managed keys' table. */
-export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
+/**
+ * The whole HTTP API as a web-standard fetch handler; `keys` replaces the
+ * managed keys' table, `catalog` the event-type catalog.
+ */
+export function createApp(
+  deps: AppDeps,
+  options: { keys?: ApiKeyTable; catalog?: EventCatalog } = {},
+) {
   const keys = options.keys ?? apiKeyTable(deps);
+  const catalog = options.catalog ??
+    new EventCatalog((known) => deps.views.readEventCatalog(known), {
+      mode: deps.config.eventTypes,
+    });
   const app = createOpsApp(deps, { keys });
   const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());
-  serveOpenApi(app, { auth });
+  serveOpenApi(app, { auth, catalog });
 
   const api = new OpenAPIHono({
     defaultHook: (result) => {
@@ -123,9 +135,12 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
     "/api-keys",
     "/deliveries/retry",
     "/filters/test",
+    "/event-types",
   ];
   api.on("POST", bodies, requireJson, limit);
-  api.on("PATCH", "/subscriptions/:id", requireJson, limit);
+  api.on("PATCH", ["/subscriptions/:id", "/event-types/:name"], requireJson, limit);
+  // Its body is optional: when there is one, it must be JSON (below).
+  api.on("POST", "/subscriptions/:id/test", limit);
   // A route that takes no body takes no other either: a form posted to it is refused too.
   api.use("*", (c, next) => hasBody(c.req.raw) ? requireJson(c, next) : next());
   api.on(
@@ -133,14 +148,15 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
     limitedActions.map((path) => path.replace("{id}", ":id")),
     actionLimit({ perMinute: deps.config.actionRateLimit }),
   );
-  api.route("/", eventBatchRoutes(deps));
-  api.route("/", eventsRoutes(deps));
-  api.route("/", subscriptionsRoutes(deps));
+  api.route("/", eventBatchRoutes(deps, { catalog }));
+  api.route("/", eventsRoutes(deps, { catalog }));
+  api.route("/", subscriptionsRoutes(deps, { catalog }));
   api.route("/", deliveriesRoutes(deps));
   api.route("/", tenantsRoutes(deps));
   api.route("/", apiKeysRoutes(deps, { table: keys }));
   api.route("/", auditLogRoutes(deps));
   api.route("/", filtersRoutes(deps));
+  api.route("/", eventTypesRoutes(deps, { catalog }));
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);
   return app;

@@ -105,13 +105,13 @@ function changeStatus(operation: Operation | undefined): number {
 
 /**
  * The resource of a route: its path's first segment, singular (`/api-keys`
- * names an `api_key`), and its `:id` when it has one.
+ * names an `api_key`), and its `:id` (or `:name`) when it has one.
  */
 function resourceOf(endpoint: string | undefined, path: string): AuditResource {
   const template = (endpoint ?? path).split("/");
   const segments = path.split("/");
   const type = (template[1] ?? "").replace(/ies$/, "y").replace(/s$/, "").replaceAll("-", "_");
-  const at = template.indexOf(":id");
+  const at = template.findIndex((s) => s.startsWith(":"));
   const id = at >= 0 && segments[at] !== undefined ? decoded(segments[at]!) : null;
   return { type, id };
 }

@@ -17,6 +17,7 @@ export type ApiSettings =
     | "maxPayloadBytes"
     | "metricsPublic"
     | "actionRateLimit"
+    | "eventTypes"
   >
   & Pick<SecuritySettings, "allowPrivateTargets" | "allowedTargetCidrs" | "rotationGraceMs">;
 

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { eventConflict, type FieldIssue } from "../errors.ts";
+import { type ApiError, eventConflict, type FieldIssue } from "../errors.ts";
 import type { AppDeps } from "./deps.ts";
+import type { EventCatalog } from "./event_types/catalog.ts";
 import { validationError } from "./error_handler.ts";
 import { eventInput, keepText, textOf } from "./events_routes.ts";
 import * as examples from "./examples.ts";
@@ -47,7 +48,7 @@ const batch = createRoute({
 });
 
 /** `POST /events/batch`: each item validated and idempotent as in `POST /events`, one statement. */
-export function eventBatchRoutes(deps: AppDeps) {
+export function eventBatchRoutes(deps: AppDeps, options: { catalog: EventCatalog }) {
   const app = new OpenAPIHono();
 
   app.on("POST", "/events/batch", keepText);
@@ -55,22 +56,28 @@ export function eventBatchRoutes(deps: AppDeps) {
   app.openapi(batch, async (c) => {
     const text = await c.req.text();
     const spans = arrayElements(text, objectMembers(text, 0).get("events")!.start);
-    const items = c.req.valid("json").events.map((raw, index) => {
-      const parsed = NewEvent.safeParse(raw);
-      if (!parsed.success) {
-        const err = validationError(parsed.error.issues, "json");
-        const id = (raw as { id?: unknown } | null)?.id;
-        return {
+    const items = await Promise.all(
+      c.req.valid("json").events.map(async (raw, index) => {
+        const parsed = NewEvent.safeParse(raw);
+        const refused = (err: ApiError, id: unknown) => ({
           index,
           id: typeof id === "string" ? id : null,
           error: { code: err.code, message: err.message, details: err.details as FieldIssue[] },
-        };
-      }
-      return {
-        index,
-        event: eventInput(parsed.data, textOf(text, objectMembers(text, spans[index]!.start))),
-      };
-    });
+        });
+        if (!parsed.success) {
+          return refused(
+            validationError(parsed.error.issues, "json"),
+            (raw as { id?: unknown })?.id,
+          );
+        }
+        const event = eventInput(
+          parsed.data,
+          textOf(text, objectMembers(text, spans[index]!.start)),
+        );
+        const refusal = await options.catalog.refusal(event);
+        return refusal ? refused(refusal, parsed.data.id) : { index, event };
+      }),
+    );
     const valid = items.flatMap((i) => "event" in i ? [i.event] : []);
     const outcomes = valid.length > 0 ? await deps.engine.publish(valid) : [];
     let next = 0;

@@ -8,6 +8,7 @@ import { tenantFilter } from "./access.ts";
 import { objectMembers, type Span } from "./json_text.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
+import type { EventCatalog } from "./event_types/catalog.ts";
 import * as examples from "./examples.ts";
 import { errors, jsonBody, jsonResponse } from "./openapi.ts";
 import { Attempt, Delivery, Event, EventFilter, IdParam, NewEvent, paged } from "./schemas.ts";
@@ -107,7 +108,7 @@ const retry = createRoute({
   },
 });
 
-export function eventsRoutes(deps: AppDeps) {
+export function eventsRoutes(deps: AppDeps, options: { catalog: EventCatalog }) {
   const { engine, views } = deps;
   const app = new OpenAPIHono();
 
@@ -116,6 +117,8 @@ export function eventsRoutes(deps: AppDeps) {
   app.openapi(create, async (c) => {
     const raw = await c.req.text();
     const event = eventInput(c.req.valid("json"), textOf(raw, objectMembers(raw, 0)));
+    const refused = await options.catalog.refusal(event);
+    if (refused) throw refused;
     // Withdrawn at the deadline unless written by then: a 503 never stores the event.
     const deadline = c.get("deadline");
     const publishing = engine.publish(

@@ -164,3 +164,21 @@ export const filterTest = {
   filter: '$.data.amount >= 100 && $.data.currency == "EUR"',
   event: { type: "order.created", data: { amount: 120, currency: "EUR" } },
 };
+
+export const newEventType = {
+  name: "order.created",
+  description: "An order was placed",
+  schema: {
+    type: "object",
+    properties: { order_id: { type: "integer" } },
+    required: ["order_id"],
+  },
+  example: { order_id: 42 },
+};
+
+export const eventType = {
+  ...newEventType,
+  deprecated: false,
+  created_at: at,
+  updated_at: at,
+};

@@ -2,6 +2,7 @@ import type { OpenAPIHono, RouteConfig, z } from "@hono/zod-openapi";
 import {
   ApiError,
   eventConflict,
+  eventTypeConflict,
   notFound,
   subscriptionConflict,
   subscriptionInactive,
@@ -109,6 +110,14 @@ export const errors = {
     notFound("tenant", "acme"),
   ),
   apiKeyNotFound: errorResponse("No such API key", notFound("apiKey", "key_123")),
+  eventTypeNotFound: errorResponse(
+    "No such event type in the catalog",
+    notFound("eventType", "order.created"),
+  ),
+  eventTypeConflict: errorResponse(
+    "An event type with this name exists",
+    eventTypeConflict("order.created"),
+  ),
   eventConflict: errorResponse(
     "The id was used before with other content",
     eventConflict("evt_123"),
@@ -171,7 +180,7 @@ export function documentApiRoutes(
       ...(body || params || query ? { 400: errors.invalid } : {}),
       ...(options.auth ? { 401: errors.unauthorized } : {}),
       403: errors.forbidden,
-      ...(route.path.includes("{id}") || namesTenant ? { 404: notFoundFor(route) } : {}),
+      ...(namesResource(route) || namesTenant ? { 404: notFoundFor(route) } : {}),
       ...(body ? { 413: tooLargeResponse, 415: errors.unsupported } : {}),
       ...(limited.has(route.path) ? { 429: errors.rateLimited } : {}),
       503: errors.unavailable,
@@ -196,11 +205,15 @@ const notFoundByResource: Record<string, ReturnType<typeof errorResponse>> = {
   tenants: errors.tenantNotFound,
   "api-keys": errors.apiKeyNotFound,
   deliveries: errors.deliveryNotFound,
+  "event-types": errors.eventTypeNotFound,
 };
+
+/** Whether the path names one resource, by `{id}` (or an event type's `{name}`). */
+const namesResource = (route: RouteConfig) => /\{(id|name)\}/.test(route.path);
 
 /** The resource an `{id}` names, from the path's first segment; without one, the tenant asked for. */
 function notFoundFor(route: RouteConfig) {
-  if (!route.path.includes("{id}")) return errors.tenantNotFound;
+  if (!namesResource(route)) return errors.tenantNotFound;
   return notFoundByResource[route.path.split("/")[1] ?? ""] ?? errors.eventNotFound;
 }
 

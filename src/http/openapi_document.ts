@@ -1,5 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { VERSION } from "../version.ts";
+import type { EventCatalog } from "./event_types/catalog.ts";
+import { catalogWebhooks } from "./event_types/webhooks.ts";
 import { documentRequestIds, headers } from "./openapi.ts";
 import { eventWebhook } from "./webhook_docs.ts";
 
@@ -19,14 +21,23 @@ const tags = [
   { name: "Subscriptions", description: "Where events go, and the secrets that sign them" },
   { name: "Tenants", description: "Each customer's subscriptions and events, and their health" },
   { name: "API keys", description: "Keys for admins, publishers and tenants" },
+  {
+    name: "Event types",
+    description:
+      "The catalog: each type's JSON Schema, checked at ingest and listed under `webhooks`",
+  },
   { name: "Operations", description: "Probes and metrics for orchestrators and Prometheus" },
 ];
 
 /**
  * Serves the OpenAPI 3.1 document at `/openapi.json`, built once, on first
- * request, from every route registered by then.
+ * request, from every route registered by then, with the event-type
+ * catalog's types merged under `webhooks` once per version of the catalog.
  */
-export function serveOpenApi(app: OpenAPIHono, options: { auth: boolean }): void {
+export function serveOpenApi(
+  app: OpenAPIHono,
+  options: { auth: boolean; catalog: EventCatalog },
+): void {
   const registry = app.openAPIRegistry;
   if (options.auth) {
     registry.registerComponent("securitySchemes", "bearer", {
@@ -42,8 +53,9 @@ export function serveOpenApi(app: OpenAPIHono, options: { auth: boolean }): void
     }
   }
   registry.registerWebhook(eventWebhook);
-  let document: unknown;
-  app.get("/openapi.json", (c) => {
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  let merged: { version: number; document: unknown } | undefined;
+  app.get("/openapi.json", async (c) => {
     if (document === undefined) {
       documentRequestIds(app);
       document = app.getOpenAPI31Document({
@@ -53,6 +65,14 @@ export function serveOpenApi(app: OpenAPIHono, options: { auth: boolean }): void
         tags,
       });
     }
-    return c.json(document);
+    // The document stays readable while the database is not: with the catalog last read.
+    const catalog = await options.catalog.current().catch(() => options.catalog.last());
+    if (catalog === undefined) return c.json(document);
+    if (merged?.version !== catalog.version) {
+      const base = document.webhooks?.event?.post as Record<string, unknown>;
+      const webhooks = { ...document.webhooks, ...catalogWebhooks(catalog.types.values(), base) };
+      merged = { version: catalog.version, document: { ...document, webhooks } };
+    }
+    return c.json(merged.document);
   });
 }

@@ -1,13 +1,13 @@
 /**
  * Managed API keys as each process sees them: a table of every key's
- * SHA-256, kept in memory and read again from the database when it is
- * older than {@linkcode KEY_TABLE_MAX_AGE_MS}, so a revoked key is refused
- * by every process within that bound. No timer runs: the request that finds
- * the table too old reads it again, and concurrent requests share that read.
+ * SHA-256, a {@linkcode FreshSnapshot} no older than
+ * {@linkcode KEY_TABLE_MAX_AGE_MS}, so a revoked key is refused by every
+ * process within that bound.
  *
  * @module
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { FreshSnapshot } from "../fresh_snapshot.ts";
 import type { StoredKey } from "../views/api_keys.ts";
 
 /** A lookup never uses a table read longer ago than this. */
@@ -43,14 +43,9 @@ export interface ApiKeyTableOptions {
 }
 
 export class ApiKeyTable {
-  #load: (used: { id: string; at: Date }[]) => Promise<StoredKey[]>;
-  #maxAgeMs: number;
+  #table: FreshSnapshot<Map<string, StoredKey>>;
   #lastUsedEveryMs: number;
   #now: () => number;
-  #byDigest = new Map<string, StoredKey>();
-  /** When the read that gave the table started; null before the first. */
-  #readAt: number | null = null;
-  #reading: Promise<void> | null = null;
   /** Uses not written yet, and when each key's use was last reported. */
   #unreported = new Map<string, Date>();
   #reportedAt = new Map<string, number>();
@@ -63,10 +58,20 @@ export class ApiKeyTable {
     load: (used: { id: string; at: Date }[]) => Promise<StoredKey[]>,
     options: ApiKeyTableOptions = {},
   ) {
-    this.#load = load;
-    this.#maxAgeMs = options.maxAgeMs ?? KEY_TABLE_MAX_AGE_MS;
-    this.#lastUsedEveryMs = options.lastUsedEveryMs ?? LAST_USED_EVERY_MS;
     this.#now = options.now ?? Date.now;
+    this.#table = new FreshSnapshot(async () => {
+      const used = [...this.#unreported].map(([id, at]) => ({ id, at }));
+      this.#unreported.clear();
+      try {
+        const keys = await load(used);
+        return new Map(keys.map((k) => [hex(k.token_sha256), k]));
+      } catch (err) {
+        // Reported with the next read instead.
+        for (const u of used) if (!this.#unreported.has(u.id)) this.#unreported.set(u.id, u.at);
+        throw err;
+      }
+    }, { maxAgeMs: options.maxAgeMs ?? KEY_TABLE_MAX_AGE_MS, now: this.#now });
+    this.#lastUsedEveryMs = options.lastUsedEveryMs ?? LAST_USED_EVERY_MS;
   }
 
   /**
@@ -75,11 +80,7 @@ export class ApiKeyTable {
    * old and cannot be read.
    */
   async find(digest: Uint8Array): Promise<StoredKey | undefined> {
-    // A read that started too long ago (a slow database) is not fresh enough either.
-    while (this.#readAt === null || this.#now() - this.#readAt >= this.#maxAgeMs) {
-      await this.#read();
-    }
-    const key = this.#byDigest.get(hex(digest));
+    const key = (await this.#table.get()).get(hex(digest));
     // The map finds it by digest; the digests are then compared in constant time.
     if (key === undefined || !timingSafeEqual(key.token_sha256, digest)) return undefined;
     if (key.expires_at !== null && key.expires_at.getTime() <= this.#now()) return undefined;
@@ -89,29 +90,10 @@ export class ApiKeyTable {
 
   /** Forgets a key at once in this process (it was revoked here). */
   forget(id: string): void {
-    for (const [digest, key] of this.#byDigest) {
-      if (key.id === id) this.#byDigest.delete(digest);
+    const byDigest = this.#table.peek();
+    for (const [digest, key] of byDigest ?? []) {
+      if (key.id === id) byDigest!.delete(digest);
     }
-  }
-
-  #read(): Promise<void> {
-    this.#reading ??= (async () => {
-      const startedAt = this.#now();
-      const used = [...this.#unreported].map(([id, at]) => ({ id, at }));
-      this.#unreported.clear();
-      try {
-        const keys = await this.#load(used);
-        this.#byDigest = new Map(keys.map((k) => [hex(k.token_sha256), k]));
-        this.#readAt = startedAt;
-      } catch (err) {
-        // Reported with the next read instead.
-        for (const u of used) if (!this.#unreported.has(u.id)) this.#unreported.set(u.id, u.at);
-        throw err;
-      } finally {
-        this.#reading = null;
-      }
-    })();
-    return this.#reading;
   }
 
   /** Notes a use; at most once per `lastUsedEveryMs` it is written, with a read of the table. */
@@ -122,7 +104,7 @@ export class ApiKeyTable {
     this.#unreported.set(id, new Date(now));
     // Written now (after a read under way, which took its list already) rather than with the
     // next read, which may not come for a while.
-    (this.#reading ?? Promise.resolve()).catch(() => {})
-      .then(() => this.#unreported.size > 0 ? this.#read() : undefined).catch(() => {});
+    this.#table.settled()
+      .then(() => this.#unreported.size > 0 ? this.#table.read() : undefined).catch(() => {});
   }
 }

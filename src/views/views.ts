@@ -10,6 +10,7 @@ import { listApiKeys } from "./api_keys.ts";
 import { listAuditLog } from "./audit.ts";
 import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "./deliveries.ts";
 import { getEvent, listEvents } from "./events.ts";
+import { getEventType, listEventTypes, readEventCatalog } from "./event_types.ts";
 import { queueStats, subscriptionStats } from "./stats.ts";
 import {
   clientCertificateExpiries,
@@ -42,6 +43,9 @@ export function createViews(sql: Sql) {
     queueStats,
     tenantSummary,
     listApiKeys,
+    listEventTypes,
+    getEventType,
+    readEventCatalog,
     schemaVersion,
     filterProblem,
     testFilter,

@@ -22,11 +22,15 @@
  * `--filters [--repeat N]` compares ingest (API only, no workers) with 1,000
  * subscriptions that match the type, each with a payload filter the events
  * pass, with the same subscriptions without filters.
+ * `--schema [--repeat N]` compares ingest of events whose `data` has 20
+ * properties, validated against a 20-property schema of the event-type
+ * catalog, with the same events without a schema.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { connect } from "../../src/db/pool.ts";
+import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -52,6 +56,7 @@ const { values: args } = parseArgs({
     fifo: { type: "boolean", default: false },
     sql: { type: "boolean", default: false },
     filters: { type: "boolean", default: false },
+    schema: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -82,6 +87,10 @@ interface Run {
   filter?: string;
   /** Only the API runs: ingest is measured alone, nothing is delivered. */
   apiOnly?: boolean;
+  /** Events' `data` has this many properties (default one). */
+  dataProperties?: number;
+  /** The catalog has a schema for the events' type that names each of their properties. */
+  schema?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -167,6 +176,12 @@ const filterRuns: Run[] = [
   },
 ];
 
+const schemaBurst = { ...fanoutBurst, subs: 1, dataProperties: 20 };
+const schemaRuns: Run[] = [
+  { name: "data20-no-schema", ...schemaBurst },
+  { name: "data20-schema20", ...schemaBurst, schema: true, baseline: "data20-no-schema" },
+];
+
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -177,6 +192,8 @@ const compared = args.fanout
   ? fifoRuns
   : args.filters
   ? filterRuns
+  : args.schema
+  ? schemaRuns
   : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
@@ -249,6 +266,7 @@ try {
     dispatch = null;
   }
   if (compared) printComparison(results);
+  if (args.schema) await printValidationCost(20);
 } finally {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
@@ -301,7 +319,7 @@ async function execute(run: Run) {
     ...(run.fifoKeys
       ? { ordering_key: `key_${Number(id.slice(prefix.length)) % run.fifoKeys}` }
       : {}),
-    data: { n: 1 },
+    data: run.dataProperties ? benchData(run.dataProperties) : { n: 1 },
   });
   const expected = run.apiOnly ? 0 : run.events * run.subs;
   const t0 = performance.now();
@@ -466,6 +484,68 @@ async function resetSubscriptions(run: Run) {
     await sql`ANALYZE ${sql(`${schema}.deliveries`)}`;
   }
   await sql`ANALYZE ${table}`;
+  await sql`DELETE FROM ${sql(`${schema}.event_types`)}`;
+  if (run.schema) {
+    await sql`INSERT INTO ${sql(`${schema}.event_types`)} (name, schema)
+      VALUES ('bench.event', ${JSON.stringify(benchSchema(run.dataProperties ?? 1))}::text::json)`;
+  }
+}
+
+/**
+ * What the catalog's check costs an event in this process, with a schema of
+ * `n` properties and without one: steadier than the end-to-end ratio on a
+ * busy machine.
+ */
+async function printValidationCost(n: number) {
+  const type = (name: string, schema: unknown) => ({
+    name,
+    description: null,
+    schema,
+    example: null,
+    deprecated: false,
+  });
+  const catalog = new EventCatalog(() =>
+    Promise.resolve({
+      version: 1,
+      types: [type("with.schema", benchSchema(n)), type("without.schema", null)],
+    }), { mode: "open" });
+  const data = benchData(n);
+  const perEvent = async (name: string) => {
+    const count = 100_000;
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) await catalog.refusal({ type: name, data });
+    return round(((performance.now() - t0) * 1000) / count, 2);
+  };
+  await perEvent("with.schema");
+  console.log(
+    `\ncatalog check per event, in process: ${await perEvent(
+      "with.schema",
+    )} µs with a ${n}-property schema, ${await perEvent("without.schema")} µs without`,
+  );
+}
+
+/** The kind of the `i`th property, and a value of it: strings, integers, numbers and booleans. */
+function kind(i: number) {
+  const kinds = [["string", "text"], ["integer", 42], ["number", 9.5], ["boolean", true]] as const;
+  return kinds[i % kinds.length]!;
+}
+
+/** `n` properties, of the four kinds in turn. */
+function benchData(n: number): Record<string, unknown> {
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, kind(i)[1]]));
+}
+
+/** A schema that requires each of benchData's properties with its kind, and no other. */
+function benchSchema(n: number) {
+  const names = Array.from({ length: n }, (_, i) => `p${i}`);
+  return {
+    type: "object",
+    required: names,
+    additionalProperties: false,
+    properties: Object.fromEntries(
+      names.map((name, i) => [name, { type: kind(i)[0] }]),
+    ),
+  };
 }
 
 /** Each fan-out run beside its baseline: the same figures, and their ratio. */

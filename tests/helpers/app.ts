@@ -5,6 +5,7 @@ import type { AppDeps } from "../../src/http/deps.ts";
 import { type Logger, silentLogger } from "../../src/observability/log.ts";
 import { createMetrics } from "../../src/observability/metrics.ts";
 import { ApiKeyTable } from "../../src/security/api_key_table.ts";
+import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { createSecretCipher, type SecretCipher } from "../../src/security/secret_cipher.ts";
 import { type TestDatabase, testDatabase } from "./db.ts";
 import { requestInit, type Send } from "./http.ts";
@@ -35,10 +36,15 @@ export async function testApp(
 
 export interface AppOptions {
   log?: Logger;
-  /** The clock API keys expire by (milliseconds since the epoch); default `Date.now`. */
+  /**
+   * The clock API keys expire by and the key table and event-type catalog
+   * age by (milliseconds since the epoch); default `Date.now`.
+   */
   now?: () => number;
   /** Default: one without a key (secrets stored as given). */
   secrets?: SecretCipher;
+  /** Replaces the event-type catalog read from the database. */
+  catalog?: EventCatalog;
 }
 
 /** The app as the composition root builds it, with the tests' defaults for its settings. */
@@ -50,6 +56,11 @@ export function buildApp(
   const log = options.log ?? silentLogger;
   const { now } = options;
   const keys = now && new ApiKeyTable((used) => db.engine.readKeyTable(used), { now });
+  const catalog = options.catalog ??
+    (now && new EventCatalog((known) => db.views.readEventCatalog(known), {
+      mode: config.eventTypes ?? "open",
+      now,
+    }));
   return createApp({
     engine: db.engine,
     views: db.views,
@@ -66,11 +77,12 @@ export function buildApp(
       allowPrivateTargets: true,
       allowedTargetCidrs: [],
       actionRateLimit: 0,
+      eventTypes: "open",
       ...config,
     },
     secrets: options.secrets ?? createSecretCipher(null),
     metrics: createMetrics({ inFlight: () => 0, queueStats: () => db.views.queueStats(), log }),
-  }, keys ? { keys } : {});
+  }, { ...(keys ? { keys } : {}), ...(catalog ? { catalog } : {}) });
 }
 
 /** Reads the JSON body, asserting nothing about it. */

@@ -77,6 +77,30 @@ const cases: Record<string, (t: TestApp) => Promise<Call>> = {
       resource: { type: "event", id: eventId },
     };
   },
+  createEventType: () =>
+    Promise.resolve({
+      path: "/event-types",
+      body: { name: "order.created", schema: { type: "object" } },
+      status: 201,
+      resource: { type: "event_type", id: "order.created" },
+    }),
+  updateEventType: async (t) => {
+    await setup(t, "POST", "/event-types", { name: "order.updated" });
+    return {
+      path: "/event-types/order.updated",
+      body: { description: "changed" },
+      status: 200,
+      resource: { type: "event_type", id: "order.updated" },
+    };
+  },
+  deleteEventType: async (t) => {
+    await setup(t, "POST", "/event-types", { name: "order.deleted" });
+    return {
+      path: "/event-types/order.deleted",
+      status: 204,
+      resource: { type: "event_type", id: "order.deleted" },
+    };
+  },
   createSubscription: () =>
     Promise.resolve({
       path: "/subscriptions",

@@ -43,7 +43,7 @@ Deno.test("every operation and the webhook have a unique operationId", async () 
     ...operations(doc).map((o) => o.op.operationId),
     doc.webhooks.event.post.operationId,
   ];
-  assert.equal(ids.length, 30);
+  assert.equal(ids.length, 35);
   for (const id of ids) assert.match(id ?? "", /^[a-z][A-Za-z]+$/);
   assert.equal(new Set(ids).size, ids.length);
 });
@@ -108,6 +108,7 @@ Deno.test("409 is listed only where an id can be taken already or a state refuse
   const conflicts = ops.filter((o) => o.statuses.includes("409")).map((o) => o.op.operationId);
   assert.deepEqual(conflicts.sort(), [
     "createEvent",
+    "createEventType",
     "createSubscription",
     "recoverSubscription",
     "retryDelivery",

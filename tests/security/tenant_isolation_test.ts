@@ -123,7 +123,7 @@ Deno.test("for every operation in /openapi.json, a tenant key aimed at another t
   }
 });
 
-Deno.test("a publish key answers 403 on every route but the two ingest ones and testing a filter, before the body is read", async () => {
+Deno.test("a publish key answers 403 on every route but the two ingest ones, testing a filter and the catalog's reads, before the body is read", async () => {
   const t = await testApp({ apiKeys: [admin], metricsPublic: false, maxPayloadBytes: 1024 });
   try {
     const created = await t.call("POST", "/api-keys", { scope: "publish" }, bearer(admin));
@@ -132,7 +132,13 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones and 
     const ingest = ["createEvent", "createEventBatch", "testFilter"];
     let refused = 0;
     for (const { method, path, op } of operations(doc)) {
-      const url = path.replace("{id}", "x");
+      const url = path.replace("{id}", "x").replace("{name}", "x");
+      if (op.operationId === "listEventTypes" || op.operationId === "getEventType") {
+        const res = await t.call(method, url, undefined, bearer(key));
+        assert.equal(res.status, op.operationId === "getEventType" ? 404 : 200, op.operationId);
+        await res.body?.cancel();
+        continue;
+      }
       if (op.security?.length === 0) {
         const res = await t.call(method, url, undefined, bearer(key));
         assert.ok(res.status < 300 || path === "/readyz", `${method} ${path} stays open`);
@@ -161,7 +167,7 @@ Deno.test("a publish key answers 403 on every route but the two ingest ones and 
         assert.equal(error.code, "forbidden");
         assert.match(
           error.message,
-          /^A "publish" key cannot call .*: it may only call POST \/events, POST \/events\/batch and POST \/filters\/test$/,
+          /^A "publish" key cannot call .*: it may only call POST \/events, POST \/events\/batch and POST \/filters\/test, and read \/event-types$/,
         );
         refused++;
       }

@@ -1,4 +1,4 @@
--- Dispatch schema, version 15: per-key ordered delivery.
+-- Dispatch schema, version 16: per-key ordered delivery.
 --
 -- A subscription with ordering 'fifo' sends the deliveries of events that
 -- share an ordering key one at a time, in ingest order; events without a key

@@ -1,4 +1,4 @@
--- Dispatch schema, version 14: ordering keys, and publishing from SQL.
+-- Dispatch schema, version 15: ordering keys, and publishing from SQL.
 --
 -- `ordering_key` groups events that a subscription with `ordering = 'fifo'`
 -- delivers one at a time, in ingest order (same alphabet as ids).
@@ -106,12 +106,14 @@ BEGIN
 END
 $$;
 
--- The largest `data` dispatch_publish() takes, in bytes of its JSON text:
--- each process that serves the API writes its MAX_PAYLOAD_BYTES here when it
--- starts, so SQL producers meet the API's limit.
+-- The API's rules that are settings: the largest `data` dispatch_publish()
+-- takes, in bytes of its JSON text, and whether only catalog types are taken.
+-- Each process that serves the API writes its MAX_PAYLOAD_BYTES and
+-- EVENT_TYPES here when it starts, so SQL producers meet the API's rules.
 CREATE TABLE dispatch_publish_settings (
   only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-  max_data_bytes integer NOT NULL
+  max_data_bytes integer NOT NULL,
+  strict_types boolean NOT NULL DEFAULT false
 );
 INSERT INTO dispatch_publish_settings (max_data_bytes) VALUES (262144);
 
@@ -163,6 +165,7 @@ CREATE FUNCTION dispatch_publish(
   AS $$
 DECLARE
   max_bytes integer;
+  strict_types boolean;
   result record;
   event_id text := coalesce(id, dispatch_new_event_id());
 BEGIN
@@ -191,7 +194,12 @@ BEGIN
     RAISE EXCEPTION 'Invalid field "data": must be a JSON object'
       USING ERRCODE = 'invalid_parameter_value', COLUMN = 'data';
   END IF;
-  SELECT s.max_data_bytes INTO max_bytes FROM dispatch_publish_settings s;
+  SELECT s.max_data_bytes, s.strict_types INTO max_bytes, strict_types
+  FROM dispatch_publish_settings s;
+  IF strict_types AND NOT dispatch_known_type(type) THEN
+    RAISE EXCEPTION 'Invalid field "type": "%" is not in the event-type catalog (EVENT_TYPES is strict)', type
+      USING ERRCODE = 'invalid_parameter_value', COLUMN = 'type';
+  END IF;
   IF octet_length(data::text) > max_bytes THEN
     RAISE EXCEPTION 'Invalid field "data": must be at most % bytes as JSON text', max_bytes
       USING ERRCODE = 'invalid_parameter_value', COLUMN = 'data';
