@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { type Cidr, parseCidr } from "./security/ip.ts";
 import "./zod_messages.ts";
@@ -33,6 +34,10 @@ export interface HttpSettings {
   shutdownTimeoutMs: number;
   /** Test sends, recoveries and retries per minute per API key; 0 no limit. */
   actionRateLimit: number;
+  /** Signs console sessions and portal links; null: a random key per process. */
+  consoleSessionKey: Uint8Array<ArrayBuffer> | null;
+  /** Origins that may frame the console (CSP frame-ancestors); empty: none. */
+  consoleFrameAncestors: string[];
 }
 
 export interface SecuritySettings {
@@ -125,6 +130,13 @@ const cidrList = parsedBy((text) => {
 });
 
 const secretsKey = parsedBy(parseSecretsKey);
+
+// Origins as CSP source expressions: nothing that could end the directive or add another.
+const frameAncestors = z.string().transform((text) => text.split(/[\s,]+/).filter(Boolean))
+  .refine(
+    (list) => list.every((o) => /^(https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?|'self')$/i.test(o)),
+    "expected origins such as https://app.example.com, separated by commas or spaces",
+  );
 
 const minProductionKeyLength = 16;
 
@@ -292,6 +304,19 @@ export const variables = {
     about:
       "test sends, recoveries and retries (POST …/test, …/recover, …/retry) per API key a minute, 429 beyond; 0 no limit",
   },
+  CONSOLE_SESSION_SECRET: {
+    schema: z.string().min(32, "expected at least 32 characters (openssl rand -base64 32)"),
+    shown: "derived from DISPATCH_SECRETS_KEY, else random per process",
+    about:
+      "signs console sessions and portal links: give every process behind one load balancer the same one (or the same DISPATCH_SECRETS_KEY)",
+    secret: true,
+  },
+  CONSOLE_FRAME_ANCESTORS: {
+    schema: frameAncestors,
+    shown: "none: the console cannot be framed",
+    about:
+      "origins that may show the console in a frame (CSP frame-ancestors), e.g. https://app.example.com",
+  },
 } as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
@@ -370,6 +395,8 @@ function sections(p: Parsed): Config {
       metricsPublic: p.METRICS_PUBLIC ?? !production,
       shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
       actionRateLimit: p.ACTION_RATE_LIMIT!,
+      consoleSessionKey: sessionKey(p.CONSOLE_SESSION_SECRET ?? p.DISPATCH_SECRETS_KEY),
+      consoleFrameAncestors: p.CONSOLE_FRAME_ANCESTORS ?? [],
     },
     security: {
       allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
@@ -403,6 +430,16 @@ function sections(p: Parsed): Config {
     },
     observability: { logLevel: p.LOG_LEVEL! },
   };
+}
+
+/**
+ * The console's signing key, from a secret every process shares (so any of
+ * them honours a session another signed), never the secret itself: a key
+ * that signs cookies must not be the one that seals subscription secrets.
+ */
+function sessionKey(secret: string | Uint8Array | undefined): Uint8Array<ArrayBuffer> | null {
+  if (secret === undefined) return null;
+  return new Uint8Array(createHmac("sha256", secret).update("dispatch console sessions").digest());
 }
 
 function splitAddr(addr: string): [string, number] {

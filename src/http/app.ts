@@ -2,6 +2,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { consoleRoutes } from "../console/routes.ts";
+import { SessionSigner } from "../console/session.ts";
 import { ApiError } from "../errors.ts";
 import { ApiKeyTable } from "../security/api_key_table.ts";
 import { authorize } from "./access.ts";
@@ -20,6 +22,7 @@ import { documentApiRoutes } from "./openapi.ts";
 import { serveOpenApi } from "./openapi_document.ts";
 import { docsRoutes } from "./docs_routes.ts";
 import { opsRoutes } from "./ops_routes.ts";
+import { portalSessionsRoutes } from "./portal_sessions_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
 import { deliveriesRoutes } from "./deliveries_routes.ts";
 import { subscriptionsRoutes } from "./subscriptions/routes.ts";
@@ -75,6 +78,11 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());
   serveOpenApi(app, { auth });
+  const sessions = new SessionSigner(deps.config.consoleSessionKey);
+  app.route(
+    "/console",
+    consoleRoutes(deps, { sessions, keys, api: (r, env) => app.fetch(r, env) }),
+  );
 
   const api = new OpenAPIHono({
     defaultHook: (result) => {
@@ -130,6 +138,7 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   api.route("/", subscriptionsRoutes(deps));
   api.route("/", deliveriesRoutes(deps));
   api.route("/", tenantsRoutes(deps));
+  api.route("/", portalSessionsRoutes(deps, { sessions }));
   api.route("/", apiKeysRoutes(deps, { table: keys }));
   documentApiRoutes(api, { auth, maxPayloadBytes: deps.config.maxPayloadBytes });
   app.route("/", api);

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../errors.ts";
 import { type ApiKeyTable, tokenDigest } from "../security/api_key_table.ts";
 import { admin } from "./access.ts";
+import { principalFromConsole } from "./console_principal.ts";
 
 /**
  * Whether `given` (a SHA-256 digest) is one of `digests`, compared in
@@ -32,6 +33,12 @@ export function authenticate(
 ): MiddlewareHandler {
   const digests = options.keys.map(tokenDigest);
   return async (c, next) => {
+    // A console session's own request, made in this process: the session was checked already.
+    const session = principalFromConsole(c.env);
+    if (session !== undefined) {
+      c.set("principal", session);
+      return await next();
+    }
     const header = c.req.header("authorization");
     if (header === undefined) {
       if (options.required) {

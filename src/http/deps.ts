@@ -17,6 +17,8 @@ export type ApiSettings =
     | "maxPayloadBytes"
     | "metricsPublic"
     | "actionRateLimit"
+    | "consoleSessionKey"
+    | "consoleFrameAncestors"
   >
   & Pick<SecuritySettings, "allowPrivateTargets" | "allowedTargetCidrs" | "rotationGraceMs">;
 

@@ -82,6 +82,9 @@ export interface ListEventsOptions extends TenantFilter {
   before?: number | undefined;
   type?: string | undefined;
   status?: EventStatus | undefined;
+  /** Created at or after / before. */
+  since?: Date | undefined;
+  until?: Date | undefined;
 }
 
 /**
@@ -109,6 +112,8 @@ export async function listEvents(
       WHERE true ${ofTenant(sql, "e", options)}
         ${options.before !== undefined ? sql`AND e.seq < ${options.before}` : sql``}
         ${options.type !== undefined ? sql`AND e.type = ${options.type}` : sql``}
+        ${options.since !== undefined ? sql`AND e.created_at >= ${options.since}` : sql``}
+        ${options.until !== undefined ? sql`AND e.created_at < ${options.until}` : sql``}
         ${status === "no_subscribers" ? sql`AND e.fanned_out = 0` : sql``}
         ${status === "delivered" ? sql`AND e.fanned_out > 0` : sql``}
     ) e

@@ -7,7 +7,19 @@
 import { latestVersion, schemaVersion } from "../db/migrate.ts";
 import type { Sql } from "../db/pool.ts";
 import { listApiKeys } from "./api_keys.ts";
-import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "./deliveries.ts";
+import {
+  activity,
+  failingSubscriptions,
+  subscriptionActivity,
+  troubledSubscriptions,
+} from "./console.ts";
+import {
+  countDeliveries,
+  getDelivery,
+  listAttempts,
+  listDeliveries,
+  listEventDeliveries,
+} from "./deliveries.ts";
 import { getEvent, listEvents } from "./events.ts";
 import { queueStats, subscriptionStats } from "./stats.ts";
 import {
@@ -29,6 +41,7 @@ export function createViews(sql: Sql) {
     listEventDeliveries,
     getDelivery,
     listDeliveries,
+    countDeliveries,
     getSubscription,
     listSubscriptions,
     subscriptionState,
@@ -39,6 +52,10 @@ export function createViews(sql: Sql) {
     tenantSummary,
     listApiKeys,
     schemaVersion,
+    activity,
+    failingSubscriptions,
+    troubledSubscriptions,
+    subscriptionActivity,
   });
   return { ...bound, latestVersion };
 }

@@ -64,6 +64,8 @@ export function buildApp(
       allowPrivateTargets: true,
       allowedTargetCidrs: [],
       actionRateLimit: 0,
+      consoleSessionKey: null,
+      consoleFrameAncestors: [],
       ...config,
     },
     secrets: createSecretCipher(null),

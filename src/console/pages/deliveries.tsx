@@ -1,0 +1,245 @@
+import type { Context } from "hono";
+import { z } from "zod";
+import { decodeCursor, encodeCursor } from "../../http/cursor.ts";
+import { DeliveryFilter } from "../../http/schemas.ts";
+import { type DeliveryQuery, statusClasses } from "../../views/deliveries.ts";
+import { type ConsoleDeps, done, formOf, noticeOf, parseQuery, scopeOf } from "../deps.ts";
+import { Page, PostForm, Time } from "../layout.tsx";
+
+const FailedQuery = DeliveryFilter.omit({ status: true }).extend({
+  event_type: z.string().min(1).max(255).optional(),
+  status_class: z.enum(statusClasses).optional(),
+});
+
+const filterFields = [
+  "subscription_id",
+  "tenant_id",
+  "event_type",
+  "status_class",
+  "since",
+  "until",
+] as const;
+
+type Filter = Omit<DeliveryQuery, "limit" | "before">;
+
+/** The dead letters the query names, as the views take them. */
+async function failedFilter(
+  c: Context,
+  deps: ConsoleDeps,
+  q: z.output<typeof FailedQuery>,
+): Promise<Filter> {
+  const scope = scopeOf(c, q.tenant_id);
+  // An unknown subscription has no deliveries: an empty list, not an error.
+  const subscriptionSeq = q.subscription_id === undefined
+    ? undefined
+    : (await deps.views.subscriptionState(q.subscription_id, scope))?.seq ?? -1;
+  return {
+    ...scope,
+    status: "failed",
+    subscriptionSeq,
+    since: q.since,
+    until: q.until,
+    eventType: q.event_type,
+    statusClass: q.status_class,
+  };
+}
+
+/** The filters of the query string, for links and hidden fields. */
+function filtersOf(c: Context): Record<string, string> {
+  const raw = c.req.query();
+  return Object.fromEntries(filterFields.flatMap((f) => raw[f] ? [[f, raw[f]]] : []));
+}
+
+export async function failedPage(c: Context, deps: ConsoleDeps) {
+  const s = c.get("console");
+  const q = parseQuery(c, FailedQuery);
+  const filter = await failedFilter(c, deps, q);
+  const { deliveries, next } = await deps.views.listDeliveries({
+    ...filter,
+    limit: q.limit,
+    before: decodeCursor(q.cursor),
+  });
+  const raw = filtersOf(c);
+  const admin = s.principal.tenantId === null;
+  const query = new URLSearchParams(raw).toString();
+  return c.html(
+    <Page title="Failed deliveries" s={s} live={q.cursor === undefined} notice={noticeOf(c)}>
+      <form class="filters" method="get" action="/console/deliveries">
+        <label>
+          Subscription<input type="text" name="subscription_id" value={raw.subscription_id ?? ""} />
+        </label>
+        {admin && (
+          <label>
+            Tenant<input type="text" name="tenant_id" value={raw.tenant_id ?? ""} />
+          </label>
+        )}
+        <label>
+          Event type<input type="text" name="event_type" value={raw.event_type ?? ""} />
+        </label>
+        <label>
+          Last answer
+          <select name="status_class">
+            <option value="">any</option>
+            {statusClasses.map((k) => (
+              <option value={k} selected={raw.status_class === k}>
+                {k === "none" ? "no answer" : k}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Since (UTC, ISO 8601)<input type="text" name="since" value={raw.since ?? ""} />
+        </label>
+        <label>
+          Until<input type="text" name="until" value={raw.until ?? ""} />
+        </label>
+        <button type="submit">Filter</button>
+        <a href="/console/deliveries">Clear</a>
+      </form>
+      {deliveries.length === 0 ? <p class="muted">No failed delivery matches.</p> : (
+        <>
+          {!s.claims.readOnly && (
+            <p class="actions">
+              <a href={`/console/deliveries/retry-all${query ? `?${query}` : ""}`}>
+                Retry all that match…
+              </a>
+            </p>
+          )}
+          <PostForm s={s} action="/console/deliveries/retry">
+            <div class="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th scope="col">
+                      <label>
+                        <input type="checkbox" data-select-all aria-label="Select all" />
+                      </label>
+                    </th>
+                    <th scope="col">Delivery</th>
+                    <th scope="col">Event</th>
+                    <th scope="col">Subscription</th>
+                    <th scope="col">Last answer</th>
+                    <th scope="col" class="hide-narrow">Attempts</th>
+                    <th scope="col">Failed</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {deliveries.map((d) => (
+                    <tr>
+                      <td>
+                        <input
+                          type="checkbox"
+                          name="id"
+                          value={String(d.id)}
+                          aria-label={`Select delivery ${d.id}`}
+                        />
+                      </td>
+                      <td>{d.id}</td>
+                      <td>
+                        <a href={`/console/events/${encodeURIComponent(d.event_id)}`}>
+                          {d.event_id}
+                        </a>
+                      </td>
+                      <td>
+                        <a href={`/console/subscriptions/${encodeURIComponent(d.subscription_id)}`}>
+                          {d.subscription_id}
+                        </a>
+                      </td>
+                      <td>{d.last_status_code ?? d.last_error ?? "–"}</td>
+                      <td class="num hide-narrow">{d.attempts}</td>
+                      <td>
+                        <Time at={d.updated_at} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <p class="actions">
+              <button type="submit">Retry selected</button>
+            </p>
+          </PostForm>
+        </>
+      )}
+      {next !== null && (
+        <p class="pager">
+          <a
+            href={`/console/deliveries?${new URLSearchParams({
+              ...raw,
+              cursor: encodeCursor(next)!,
+            })}`}
+          >
+            Older failed deliveries
+          </a>
+        </p>
+      )}
+    </Page>,
+  );
+}
+
+/** "Retry selected": each ticked delivery back in the queue, with a fresh attempt budget. */
+export async function retrySelected(c: Context, deps: ConsoleDeps) {
+  const form = await formOf(c);
+  const ids = [form["id"] ?? []].flat().filter((id) => /^[1-9]\d{0,14}$/.test(id)).map(Number);
+  const scope = scopeOf(c);
+  let requeued = 0;
+  for (const id of ids) {
+    // Another tenant's delivery is as absent as one that does not exist.
+    if (!(await deps.views.getDelivery(id, scope))) continue;
+    requeued += (await deps.engine.requeue({ deliveryId: id })).requeued.length;
+  }
+  return done(c, "/console/deliveries", "retried", requeued);
+}
+
+/** Before retrying all that match: how many that is, and a button. */
+export async function retryAllPage(c: Context, deps: ConsoleDeps) {
+  const s = c.get("console");
+  const q = parseQuery(c, FailedQuery);
+  const count = await deps.views.countDeliveries(await failedFilter(c, deps, q));
+  const raw = filtersOf(c);
+  const query = new URLSearchParams(raw).toString();
+  return c.html(
+    <Page title="Retry all that match?" s={s}>
+      <p>
+        <strong>{count}</strong> failed deliver{count === 1 ? "y matches" : "ies match"}{" "}
+        {Object.keys(raw).length === 0
+          ? "(no filter: every failed delivery)"
+          : Object.entries(raw).map(([k, v]) => `${k}=${v}`).join(", ")}. Each goes back in the
+        queue with a fresh attempt budget.
+      </p>
+      <PostForm
+        s={s}
+        action={`/console/deliveries/retry-all${query ? `?${query}` : ""}`}
+        class="actions"
+      >
+        <button type="submit" disabled={count === 0}>Retry {count}</button>
+        <a href={`/console/deliveries${query ? `?${query}` : ""}`}>Cancel</a>
+      </PostForm>
+    </Page>,
+  );
+}
+
+export async function retryAll(c: Context, deps: ConsoleDeps) {
+  const q = parseQuery(c, FailedQuery);
+  const requeued = await retryAllMatching(deps, await failedFilter(c, deps, q));
+  return done(c, "/console/deliveries", "retried", requeued);
+}
+
+/**
+ * Every failed delivery of `filter` back in the queue. The one call site of
+ * bulk retry by filter: it goes to `engine.retryFailed(filter)` (one batched
+ * statement, as `POST /deliveries/retry`) where the engine has it; until
+ * then, page by page, one delivery at a time.
+ */
+async function retryAllMatching(deps: ConsoleDeps, filter: Filter): Promise<number> {
+  let requeued = 0;
+  let before: number | undefined;
+  do {
+    const page = await deps.views.listDeliveries({ ...filter, limit: 500, before });
+    for (const d of page.deliveries) {
+      requeued += (await deps.engine.requeue({ deliveryId: d.id })).requeued.length;
+    }
+    before = page.next ?? undefined;
+  } while (before !== undefined);
+  return requeued;
+}
