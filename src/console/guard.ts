@@ -41,7 +41,10 @@ export interface GuardOptions {
   frameAncestors: readonly string[];
 }
 
-/** CSP, no sniffing, no referrer (a portal link's token must not leak), never cached. */
+/**
+ * CSP, no sniffing, never cached; the referrer only to the console itself: a portal link's
+ * token must not leak, and with `no-referrer` browsers would send `Origin: null` with forms.
+ */
 export function securityHeaders(frameAncestors: readonly string[]): MiddlewareHandler {
   const csp = [
     "default-src 'none'",
@@ -57,7 +60,7 @@ export function securityHeaders(frameAncestors: readonly string[]): MiddlewareHa
     await next();
     c.header("Content-Security-Policy", csp);
     c.header("X-Content-Type-Options", "nosniff");
-    c.header("Referrer-Policy", "no-referrer");
+    c.header("Referrer-Policy", "same-origin");
     if (!c.res.headers.has("Cache-Control")) c.header("Cache-Control", "no-store");
   };
 }

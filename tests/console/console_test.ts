@@ -19,7 +19,7 @@ Deno.test("without API keys the console opens directly, says the API is open, an
     assert.match(csp, /script-src 'self'/);
     assert.doesNotMatch(csp, /unsafe-inline/);
     assert.equal(res.headers.get("x-content-type-options"), "nosniff");
-    assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+    assert.equal(res.headers.get("referrer-policy"), "same-origin");
     assert.doesNotMatch(html, /<script>|<script [^>]*>[^<]/, "no inline script");
   } finally {
     await t.close();
