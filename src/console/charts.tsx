@@ -1,10 +1,10 @@
 import type { ActivityBucket } from "../views/console.ts";
 
-/** Points of a polyline through `values`, `width` × `height`, scaled to `max`. */
+/** Points of a polyline through `values` (at the middle of each slot), scaled to `max`. */
 function points(values: number[], width: number, height: number, max: number): string {
-  const step = values.length > 1 ? width / (values.length - 1) : 0;
+  const step = width / Math.max(1, values.length);
   return values.map((v, i) =>
-    `${(i * step).toFixed(1)},${(height - (v / max) * height).toFixed(1)}`
+    `${((i + 0.5) * step).toFixed(1)},${(height - (v / max) * height).toFixed(1)}`
   )
     .join(" ");
 }

@@ -126,6 +126,8 @@ export function createApp(deps: AppDeps, options: { keys?: ApiKeyTable } = {}) {
   ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", "/subscriptions/:id", requireJson, limit);
+  // Its body is optional: without one it needs no content type.
+  api.on("POST", "/tenants/:id/portal-sessions", limit);
   // A route that takes no body takes no other either: a form posted to it is refused too.
   api.use("*", (c, next) => hasBody(c.req.raw) ? requireJson(c, next) : next());
   api.on(

@@ -130,6 +130,6 @@ export const apiKey = {
 export const apiKeyToken = "dk_Xq3bZ0k9yQm7Vt2LrW8sNc4Hj6Pd1Fg5Ae0Ui9Oy3Tb";
 
 export const portalSession = {
-  url: "https://dispatch.example.com/console/portal?token=eyJ1c2UiOiJwb3J0YWwiLCJ…",
+  url: "https://dispatch.example.com/console/portal?token=eyJ1c2UiOiJwb3J0YWwi.q3XsQ9nRk1",
   expires_at: "2026-11-26T11:00:00.000Z",
 };

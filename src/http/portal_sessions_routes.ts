@@ -6,6 +6,8 @@
  */
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { newSid, type SessionSigner } from "../console/session.ts";
+import { notFound } from "../errors.ts";
+import type { Views } from "../views/views.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
 import { jsonResponse } from "./openapi.ts";
@@ -47,11 +49,12 @@ const create = createRoute({
   },
 });
 
-export function portalSessionsRoutes(_deps: AppDeps, options: { sessions: SessionSigner }) {
+export function portalSessionsRoutes(deps: AppDeps, options: { sessions: SessionSigner }) {
   const app = new OpenAPIHono();
 
   app.openapi(create, async (c) => {
     const { id } = c.req.valid("param");
+    if (!(await tenantExists(deps.views, id))) throw notFound("tenant", id);
     const body = PortalSessionRequest.parse(c.req.valid("json") ?? {});
     const exp = Date.now() + body.ttl_seconds * 1000;
     const token = await options.sessions.sign({
@@ -68,4 +71,14 @@ export function portalSessionsRoutes(_deps: AppDeps, options: { sessions: Sessio
   });
 
   return app;
+}
+
+/**
+ * A tenant is known by what carries its id (as for GET /tenants/:id): a
+ * subscription or an event, each found through the tenant's index.
+ */
+async function tenantExists(views: Views, id: string): Promise<boolean> {
+  const { subscriptions } = await views.listSubscriptions({ tenantId: id, limit: 1 });
+  return subscriptions.length > 0 ||
+    (await views.listEvents({ tenantId: id, limit: 1 })).events.length > 0;
 }

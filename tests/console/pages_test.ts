@@ -200,6 +200,10 @@ Deno.test("POST /tenants/:id/portal-sessions takes an optional body, an admin ke
     const ttl = Date.parse(link.expires_at) - before;
     assert.ok(ttl > 3_590_000 && ttl <= 3_601_000, `default ttl: ${ttl}`);
 
+    const unknown = await s.t.call("POST", "/tenants/nobody/portal-sessions", undefined, s.key);
+    assert.equal(unknown.status, 404);
+    assert.equal((await json(unknown)).error.message, 'Tenant "nobody" does not exist');
+
     const bad = await s.t.call("POST", "/tenants/acme/portal-sessions", { ttl_seconds: 5 }, s.key);
     assert.equal(bad.status, 400);
     assert.match((await json(bad)).error.message, /^Invalid field "ttl_seconds"/);
