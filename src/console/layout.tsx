@@ -33,6 +33,46 @@ export function PostForm(
   );
 }
 
+/** A column heading; `wide`: a phone-width screen leaves the column out. */
+export type Column = string | { label: Child; wide?: true };
+
+/** A table that scrolls sideways when it must; `head` names its columns. */
+export function Table(props: { head: Column[]; children: Child }) {
+  return (
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            {props.head.map((h) => (
+              <th scope="col" class={typeof h !== "string" && h.wide ? "hide-narrow" : undefined}>
+                {typeof h === "string" ? h : h.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** A filter's text field, filled from the page's query. */
+export function TextFilter(
+  props: { label: string; name: string; query: Record<string, string>; placeholder?: string },
+) {
+  return (
+    <label>
+      {props.label}
+      <input
+        type="text"
+        name={props.name}
+        value={props.query[props.name] ?? ""}
+        placeholder={props.placeholder}
+      />
+    </label>
+  );
+}
+
 /** Who the session is, as the header says it. */
 function who(s: ConsoleSession): string {
   const { claims } = s;

@@ -10,6 +10,9 @@ import m0008 from "../../migrations/0008_subscription_ids_per_tenant.sql" with {
 import m0009 from "../../migrations/0009_function_names.sql" with { type: "text" };
 import m0010 from "../../migrations/0010_parked_deliveries.sql" with { type: "text" };
 import m0011 from "../../migrations/0011_event_data_text.sql" with { type: "text" };
+import m0019 from "../../migrations/0019_attempt_outcomes_by_subscription.sql" with {
+  type: "text",
+};
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -24,6 +27,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 9, name: "0009_function_names", sql: m0009 },
   { version: 10, name: "0010_parked_deliveries", sql: m0010 },
   { version: 11, name: "0011_event_data_text", sql: m0011 },
+  { version: 19, name: "0019_attempt_outcomes_by_subscription", sql: m0019 },
 ];
 
 export interface MigrationStatus {

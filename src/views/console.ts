@@ -31,11 +31,13 @@ export async function activity(
       SELECT ${bucket("e.created_at")} AS i, count(*)::int AS n FROM events e
       WHERE e.created_at >= ${since} ${ofTenant(sql, "e", options)} GROUP BY 1
     ), att AS (
-      SELECT ${bucket("a.started_at")} AS i, count(*)::int AS n,
-        count(*) FILTER (WHERE a.error_class IS NOT NULL)::int AS f
+      -- Counted per subscription (an aggregate keeps the planner on the index), then summed.
+      SELECT a.i, sum(a.n)::int AS n, sum(a.f)::int AS f
       FROM subscriptions s CROSS JOIN LATERAL (
-        SELECT started_at, error_class FROM delivery_attempts
-        WHERE subscription_seq = s.seq AND started_at >= ${since}
+        SELECT ${bucket("started_at")} AS i, count(*) AS n,
+          count(*) FILTER (WHERE error_class IS NOT NULL) AS f
+        FROM delivery_attempts
+        WHERE subscription_seq = s.seq AND started_at >= ${since} GROUP BY 1
       ) a
       WHERE true ${ofTenant(sql, "s", options)} GROUP BY 1
     )
@@ -128,4 +130,35 @@ export async function subscriptionActivity(
     for (const [i, n, f] of hourly) if (slots[i]) slots[i] = { attempts: n, failures: f };
     return [id, { ...row, hourly: slots }];
   }));
+}
+
+export interface TenantQueue {
+  pending: number;
+  retrying: number;
+  processing: number;
+  failed: number;
+}
+
+/**
+ * A tenant's deliveries by status, those of its subscriptions, through the
+ * partial indexes by subscription (waiting, in flight, failed): the cost
+ * follows the queue and the dead letters, not the tenant's history.
+ */
+export async function tenantQueue(sql: Sql, tenantId: string): Promise<TenantQueue> {
+  const [row] = await sql<TenantQueue[]>`
+    SELECT
+      coalesce(sum(q.pending), 0)::int AS pending, coalesce(sum(q.retrying), 0)::int AS retrying,
+      coalesce(sum(q.processing), 0)::int AS processing, coalesce(sum(q.failed), 0)::int AS failed
+    FROM subscriptions s CROSS JOIN LATERAL (
+      SELECT count(*) FILTER (WHERE d.status = 'pending') AS pending,
+        count(*) FILTER (WHERE d.status = 'retrying') AS retrying,
+        (SELECT count(*) FROM deliveries p
+          WHERE p.subscription_seq = s.seq AND p.status = 'processing') AS processing,
+        (SELECT count(*) FROM deliveries f
+          WHERE f.subscription_seq = s.seq AND f.status = 'failed') AS failed
+      FROM deliveries d
+      WHERE d.subscription_seq = s.seq AND d.status IN ('pending', 'retrying')
+    ) q
+    WHERE s.tenant_id = ${tenantId}`;
+  return row!;
 }

@@ -11,6 +11,7 @@ import {
   activity,
   failingSubscriptions,
   subscriptionActivity,
+  tenantQueue,
   troubledSubscriptions,
 } from "./console.ts";
 import {
@@ -56,6 +57,7 @@ export function createViews(sql: Sql) {
     failingSubscriptions,
     troubledSubscriptions,
     subscriptionActivity,
+    tenantQueue,
   });
   return { ...bound, latestVersion };
 }

@@ -4,7 +4,7 @@ import { decodeCursor, encodeCursor } from "../../http/cursor.ts";
 import { DeliveryFilter } from "../../http/schemas.ts";
 import { type DeliveryQuery, statusClasses } from "../../views/deliveries.ts";
 import { type ConsoleDeps, done, formOf, noticeOf, parseQuery, scopeOf } from "../deps.ts";
-import { Page, PostForm, Time } from "../layout.tsx";
+import { Page, PostForm, Table, TextFilter, Time } from "../layout.tsx";
 
 const FailedQuery = DeliveryFilter.omit({ status: true }).extend({
   event_type: z.string().min(1).max(255).optional(),
@@ -65,17 +65,9 @@ export async function failedPage(c: Context, deps: ConsoleDeps) {
   return c.html(
     <Page title="Failed deliveries" s={s} live={q.cursor === undefined} notice={noticeOf(c)}>
       <form class="filters" method="get" action="/console/deliveries">
-        <label>
-          Subscription<input type="text" name="subscription_id" value={raw.subscription_id ?? ""} />
-        </label>
-        {admin && (
-          <label>
-            Tenant<input type="text" name="tenant_id" value={raw.tenant_id ?? ""} />
-          </label>
-        )}
-        <label>
-          Event type<input type="text" name="event_type" value={raw.event_type ?? ""} />
-        </label>
+        <TextFilter label="Subscription" name="subscription_id" query={raw} />
+        {admin && <TextFilter label="Tenant" name="tenant_id" query={raw} />}
+        <TextFilter label="Event type" name="event_type" query={raw} />
         <label>
           Last answer
           <select name="status_class">
@@ -87,12 +79,8 @@ export async function failedPage(c: Context, deps: ConsoleDeps) {
             ))}
           </select>
         </label>
-        <label>
-          Since (UTC, ISO 8601)<input type="text" name="since" value={raw.since ?? ""} />
-        </label>
-        <label>
-          Until<input type="text" name="until" value={raw.until ?? ""} />
-        </label>
+        <TextFilter label="Since (UTC, ISO 8601)" name="since" query={raw} />
+        <TextFilter label="Until" name="until" query={raw} />
         <button type="submit">Filter</button>
         <a href="/console/deliveries">Clear</a>
       </form>
@@ -106,55 +94,52 @@ export async function failedPage(c: Context, deps: ConsoleDeps) {
             </p>
           )}
           <PostForm s={s} action="/console/deliveries/retry">
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">
-                      <label>
-                        <input type="checkbox" data-select-all aria-label="Select all" />
-                      </label>
-                    </th>
-                    <th scope="col">Delivery</th>
-                    <th scope="col">Event</th>
-                    <th scope="col">Subscription</th>
-                    <th scope="col">Last answer</th>
-                    <th scope="col" class="hide-narrow">Attempts</th>
-                    <th scope="col">Failed</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {deliveries.map((d) => (
-                    <tr>
-                      <td>
-                        <input
-                          type="checkbox"
-                          name="id"
-                          value={String(d.id)}
-                          aria-label={`Select delivery ${d.id}`}
-                        />
-                      </td>
-                      <td>{d.id}</td>
-                      <td>
-                        <a href={`/console/events/${encodeURIComponent(d.event_id)}`}>
-                          {d.event_id}
-                        </a>
-                      </td>
-                      <td>
-                        <a href={`/console/subscriptions/${encodeURIComponent(d.subscription_id)}`}>
-                          {d.subscription_id}
-                        </a>
-                      </td>
-                      <td>{d.last_status_code ?? d.last_error ?? "–"}</td>
-                      <td class="num hide-narrow">{d.attempts}</td>
-                      <td>
-                        <Time at={d.updated_at} />
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              head={[
+                {
+                  label: (
+                    <label>
+                      <input type="checkbox" data-select-all aria-label="Select all" />
+                    </label>
+                  ),
+                },
+                "Delivery",
+                "Event",
+                "Subscription",
+                "Last answer",
+                { label: "Attempts", wide: true },
+                "Failed",
+              ]}
+            >
+              {deliveries.map((d) => (
+                <tr>
+                  <td>
+                    <input
+                      type="checkbox"
+                      name="id"
+                      value={String(d.id)}
+                      aria-label={`Select delivery ${d.id}`}
+                    />
+                  </td>
+                  <td>{d.id}</td>
+                  <td>
+                    <a href={`/console/events/${encodeURIComponent(d.event_id)}`}>
+                      {d.event_id}
+                    </a>
+                  </td>
+                  <td>
+                    <a href={`/console/subscriptions/${encodeURIComponent(d.subscription_id)}`}>
+                      {d.subscription_id}
+                    </a>
+                  </td>
+                  <td>{d.last_status_code ?? d.last_error ?? "–"}</td>
+                  <td class="num hide-narrow">{d.attempts}</td>
+                  <td>
+                    <Time at={d.updated_at} />
+                  </td>
+                </tr>
+              ))}
+            </Table>
             <p class="actions">
               <button type="submit">Retry selected</button>
             </p>

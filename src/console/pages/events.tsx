@@ -7,7 +7,7 @@ import type { EventRow } from "../../views/events.ts";
 import { curlFor } from "../curl.ts";
 import { type ConsoleDeps, done, noticeOf, parseQuery, scopeOf } from "../deps.ts";
 import { duration } from "../format.ts";
-import { Page, PostForm, Time } from "../layout.tsx";
+import { Page, PostForm, Table, TextFilter, Time } from "../layout.tsx";
 
 const time = isoTime.transform((t) => new Date(t));
 
@@ -55,9 +55,7 @@ export async function eventsPage(c: Context, deps: ConsoleDeps) {
   return c.html(
     <Page title="Events" s={s} live={q.cursor === undefined}>
       <form class="filters" method="get" action="/console/events">
-        <label>
-          Type<input type="text" name="type" value={raw.type ?? ""} />
-        </label>
+        <TextFilter label="Type" name="type" query={raw} />
         <label>
           Status
           <select name="status">
@@ -67,64 +65,49 @@ export async function eventsPage(c: Context, deps: ConsoleDeps) {
             ))}
           </select>
         </label>
-        {admin && (
-          <label>
-            Tenant<input type="text" name="tenant_id" value={raw.tenant_id ?? ""} />
-          </label>
-        )}
-        <label>
-          Event id<input type="text" name="id" value={raw.id ?? ""} />
-        </label>
-        <label>
-          Since (UTC, ISO 8601)<input
-            type="text"
-            name="since"
-            value={raw.since ?? ""}
-            placeholder="2026-12-07T10:00:00Z"
-          />
-        </label>
-        <label>
-          Until<input type="text" name="until" value={raw.until ?? ""} />
-        </label>
+        {admin && <TextFilter label="Tenant" name="tenant_id" query={raw} />}
+        <TextFilter label="Event id" name="id" query={raw} />
+        <TextFilter
+          label="Since (UTC, ISO 8601)"
+          name="since"
+          query={raw}
+          placeholder="2026-12-07T10:00:00Z"
+        />
+        <TextFilter label="Until" name="until" query={raw} />
         <button type="submit">Filter</button>
         <a href="/console/events">Clear</a>
       </form>
       {events.length === 0 ? <p class="muted">No event matches.</p> : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Event</th>
-                <th scope="col">Type</th>
-                <th scope="col">Status</th>
-                <th scope="col" class="hide-narrow">Deliveries</th>
-                {admin && <th scope="col" class="hide-narrow">Tenant</th>}
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {events.map((e) => (
-                <tr>
-                  <td>
-                    <a href={`/console/events/${encodeURIComponent(e.id)}`}>{e.id}</a>
-                  </td>
-                  <td>{e.type}</td>
-                  <td>
-                    <StatusBadge status={e.status} />
-                  </td>
-                  <td class="hide-narrow">
-                    {e.deliveries.delivered}/{e.deliveries.total} delivered
-                    {e.deliveries.failed > 0 && `, ${e.deliveries.failed} failed`}
-                  </td>
-                  {admin && <td class="hide-narrow">{e.tenant_id ?? "–"}</td>}
-                  <td>
-                    <Time at={e.created_at} />
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table
+          head={[
+            "Event",
+            "Type",
+            "Status",
+            { label: "Deliveries", wide: true },
+            ...(admin ? [{ label: "Tenant", wide: true as const }] : []),
+            "Created",
+          ]}
+        >
+          {events.map((e) => (
+            <tr>
+              <td>
+                <a href={`/console/events/${encodeURIComponent(e.id)}`}>{e.id}</a>
+              </td>
+              <td>{e.type}</td>
+              <td>
+                <StatusBadge status={e.status} />
+              </td>
+              <td class="hide-narrow">
+                {e.deliveries.delivered}/{e.deliveries.total} delivered
+                {e.deliveries.failed > 0 && `, ${e.deliveries.failed} failed`}
+              </td>
+              {admin && <td class="hide-narrow">{e.tenant_id ?? "–"}</td>}
+              <td>
+                <Time at={e.created_at} />
+              </td>
+            </tr>
+          ))}
+        </Table>
       )}
       {next !== null && (
         <p class="pager">

@@ -3,7 +3,7 @@ import { ActivityChart } from "../charts.tsx";
 import type { ConsoleDeps } from "../deps.ts";
 import { scopeOf } from "../deps.ts";
 import { duration } from "../format.ts";
-import { Page, Time } from "../layout.tsx";
+import { Page, Table, Time } from "../layout.tsx";
 
 const HOUR = 3_600_000;
 
@@ -27,7 +27,7 @@ export async function overviewPage(c: Context, deps: ConsoleDeps) {
   const tenant = scope.tenantId ?? null;
   const [queue, summary, hour, day, failing, troubled] = await Promise.all([
     tenant === null ? deps.views.queueStats() : null,
-    tenant === null ? null : deps.views.tenantSummary(tenant),
+    tenant === null ? null : deps.views.tenantQueue(tenant),
     deps.views.activity({
       ...scope,
       since: new Date(Math.floor(now / 300_000) * 300_000 - 11 * 300_000),
@@ -45,7 +45,7 @@ export async function overviewPage(c: Context, deps: ConsoleDeps) {
   ]);
   const open = troubled.filter((t) => t.circuit_state !== "closed");
   const disabled = troubled.filter((t) => !t.active);
-  const waiting = queue ?? summary?.deliveries ?? { pending: 0, retrying: 0, processing: 0 };
+  const waiting = queue ?? summary!;
   return c.html(
     <Page title={tenant === null ? "Overview" : `Overview of tenant ${tenant}`} s={s} live>
       <section aria-labelledby="queue">
@@ -57,7 +57,7 @@ export async function overviewPage(c: Context, deps: ConsoleDeps) {
           {queue && (
             <Card label="Oldest due delivery" value={duration(queue.oldestDueAgeSeconds * 1000)} />
           )}
-          {summary && <Card label="Failed" value={summary.deliveries.failed} />}
+          {summary && <Card label="Failed" value={summary.failed} />}
           <Card label="Open circuits" value={open.length} />
           <Card label="Disabled subscriptions" value={disabled.length} />
         </div>
@@ -72,68 +72,46 @@ export async function overviewPage(c: Context, deps: ConsoleDeps) {
         {failing.length === 0
           ? <p class="muted">No failed attempt in 24 h.</p>
           : (
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Subscription</th>
-                    <th scope="col">URL</th>
-                    <th scope="col">Failed</th>
-                    <th scope="col">Attempts</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {failing.map((f) => (
-                    <tr>
-                      <td>
-                        <a href={`/console/subscriptions/${encodeURIComponent(f.id)}`}>{f.id}</a>
-                      </td>
-                      <td>{f.url}</td>
-                      <td class="num">{f.failures}</td>
-                      <td class="num">{f.attempts}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table head={["Subscription", "URL", "Failed", "Attempts"]}>
+              {failing.map((f) => (
+                <tr>
+                  <td>
+                    <a href={`/console/subscriptions/${encodeURIComponent(f.id)}`}>{f.id}</a>
+                  </td>
+                  <td>{f.url}</td>
+                  <td class="num">{f.failures}</td>
+                  <td class="num">{f.attempts}</td>
+                </tr>
+              ))}
+            </Table>
           )}
       </section>
       <section aria-labelledby="held">
         <h2 id="held">Open circuits and disabled subscriptions</h2>
-        {troubled.length === 0 ? <p class="muted">None.</p> : (
-          <div class="table-wrap">
-            <table>
-              <thead>
+        {troubled.length === 0
+          ? <p class="muted">None.</p>
+          : (
+            <Table head={["Subscription", "State", "Circuit", "Reason or next probe"]}>
+              {troubled.map((t) => (
                 <tr>
-                  <th scope="col">Subscription</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Circuit</th>
-                  <th scope="col">Reason or next probe</th>
+                  <td>
+                    <a href={`/console/subscriptions/${encodeURIComponent(t.id)}`}>{t.id}</a>
+                  </td>
+                  <td>
+                    <span class={`status status-${t.active ? "active" : "disabled"}`}>
+                      {t.active ? "active" : "disabled"}
+                    </span>
+                  </td>
+                  <td>
+                    <span class={`status status-${t.circuit_state}`}>{t.circuit_state}</span>
+                  </td>
+                  <td>
+                    {t.active ? <Time at={t.circuit_next_probe_at} /> : t.disabled_reason}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {troubled.map((t) => (
-                  <tr>
-                    <td>
-                      <a href={`/console/subscriptions/${encodeURIComponent(t.id)}`}>{t.id}</a>
-                    </td>
-                    <td>
-                      <span class={`status status-${t.active ? "active" : "disabled"}`}>
-                        {t.active ? "active" : "disabled"}
-                      </span>
-                    </td>
-                    <td>
-                      <span class={`status status-${t.circuit_state}`}>{t.circuit_state}</span>
-                    </td>
-                    <td>
-                      {t.active ? <Time at={t.circuit_next_probe_at} /> : t.disabled_reason}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              ))}
+            </Table>
+          )}
       </section>
     </Page>,
   );

@@ -8,7 +8,7 @@ import { Sparkline } from "../charts.tsx";
 import { type ConsoleDeps, done, formOf, noticeOf, parseQuery, scopeOf } from "../deps.ts";
 import { duration, percent } from "../format.ts";
 import type { ConsoleSession } from "../guard.ts";
-import { Page, PostForm, Time } from "../layout.tsx";
+import { Page, PostForm, Table, Time } from "../layout.tsx";
 
 const DAY = statsWindows["24h"];
 const path = (id: string) => `/console/subscriptions/${encodeURIComponent(id)}`;
@@ -43,64 +43,57 @@ export async function subscriptionsPage(c: Context, deps: ConsoleDeps) {
           <a href="/console/subscriptions/new">New subscription</a>
         </p>
       )}
-      {subscriptions.length === 0
-        ? <p class="muted">No subscription yet.</p>
-        : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Subscription</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Circuit</th>
-                  <th scope="col">Success 24 h</th>
-                  <th scope="col" class="hide-narrow">p50 / p95</th>
-                  <th scope="col" class="hide-narrow">Attempts per hour</th>
-                  <th scope="col" class="hide-narrow">In flight</th>
-                  <th scope="col">Last error or reason</th>
-                </tr>
-              </thead>
-              <tbody>
-                {subscriptions.map((sub) => {
-                  const figures = stats.get(sub.id);
-                  const act = activity.get(sub.id);
-                  return (
-                    <tr>
-                      <td>
-                        <a href={path(sub.id)}>{sub.id}</a>
-                        <div class="muted">{sub.url}</div>
-                      </td>
-                      <td>
-                        <span class={`status status-${sub.active ? "active" : "disabled"}`}>
-                          {sub.active ? "active" : "disabled"}
-                        </span>
-                      </td>
-                      <td>
-                        <span class={`status status-${sub.circuit.state}`}>
-                          {sub.circuit.state}
-                        </span>
-                      </td>
-                      <td class="num">{percent(figures?.success_rate ?? null)}</td>
-                      <td class="num hide-narrow">
-                        {duration(figures?.latency_ms.p50 ?? null)} /{" "}
-                        {duration(figures?.latency_ms.p95 ?? null)}
-                      </td>
-                      <td class="hide-narrow">{act && <Sparkline hourly={act.hourly} />}</td>
-                      <td class="num hide-narrow">
-                        {act?.in_flight ?? 0} / {sub.max_in_flight ?? "∞"}
-                      </td>
-                      <td>
-                        {sub.active
-                          ? act?.last_error ?? ""
-                          : `disabled: ${sub.disabled_reason ?? "by hand"}`}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
+      {subscriptions.length === 0 ? <p class="muted">No subscription yet.</p> : (
+        <Table
+          head={[
+            "Subscription",
+            "State",
+            "Circuit",
+            "Success 24 h",
+            { label: "p50 / p95", wide: true },
+            { label: "Attempts per hour", wide: true },
+            { label: "In flight", wide: true },
+            "Last error or reason",
+          ]}
+        >
+          {subscriptions.map((sub) => {
+            const figures = stats.get(sub.id);
+            const act = activity.get(sub.id);
+            return (
+              <tr>
+                <td>
+                  <a href={path(sub.id)}>{sub.id}</a>
+                  <div class="muted">{sub.url}</div>
+                </td>
+                <td>
+                  <span class={`status status-${sub.active ? "active" : "disabled"}`}>
+                    {sub.active ? "active" : "disabled"}
+                  </span>
+                </td>
+                <td>
+                  <span class={`status status-${sub.circuit.state}`}>
+                    {sub.circuit.state}
+                  </span>
+                </td>
+                <td class="num">{percent(figures?.success_rate ?? null)}</td>
+                <td class="num hide-narrow">
+                  {duration(figures?.latency_ms.p50 ?? null)} /{" "}
+                  {duration(figures?.latency_ms.p95 ?? null)}
+                </td>
+                <td class="hide-narrow">{act && <Sparkline hourly={act.hourly} />}</td>
+                <td class="num hide-narrow">
+                  {act?.in_flight ?? 0} / {sub.max_in_flight ?? "∞"}
+                </td>
+                <td>
+                  {sub.active
+                    ? act?.last_error ?? ""
+                    : `disabled: ${sub.disabled_reason ?? "by hand"}`}
+                </td>
+              </tr>
+            );
+          })}
+        </Table>
+      )}
       {next !== null && (
         <p class="pager">
           <a href={`/console/subscriptions?cursor=${encodeCursor(next)}`}>More subscriptions</a>
