@@ -65,6 +65,14 @@ Deno.test("with API keys a page sends to the sign-in form, and a key opens a ses
     assert.equal(page.status, 200);
     assert.ok(!(await page.text()).includes(admin), "the key is not in the page");
 
+    // With API keys the open API's own origin check is off: the console's refuses another site.
+    await (await browser.get("/console/subscriptions/new")).body?.cancel();
+    const elsewhere = await browser.post("/console/subscriptions", {
+      url: "http://127.0.0.1:9/hook",
+    }, { origin: "https://evil.example" });
+    assert.equal(elsewhere.status, 403);
+    assert.match(await elsewhere.text(), /Cross-origin request refused/);
+
     // A cookie changed by one character is not a session.
     browser.cookie = browser.cookie!.replace(/.$/, (c) => c === "A" ? "B" : "A");
     const forged = await browser.get("/console/events");
