@@ -170,6 +170,7 @@ Deno.test("a portal link opens the console for its tenant only; a read-only one 
       assert.deepEqual(postForms(html), [], `${path} has a form that changes state`);
       assert.ok(!html.includes("globex") && !html.includes("sub_bad"), `${path} shows globex`);
     }
+    assert.match(await page(portal, "/console/deliveries"), /evt_acme/, "its own dead letter");
     await page(portal, "/console/events/evt_globex", 404);
     await page(portal, "/console/subscriptions/sub_bad", 404);
     const other = await page(portal, "/console/events?tenant_id=globex");

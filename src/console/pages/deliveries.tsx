@@ -62,6 +62,60 @@ export async function failedPage(c: Context, deps: ConsoleDeps) {
   const raw = filtersOf(c);
   const admin = s.principal.tenantId === null;
   const query = new URLSearchParams(raw).toString();
+  // A read-only session sees the same list, without the boxes and the button.
+  const writable = !s.claims.readOnly;
+  const table = (
+    <Table
+      head={[
+        ...(writable
+          ? [{
+            label: (
+              <label>
+                <input type="checkbox" data-select-all aria-label="Select all" />
+              </label>
+            ),
+          }]
+          : []),
+        "Delivery",
+        "Event",
+        "Subscription",
+        "Last answer",
+        { label: "Attempts", wide: true },
+        "Failed",
+      ]}
+    >
+      {deliveries.map((d) => (
+        <tr>
+          {writable && (
+            <td>
+              <input
+                type="checkbox"
+                name="id"
+                value={String(d.id)}
+                aria-label={`Select delivery ${d.id}`}
+              />
+            </td>
+          )}
+          <td>{d.id}</td>
+          <td>
+            <a href={`/console/events/${encodeURIComponent(d.event_id)}`}>
+              {d.event_id}
+            </a>
+          </td>
+          <td>
+            <a href={`/console/subscriptions/${encodeURIComponent(d.subscription_id)}`}>
+              {d.subscription_id}
+            </a>
+          </td>
+          <td>{d.last_status_code ?? d.last_error ?? "–"}</td>
+          <td class="num hide-narrow">{d.attempts}</td>
+          <td>
+            <Time at={d.updated_at} />
+          </td>
+        </tr>
+      ))}
+    </Table>
+  );
   return c.html(
     <Page title="Failed deliveries" s={s} live={q.cursor === undefined} notice={noticeOf(c)}>
       <form class="filters" method="get" action="/console/deliveries">
@@ -86,64 +140,23 @@ export async function failedPage(c: Context, deps: ConsoleDeps) {
       </form>
       {deliveries.length === 0 ? <p class="muted">No failed delivery matches.</p> : (
         <>
-          {!s.claims.readOnly && (
+          {writable && (
             <p class="actions">
               <a href={`/console/deliveries/retry-all${query ? `?${query}` : ""}`}>
                 Retry all that match…
               </a>
             </p>
           )}
-          <PostForm s={s} action="/console/deliveries/retry">
-            <Table
-              head={[
-                {
-                  label: (
-                    <label>
-                      <input type="checkbox" data-select-all aria-label="Select all" />
-                    </label>
-                  ),
-                },
-                "Delivery",
-                "Event",
-                "Subscription",
-                "Last answer",
-                { label: "Attempts", wide: true },
-                "Failed",
-              ]}
-            >
-              {deliveries.map((d) => (
-                <tr>
-                  <td>
-                    <input
-                      type="checkbox"
-                      name="id"
-                      value={String(d.id)}
-                      aria-label={`Select delivery ${d.id}`}
-                    />
-                  </td>
-                  <td>{d.id}</td>
-                  <td>
-                    <a href={`/console/events/${encodeURIComponent(d.event_id)}`}>
-                      {d.event_id}
-                    </a>
-                  </td>
-                  <td>
-                    <a href={`/console/subscriptions/${encodeURIComponent(d.subscription_id)}`}>
-                      {d.subscription_id}
-                    </a>
-                  </td>
-                  <td>{d.last_status_code ?? d.last_error ?? "–"}</td>
-                  <td class="num hide-narrow">{d.attempts}</td>
-                  <td>
-                    <Time at={d.updated_at} />
-                  </td>
-                </tr>
-              ))}
-            </Table>
-            <p class="actions">
-              <button type="submit">Retry selected</button>
-            </p>
-          </PostForm>
+          {writable
+            ? (
+              <PostForm s={s} action="/console/deliveries/retry">
+                {table}
+                <p class="actions">
+                  <button type="submit">Retry selected</button>
+                </p>
+              </PostForm>
+            )
+            : table}
         </>
       )}
       {next !== null && (
