@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { json, testApp } from "../helpers/app.ts";
+import { json, type TestApp, testApp } from "../helpers/app.ts";
 import { consoleClient, postForms } from "../helpers/console.ts";
 import { SessionSigner } from "../../src/console/session.ts";
 import { bearer } from "../helpers/http.ts";
@@ -18,11 +18,25 @@ const consoleSessionKey = new Uint8Array(32).fill(7);
  */
 async function seeded() {
   const t = await testApp({ apiKeys: ["console-admin-key-0123456789"], consoleSessionKey });
-  const key = bearer("console-admin-key-0123456789");
   const ok = startReceiver();
   const failing = startReceiver(() => new Response(xss, { status: 500 }));
+  const close = async () => {
+    await ok.close();
+    await failing.close();
+    await t.close();
+  };
+  try {
+    return { ...(await seed(t, ok.url, failing.url)), close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+async function seed(t: TestApp, okUrl: string, failingUrl: string) {
+  const key = bearer("console-admin-key-0123456789");
   for (
-    const [id, tenant, url] of [["sub_ok", "acme", ok.url], ["sub_bad", "globex", failing.url]]
+    const [id, tenant, url] of [["sub_ok", "acme", okUrl], ["sub_bad", "globex", failingUrl]]
   ) {
     const res = await t.call("POST", "/subscriptions", { id, tenant_id: tenant, url }, key);
     assert.equal(res.status, 201);
@@ -37,25 +51,19 @@ async function seeded() {
     assert.equal(res.status, 201);
   }
   const w = worker(t.db, { maxAttempts: 1 });
-  await eventually(async () => {
-    const [row] = await t.db.sql`
-      SELECT count(*) FILTER (WHERE status IN ('delivered', 'failed'))::int AS n FROM deliveries`;
-    return row!.n === 2 ? true : undefined;
-  }, { what: "both deliveries to finish" });
-  await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+  try {
+    await eventually(async () => {
+      const [row] = await t.db.sql`
+        SELECT count(*) FILTER (WHERE status IN ('delivered', 'failed'))::int AS n FROM deliveries`;
+      return row!.n === 2 ? true : undefined;
+    }, { what: "both deliveries to finish" });
+  } finally {
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+  }
   const admin = consoleClient(t);
   const signed = await admin.post("/console/sign-in", { key: "console-admin-key-0123456789" });
   await signed.body?.cancel();
-  return {
-    t,
-    key,
-    admin,
-    async close() {
-      await ok.close();
-      await failing.close();
-      await t.close();
-    },
-  };
+  return { t, key, admin };
 }
 
 async function page(client: ReturnType<typeof consoleClient>, path: string, status = 200) {
