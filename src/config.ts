@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { z } from "zod";
 import { type Cidr, parseCidr } from "./security/ip.ts";
 import "./zod_messages.ts";
@@ -35,6 +36,10 @@ export interface HttpSettings {
   actionRateLimit: number;
   /** `strict` refuses events whose type is not in the catalog; `open` accepts them unvalidated. */
   eventTypes: "open" | "strict";
+  /** Signs console sessions and portal links; null: a random key per process. */
+  consoleSessionKey: Uint8Array<ArrayBuffer> | null;
+  /** Origins that may frame the console (CSP frame-ancestors); empty: none. */
+  consoleFrameAncestors: string[];
 }
 
 export interface SecuritySettings {
@@ -158,6 +163,13 @@ const proxyUrl = parsedBy((text): ProxySettings | string => {
     password: part(url.password),
   };
 });
+
+// Origins as CSP source expressions: nothing that could end the directive or add another.
+const frameAncestors = z.string().transform((text) => text.split(/[\s,]+/).filter(Boolean))
+  .refine(
+    (list) => list.every((o) => /^(https?:\/\/(\*\.)?[a-z0-9.-]+(:\d{1,5})?|'self')$/i.test(o)),
+    "expected origins such as https://app.example.com, separated by commas or spaces",
+  );
 
 const minProductionKeyLength = 16;
 
@@ -349,6 +361,19 @@ export const variables = {
     about:
       "open: an event whose type is not in the catalog (GET /event-types) is accepted unvalidated; strict: it is refused with 400",
   },
+  CONSOLE_SESSION_SECRET: {
+    schema: z.string().min(32, "expected at least 32 characters (openssl rand -base64 32)"),
+    shown: "derived from DISPATCH_SECRETS_KEY, else random per process",
+    about:
+      "signs console sessions and portal links: give every process behind one load balancer the same one (or the same DISPATCH_SECRETS_KEY)",
+    secret: true,
+  },
+  CONSOLE_FRAME_ANCESTORS: {
+    schema: frameAncestors,
+    shown: "none: the console cannot be framed",
+    about:
+      "origins that may show the console in a frame (CSP frame-ancestors), e.g. https://app.example.com",
+  },
 } as const satisfies Record<string, Variable>;
 
 type Vars = typeof variables;
@@ -428,6 +453,8 @@ function sections(p: Parsed): Config {
       shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS!,
       actionRateLimit: p.ACTION_RATE_LIMIT!,
       eventTypes: p.EVENT_TYPES!,
+      consoleSessionKey: sessionKey(p.CONSOLE_SESSION_SECRET ?? p.DISPATCH_SECRETS_KEY),
+      consoleFrameAncestors: p.CONSOLE_FRAME_ANCESTORS ?? [],
     },
     security: {
       allowPrivateTargets: p.ALLOW_PRIVATE_TARGETS ?? !production,
@@ -464,6 +491,16 @@ function sections(p: Parsed): Config {
     },
     observability: { logLevel: p.LOG_LEVEL! },
   };
+}
+
+/**
+ * The console's signing key, from a secret every process shares (so any of
+ * them honours a session another signed), never the secret itself: a key
+ * that signs cookies must not be the one that seals subscription secrets.
+ */
+function sessionKey(secret: string | Uint8Array | undefined): Uint8Array<ArrayBuffer> | null {
+  if (secret === undefined) return null;
+  return new Uint8Array(createHmac("sha256", secret).update("dispatch console sessions").digest());
 }
 
 function splitAddr(addr: string): [string, number] {

@@ -17,6 +17,9 @@ import m0015 from "../../migrations/0015_sql_publish.sql" with { type: "text" };
 import m0016 from "../../migrations/0016_ordered_delivery.sql" with { type: "text" };
 import m0017 from "../../migrations/0017_subscription_auth.sql" with { type: "text" };
 import m0018 from "../../migrations/0018_tls_client_certificates.sql" with { type: "text" };
+import m0019 from "../../migrations/0019_attempt_outcomes_by_subscription.sql" with {
+  type: "text",
+};
 
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
@@ -38,6 +41,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 16, name: "0016_ordered_delivery", sql: m0016 },
   { version: 17, name: "0017_subscription_auth", sql: m0017 },
   { version: 18, name: "0018_tls_client_certificates", sql: m0018 },
+  { version: 19, name: "0019_attempt_outcomes_by_subscription", sql: m0019 },
 ];
 
 export interface MigrationStatus {

@@ -15,6 +15,8 @@ export interface FailedFilter extends TenantFilter {
   eventType?: string | undefined;
   since?: Date | undefined;
   until?: Date | undefined;
+  /** Only these deliveries (a console's "retry selected"). */
+  deliveryIds?: readonly number[] | undefined;
   statusClass?: StatusClass | undefined;
 }
 
@@ -33,10 +35,11 @@ const statusClasses: Record<StatusClass, string> = {
 
 /** The failed deliveries of `f` (id and event id), read from the dead letters' index. */
 function failedMatching(sql: Sql, f: FailedFilter) {
-  const { subscriptionSeq: seq, eventType: type, since, until, statusClass } = f;
+  const { subscriptionSeq: seq, eventType: type, since, until, statusClass, deliveryIds: ids } = f;
   return sql`SELECT d.id, d.event_id FROM deliveries d JOIN events e ON e.id = d.event_id
     WHERE d.status = 'failed'
       AND EXISTS (SELECT 1 FROM subscriptions s WHERE s.seq = d.subscription_seq AND s.active)
+      ${ids !== undefined ? sql`AND d.id = ANY(${ids}::bigint[])` : sql``}
       ${seq !== undefined ? sql`AND d.subscription_seq = ${seq}` : sql``}
       ${type !== undefined ? sql`AND e.type = ${type}` : sql``}
       ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}

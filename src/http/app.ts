@@ -2,6 +2,8 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { consoleRoutes } from "../console/routes.ts";
+import { SessionSigner } from "../console/session.ts";
 import { ApiError } from "../errors.ts";
 import { ApiKeyTable } from "../security/api_key_table.ts";
 import { authorize } from "./access.ts";
@@ -25,6 +27,7 @@ import { documentApiRoutes } from "./openapi.ts";
 import { serveOpenApi } from "./openapi_document.ts";
 import { docsRoutes } from "./docs_routes.ts";
 import { opsRoutes } from "./ops_routes.ts";
+import { portalSessionsRoutes } from "./portal_sessions_routes.ts";
 import { requestIds, requestLog } from "./request_log.ts";
 import { deliveriesRoutes } from "./deliveries_routes.ts";
 import { subscriptionsRoutes } from "./subscriptions/routes.ts";
@@ -90,6 +93,11 @@ export function createApp(
   const auth = deps.config.apiKeys.length > 0;
   app.route("/", docsRoutes());
   serveOpenApi(app, { auth, catalog });
+  const sessions = new SessionSigner(deps.config.consoleSessionKey);
+  app.route(
+    "/console",
+    consoleRoutes(deps, { sessions, keys, api: (r, env) => app.fetch(r, env) }),
+  );
 
   const api = new OpenAPIHono({
     defaultHook: (result) => {
@@ -139,8 +147,8 @@ export function createApp(
   ];
   api.on("POST", bodies, requireJson, limit);
   api.on("PATCH", ["/subscriptions/:id", "/event-types/:name"], requireJson, limit);
-  // Its body is optional: when there is one, it must be JSON (below).
-  api.on("POST", "/subscriptions/:id/test", limit);
+  // Their bodies are optional: when there is one, it must be JSON (below).
+  api.on("POST", ["/subscriptions/:id/test", "/tenants/:id/portal-sessions"], limit);
   // A route that takes no body takes no other either: a form posted to it is refused too.
   api.use("*", (c, next) => hasBody(c.req.raw) ? requireJson(c, next) : next());
   api.on(
@@ -153,6 +161,7 @@ export function createApp(
   api.route("/", subscriptionsRoutes(deps, { catalog }));
   api.route("/", deliveriesRoutes(deps));
   api.route("/", tenantsRoutes(deps));
+  api.route("/", portalSessionsRoutes(deps, { sessions }));
   api.route("/", apiKeysRoutes(deps, { table: keys }));
   api.route("/", auditLogRoutes(deps));
   api.route("/", filtersRoutes(deps));

@@ -4,6 +4,7 @@ import { ApiError } from "../errors.ts";
 import { type ApiKeyTable, tokenDigest } from "../security/api_key_table.ts";
 import { admin } from "./access.ts";
 import { auditActor } from "./audit.ts";
+import { sessionFromConsole } from "./console_principal.ts";
 
 /**
  * Whether `given` (a SHA-256 digest) is one of `digests`, compared in
@@ -33,6 +34,13 @@ export function authenticate(
 ): MiddlewareHandler {
   const digests = options.keys.map(tokenDigest);
   return async (c, next) => {
+    // A console session's own request, made in this process: the session was checked already.
+    const session = sessionFromConsole(c.env);
+    if (session !== undefined) {
+      c.set("principal", session.principal);
+      auditActor(c, session.actor);
+      return await next();
+    }
     const header = c.req.header("authorization");
     if (header === undefined) {
       if (options.required) {

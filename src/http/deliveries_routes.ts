@@ -57,6 +57,9 @@ const BulkRetry = z.object({
     description:
       "The class of the last answer; `network`: none came (a connection error, a timeout)",
   }),
+  delivery_ids: z.array(z.number().int().positive()).min(1).max(1000).optional().openapi({
+    description: "Only these deliveries (at most 1,000), e.g. those ticked in a list",
+  }),
   dry_run: z.boolean().default(false).openapi({ description: "Only count them" }),
 }).strict();
 
@@ -144,6 +147,7 @@ export function deliveriesRoutes(deps: AppDeps) {
       since: body.since === undefined ? undefined : new Date(body.since),
       until: body.until === undefined ? undefined : new Date(body.until),
       statusClass: body.status_class,
+      deliveryIds: body.delivery_ids,
     };
     if (body.dry_run) {
       return c.json({ matching: await engine.retryFailed({ ...filter, dryRun: true }) }, 200);

@@ -18,6 +18,8 @@ export type ApiSettings =
     | "metricsPublic"
     | "actionRateLimit"
     | "eventTypes"
+    | "consoleSessionKey"
+    | "consoleFrameAncestors"
   >
   & Pick<SecuritySettings, "allowPrivateTargets" | "allowedTargetCidrs" | "rotationGraceMs">;
 

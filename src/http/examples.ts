@@ -182,3 +182,8 @@ export const eventType = {
   created_at: at,
   updated_at: at,
 };
+
+export const portalSession = {
+  url: "https://dispatch.example.com/console/portal?token=eyJ1c2UiOiJwb3J0YWwi.q3XsQ9nRk1",
+  expires_at: "2026-11-26T11:00:00.000Z",
+};

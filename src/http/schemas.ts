@@ -19,7 +19,7 @@ export const text = (min: number, max: number) =>
   z.string().min(min).max(max).refine(isStorable, unstorableText);
 
 /** Ids and event types share one alphabet. */
-const id = (example: string) =>
+export const id = (example: string) =>
   z.string().min(1).max(255).regex(idPattern, `must use only ${idRules}`)
     .openapi({ example });
 

@@ -83,9 +83,22 @@ export class ApiKeyTable {
     const key = (await this.#table.get()).get(hex(digest));
     // The map finds it by digest; the digests are then compared in constant time.
     if (key === undefined || !timingSafeEqual(key.token_sha256, digest)) return undefined;
-    if (key.expires_at !== null && key.expires_at.getTime() <= this.#now()) return undefined;
+    if (this.#expired(key)) return undefined;
     this.#used(key.id);
     return key;
+  }
+
+  /**
+   * The unexpired key of this id, from a table as fresh as {@linkcode find}'s:
+   * a console session signed in with a key ends when the key is revoked.
+   */
+  async findId(id: string): Promise<StoredKey | undefined> {
+    const key = [...(await this.#table.get()).values()].find((k) => k.id === id);
+    return key === undefined || this.#expired(key) ? undefined : key;
+  }
+
+  #expired(key: StoredKey): boolean {
+    return key.expires_at !== null && key.expires_at.getTime() <= this.#now();
   }
 
   /** Forgets a key at once in this process (it was revoked here). */

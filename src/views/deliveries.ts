@@ -1,14 +1,18 @@
 import type { DeliveryStatus, HeldBy } from "../engine/states.ts";
 import type { Sql } from "../db/pool.ts";
-import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
+import type { TenantFilter } from "./tenant_filter.ts";
 
-/** Deliveries `d` of the filter's tenant: their event's tenant (it outlives the subscription). */
+/**
+ * Deliveries `d` of the filter's tenant: their event's tenant (it outlives the subscription).
+ * A scalar subquery, probed per delivery in the page's order: a semi-join would read every
+ * event of the tenant first.
+ */
 function ofEventTenant(sql: Sql, filter: TenantFilter) {
-  return filter.tenantId === undefined
-    ? sql``
-    : sql`AND EXISTS (SELECT 1 FROM events e WHERE e.id = d.event_id ${
-      ofTenant(sql, "e", filter)
-    })`;
+  if (filter.tenantId === undefined) return sql``;
+  const tenant = sql`(SELECT e.tenant_id FROM events e WHERE e.id = d.event_id)`;
+  return filter.tenantId === null
+    ? sql`AND ${tenant} IS NULL`
+    : sql`AND ${tenant} = ${filter.tenantId}`;
 }
 
 export interface DeliveryRow {
@@ -73,6 +77,48 @@ export interface DeliveryQuery extends TenantFilter {
   /** Fanned out at or after / before. */
   since?: Date | undefined;
   until?: Date | undefined;
+  /** Of events of this type. */
+  eventType?: string | undefined;
+  /** The last answer's status code class; `none`: no answer (a timeout, a refused connection). */
+  statusClass?: StatusClass | undefined;
+}
+
+export const statusClasses = ["2xx", "3xx", "4xx", "5xx", "none"] as const;
+export type StatusClass = (typeof statusClasses)[number];
+
+/** The conditions of a {@linkcode DeliveryQuery} on deliveries `d`, but the page's. */
+function matching(sql: Sql, filter: Omit<DeliveryQuery, "limit" | "before">) {
+  const { status, subscriptionSeq, since, until, eventType, statusClass } = filter;
+  const hundreds = statusClass === undefined || statusClass === "none"
+    ? undefined
+    : Number(statusClass[0]) * 100;
+  return sql`
+    ${status !== undefined ? sql`AND d.status = ${status}` : sql``}
+    ${subscriptionSeq !== undefined ? sql`AND d.subscription_seq = ${subscriptionSeq}` : sql``}
+    ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
+    ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
+    ${
+    eventType !== undefined
+      ? sql`AND (SELECT t.type FROM events t WHERE t.id = d.event_id) = ${eventType}`
+      : sql``
+  }
+    ${statusClass === "none" ? sql`AND d.last_status_code IS NULL` : sql``}
+    ${
+    hundreds !== undefined
+      ? sql`AND d.last_status_code >= ${hundreds} AND d.last_status_code < ${hundreds + 100}`
+      : sql``
+  }
+    ${ofEventTenant(sql, filter)}`;
+}
+
+/** How many deliveries match (the dead letters' page shows it before retrying them all). */
+export async function countDeliveries(
+  sql: Sql,
+  filter: Omit<DeliveryQuery, "limit" | "before">,
+): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM deliveries d WHERE true ${matching(sql, filter)}`;
+  return row!.n;
 }
 
 /**
@@ -83,16 +129,12 @@ export async function listDeliveries(
   sql: Sql,
   filter: DeliveryQuery,
 ): Promise<{ deliveries: DeliveryRow[]; next: number | null }> {
-  const { before, status, subscriptionSeq, since, until } = filter;
+  const { before } = filter;
   const rows = await sql<DeliveryRow[]>`
     SELECT ${sql.unsafe(columns)} FROM deliveries d
     WHERE true
       ${before !== undefined ? sql`AND d.id < ${before}` : sql``}
-      ${status !== undefined ? sql`AND d.status = ${status}` : sql``}
-      ${subscriptionSeq !== undefined ? sql`AND d.subscription_seq = ${subscriptionSeq}` : sql``}
-      ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
-      ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
-      ${ofEventTenant(sql, filter)}
+      ${matching(sql, filter)}
     ORDER BY d.id DESC
     LIMIT ${filter.limit + 1}`;
   const more = rows.length > filter.limit;

@@ -83,6 +83,9 @@ export interface ListEventsOptions extends TenantFilter {
   before?: number | undefined;
   type?: string | undefined;
   status?: EventStatus | undefined;
+  /** Created at or after / before. */
+  since?: Date | undefined;
+  until?: Date | undefined;
 }
 
 /**
@@ -106,12 +109,17 @@ export async function listEvents(
   const rows = await sql<(EventRow & { seq: number })[]>`
     SELECT * FROM (
       SELECT e.seq, ${sql.unsafe(eventColumns)}, ${sql.unsafe(summary)}
-      FROM ${source}
+      -- Candidates from deliveries are put in order first (OFFSET 0 keeps that a step of its
+      -- own): each one's status is then derived only until the page is full, not for them all.
+      FROM (SELECT e.* FROM ${source}
       WHERE true ${ofTenant(sql, "e", options)}
         ${options.before !== undefined ? sql`AND e.seq < ${options.before}` : sql``}
         ${options.type !== undefined ? sql`AND e.type = ${options.type}` : sql``}
+        ${options.since !== undefined ? sql`AND e.created_at >= ${options.since}` : sql``}
+        ${options.until !== undefined ? sql`AND e.created_at < ${options.until}` : sql``}
         ${status === "no_subscribers" ? sql`AND e.fanned_out = 0` : sql``}
         ${status === "delivered" ? sql`AND e.fanned_out > 0` : sql``}
+      ${viaDeliveries ? sql`ORDER BY e.seq DESC OFFSET 0` : sql``}) e
     ) e
     WHERE true ${status !== undefined ? sql`AND e.status = ${status}` : sql``}
     ORDER BY e.seq DESC

@@ -8,7 +8,20 @@ import { latestVersion, schemaVersion } from "../db/migrate.ts";
 import type { Sql } from "../db/pool.ts";
 import { listApiKeys } from "./api_keys.ts";
 import { listAuditLog } from "./audit.ts";
-import { getDelivery, listAttempts, listDeliveries, listEventDeliveries } from "./deliveries.ts";
+import {
+  activity,
+  failingSubscriptions,
+  subscriptionActivity,
+  tenantQueue,
+  troubledSubscriptions,
+} from "./console.ts";
+import {
+  countDeliveries,
+  getDelivery,
+  listAttempts,
+  listDeliveries,
+  listEventDeliveries,
+} from "./deliveries.ts";
 import { getEvent, listEvents } from "./events.ts";
 import { getEventType, listEventTypes, readEventCatalog } from "./event_types.ts";
 import { queueStats, subscriptionStats } from "./stats.ts";
@@ -33,6 +46,7 @@ export function createViews(sql: Sql) {
     listEventDeliveries,
     getDelivery,
     listDeliveries,
+    countDeliveries,
     getSubscription,
     listSubscriptions,
     subscriptionState,
@@ -49,6 +63,11 @@ export function createViews(sql: Sql) {
     schemaVersion,
     filterProblem,
     testFilter,
+    activity,
+    failingSubscriptions,
+    troubledSubscriptions,
+    subscriptionActivity,
+    tenantQueue,
   });
   return { ...bound, latestVersion, audit: bindSql(sql, { list: listAuditLog }) };
 }

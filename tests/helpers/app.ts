@@ -78,6 +78,8 @@ export function buildApp(
       allowedTargetCidrs: [],
       actionRateLimit: 0,
       eventTypes: "open",
+      consoleSessionKey: null,
+      consoleFrameAncestors: [],
       ...config,
     },
     secrets: options.secrets ?? createSecretCipher(null),
