@@ -175,6 +175,19 @@ const cases: Record<string, (t: TestApp) => Promise<Call>> = {
     });
     return { path: "/tenants/gone", status: 204, resource: { type: "tenant", id: "gone" } };
   },
+  createPortalSession: async (t) => {
+    await setup(t, "POST", "/subscriptions", {
+      url: hook,
+      event_types: ["*"],
+      tenant_id: "portal",
+    });
+    return {
+      path: "/tenants/portal/portal-sessions",
+      body: { read_only: true },
+      status: 201,
+      resource: { type: "tenant", id: "portal" },
+    };
+  },
   createApiKey: () =>
     Promise.resolve({
       path: "/api-keys",
