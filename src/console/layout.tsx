@@ -8,6 +8,7 @@ const sections = [
   ["/console/events", "Events"],
   ["/console/subscriptions", "Subscriptions"],
   ["/console/deliveries", "Failed deliveries"],
+  ["/console/audit-log", "Audit log"],
 ] as const;
 
 /** A time in UTC with its age; the exact instant in `datetime`. */

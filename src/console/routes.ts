@@ -16,6 +16,7 @@ import { consoleAssets } from "./assets.ts";
 import type { ConsoleDeps } from "./deps.ts";
 import { errorPage } from "./error_page.tsx";
 import { checkPost, requireSession, securityHeaders } from "./guard.ts";
+import { auditPage } from "./pages/audit.tsx";
 import { failedPage, retryAll, retryAllPage, retrySelected } from "./pages/deliveries.tsx";
 import { eventPage, eventsPage, retryEvent } from "./pages/events.tsx";
 import { overviewPage } from "./pages/overview.tsx";
@@ -73,6 +74,7 @@ export function consoleRoutes(
   pages.post("/deliveries/retry", (c) => retrySelected(c, page));
   pages.get("/deliveries/retry-all", (c) => retryAllPage(c, page));
   pages.post("/deliveries/retry-all", (c) => retryAll(c, page));
+  pages.get("/audit-log", (c) => auditPage(c, page));
   pages.all("*", (c) => {
     throw new ApiError("not_found", `No console page at ${c.req.path}`);
   });

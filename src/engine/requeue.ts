@@ -1,8 +1,6 @@
 import type { Sql } from "../db/pool.ts";
+import { lastAnswerIn, type StatusClass } from "../views/deliveries.ts";
 import { ofTenant, type TenantFilter } from "../views/tenant_filter.ts";
-
-/** The class of a failed delivery's last answer: 4xx, 5xx, or none (a network error). */
-export type StatusClass = "4xx" | "5xx" | "network";
 
 /**
  * Failed deliveries that a retry would put back (their subscription exists
@@ -27,12 +25,6 @@ export type RequeueScope =
   | { subscriptionSeq: number; since: Date; until: Date | null }
   | { failed: FailedFilter };
 
-const statusClasses: Record<StatusClass, string> = {
-  "4xx": "d.last_status_code BETWEEN 400 AND 499",
-  "5xx": "d.last_status_code BETWEEN 500 AND 599",
-  network: "d.last_status_code IS NULL",
-};
-
 /** The failed deliveries of `f` (id and event id), read from the dead letters' index. */
 function failedMatching(sql: Sql, f: FailedFilter) {
   const { subscriptionSeq: seq, eventType: type, since, until, statusClass, deliveryIds: ids } = f;
@@ -44,7 +36,7 @@ function failedMatching(sql: Sql, f: FailedFilter) {
       ${type !== undefined ? sql`AND e.type = ${type}` : sql``}
       ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
       ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
-      ${statusClass !== undefined ? sql`AND ${sql.unsafe(statusClasses[statusClass])}` : sql``}
+      ${statusClass !== undefined ? sql`AND ${lastAnswerIn(sql, statusClass)}` : sql``}
       ${ofTenant(sql, "e", f)}`;
 }
 

@@ -26,7 +26,7 @@ const AuditEntry = z.object({
   request_id: z.string(),
 }).openapi("AuditEntry");
 
-const AuditFilter = Page.extend({
+export const AuditFilter = Page.extend({
   actor_key_id: text(1, 255).optional(),
   action: text(1, 255).optional().openapi({ example: "deleteSubscription" }),
   resource_id: text(1, 255).optional(),

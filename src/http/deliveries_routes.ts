@@ -5,6 +5,7 @@ import { decodeCursor, encodeCursor } from "./cursor.ts";
 import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
 import { errors, jsonBody, jsonResponse } from "./openapi.ts";
+import { statusClasses } from "../views/deliveries.ts";
 import {
   Delivery,
   DeliveryFilter,
@@ -53,7 +54,7 @@ const BulkRetry = z.object({
   event_type: NewEvent.shape.type.optional(),
   since: isoTime.optional().openapi({ description: "Fanned out at or after" }),
   until: isoTime.optional().openapi({ description: "Fanned out before" }),
-  status_class: z.enum(["4xx", "5xx", "network"]).optional().openapi({
+  status_class: z.enum(statusClasses).optional().openapi({
     description:
       "The class of the last answer; `network`: none came (a connection error, a timeout)",
   }),

@@ -79,19 +79,24 @@ export interface DeliveryQuery extends TenantFilter {
   until?: Date | undefined;
   /** Of events of this type. */
   eventType?: string | undefined;
-  /** The last answer's status code class; `none`: no answer (a timeout, a refused connection). */
+  /** The last answer's class (see {@linkcode lastAnswerIn}). */
   statusClass?: StatusClass | undefined;
 }
 
-export const statusClasses = ["2xx", "3xx", "4xx", "5xx", "none"] as const;
+/** The classes of a delivery's last answer; `network`: none came (a timeout, a refused connection). */
+export const statusClasses = ["2xx", "3xx", "4xx", "5xx", "network"] as const;
 export type StatusClass = (typeof statusClasses)[number];
+
+/** Deliveries `d` whose last answer is of class `cls`: the one place the classes are written. */
+export function lastAnswerIn(sql: Sql, cls: StatusClass) {
+  if (cls === "network") return sql`d.last_status_code IS NULL`;
+  const hundreds = Number(cls[0]) * 100;
+  return sql`d.last_status_code >= ${hundreds} AND d.last_status_code < ${hundreds + 100}`;
+}
 
 /** The conditions of a {@linkcode DeliveryQuery} on deliveries `d`, but the page's. */
 function matching(sql: Sql, filter: Omit<DeliveryQuery, "limit" | "before">) {
   const { status, subscriptionSeq, since, until, eventType, statusClass } = filter;
-  const hundreds = statusClass === undefined || statusClass === "none"
-    ? undefined
-    : Number(statusClass[0]) * 100;
   return sql`
     ${status !== undefined ? sql`AND d.status = ${status}` : sql``}
     ${subscriptionSeq !== undefined ? sql`AND d.subscription_seq = ${subscriptionSeq}` : sql``}
@@ -102,12 +107,7 @@ function matching(sql: Sql, filter: Omit<DeliveryQuery, "limit" | "before">) {
       ? sql`AND (SELECT t.type FROM events t WHERE t.id = d.event_id) = ${eventType}`
       : sql``
   }
-    ${statusClass === "none" ? sql`AND d.last_status_code IS NULL` : sql``}
-    ${
-    hundreds !== undefined
-      ? sql`AND d.last_status_code >= ${hundreds} AND d.last_status_code < ${hundreds + 100}`
-      : sql``
-  }
+    ${statusClass !== undefined ? sql`AND ${lastAnswerIn(sql, statusClass)}` : sql``}
     ${ofEventTenant(sql, filter)}`;
 }
 

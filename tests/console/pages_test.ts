@@ -172,6 +172,7 @@ Deno.test("a portal link opens the console for its tenant only; a read-only one 
       "/console/subscriptions",
       "/console/subscriptions/sub_ok",
       "/console/deliveries",
+      "/console/audit-log",
     ];
     for (const path of pages) {
       const html = await page(portal, path);
@@ -191,6 +192,44 @@ Deno.test("a portal link opens the console for its tenant only; a read-only one 
     assert.equal(refused.status, 403);
     assert.match(await refused.text(), /read-only/);
     assert.equal((await s.t.call("GET", "/subscriptions/sub_ok", undefined, s.key)).status, 200);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("console and portal actions are audited as the console or the portal, and the audit page shows a tenant only its own", async () => {
+  const s = await seeded();
+  try {
+    await page(s.admin, "/console/events/evt_globex");
+    const retried = await s.admin.post("/console/events/evt_globex/retry");
+    await retried.body?.cancel();
+    assert.equal(retried.status, 303);
+
+    const link = await json(await s.t.call("POST", "/tenants/acme/portal-sessions", {}, s.key));
+    const portal = consoleClient(s.t);
+    await (await portal.get(new URL(link.url).pathname + new URL(link.url).search)).body?.cancel();
+    await s.t.db
+      .sql`UPDATE deliveries SET status = 'failed', delivered_at = NULL WHERE event_id = 'evt_acme'`;
+    await page(portal, "/console/events/evt_acme");
+    const own = await portal.post("/console/events/evt_acme/retry");
+    await own.body?.cancel();
+    assert.equal(own.status, 303);
+
+    const entries = await s.t.db.sql<{ actor_type: string; action: string; resource_id: string }[]>`
+      SELECT actor_type, action, resource_id, actor_tenant_id FROM audit_log
+      WHERE action = 'retryEvent' ORDER BY id`;
+    assert.deepEqual(entries.map((e) => [e.actor_type, e.action, e.resource_id]), [
+      ["console", "retryEvent", "evt_globex"],
+      ["portal", "retryEvent", "evt_acme"],
+    ]);
+
+    const all = await page(s.admin, "/console/audit-log");
+    assert.match(all, /evt_globex/);
+    assert.match(all, /evt_acme/);
+    const mine = await page(portal, "/console/audit-log");
+    assert.match(mine, /event evt_acme/);
+    assert.doesNotMatch(mine, /globex/);
+    assert.doesNotMatch(await page(portal, "/console/audit-log?tenant_id=globex"), /globex/);
   } finally {
     await s.close();
   }

@@ -129,7 +129,7 @@ export async function failedPage(c: Context, deps: ConsoleDeps) {
             <option value="">any</option>
             {statusClasses.map((k) => (
               <option value={k} selected={raw.status_class === k}>
-                {k === "none" ? "no answer" : k}
+                {k === "network" ? "no answer" : k}
               </option>
             ))}
           </select>
