@@ -126,6 +126,8 @@ export async function audited<T>(
  */
 export async function settleAudit(sql: Sql, entry: PendingAudit, status: number): Promise<void> {
   if (!entry.actor || !entry.action) return;
+  // A server error changed nothing, and the database may be why (an outage): nothing to record.
+  if (entry.id === undefined && status >= 500) return;
   if (entry.id === undefined) {
     const [id] = await insertAudit(sql, [{ entry, status }]);
     entry.id = id!;

@@ -58,7 +58,7 @@ Deno.test("the request bodies of the README and docs/ type-check against types g
       assert.ok(doc.paths[template][curl.method], `undocumented method: ${curl.command}`);
       if (curl.body === undefined) continue;
       const type =
-        `paths["${template}"]["${curl.method}"]["requestBody"]["content"]["application/json"]`;
+        `NonNullable<paths["${template}"]["${curl.method}"]["requestBody"]>["content"]["application/json"]`;
       checks.push(`// ${curl.command}\nconst body${i}: ${type} = ${curl.body};`);
     }
     await Deno.writeTextFile(`${dir}/readme.ts`, checks.join("\n"));
