@@ -10,6 +10,8 @@ import type { AppDeps } from "./deps.ts";
 import * as examples from "./examples.ts";
 import { jsonResponse } from "./openapi.ts";
 import { Page, paged, queryTime, tenantId, text, timestamp } from "./schemas.ts";
+import type { AuditQuery } from "../views/audit.ts";
+import type { TenantFilter } from "../views/tenant_filter.ts";
 
 const AuditEntry = z.object({
   id: z.number().int(),
@@ -35,6 +37,20 @@ export const AuditFilter = Page.extend({
   until: queryTime.optional(),
 });
 
+/** The views' query of an {@linkcode AuditFilter}, within `scope` (the caller's tenant). */
+export function auditQuery(q: z.output<typeof AuditFilter>, scope: TenantFilter): AuditQuery {
+  return {
+    ...scope,
+    limit: q.limit,
+    before: decodeCursor(q.cursor),
+    actorKeyId: q.actor_key_id,
+    action: q.action,
+    resourceId: q.resource_id,
+    since: q.since,
+    until: q.until,
+  };
+}
+
 const list = createRoute({
   method: "get",
   path: "/audit-log",
@@ -54,16 +70,7 @@ export function auditLogRoutes(deps: AppDeps) {
 
   app.openapi(list, async (c) => {
     const q = c.req.valid("query");
-    const page = await deps.views.audit.list({
-      ...tenantFilter(c, q.tenant_id),
-      limit: q.limit,
-      before: decodeCursor(q.cursor),
-      actorKeyId: q.actor_key_id,
-      action: q.action,
-      resourceId: q.resource_id,
-      since: q.since,
-      until: q.until,
-    });
+    const page = await deps.views.audit.list(auditQuery(q, tenantFilter(c, q.tenant_id)));
     const data = page.entries.map((e) => ({
       ...e,
       at: e.at.toISOString(),

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
-import { decodeCursor, encodeCursor } from "../../http/cursor.ts";
-import { AuditFilter } from "../../http/audit_log_routes.ts";
+import { encodeCursor } from "../../http/cursor.ts";
+import { AuditFilter, auditQuery } from "../../http/audit_log_routes.ts";
 import { type ConsoleDeps, parseQuery, scopeOf } from "../deps.ts";
 import { Page, Table, TextFilter, Time } from "../layout.tsx";
 
@@ -10,16 +10,7 @@ const filterFields = ["action", "resource_id", "actor_key_id", "tenant_id", "sin
 export async function auditPage(c: Context, deps: ConsoleDeps) {
   const s = c.get("console");
   const q = parseQuery(c, AuditFilter);
-  const { entries, next } = await deps.views.audit.list({
-    ...scopeOf(c, q.tenant_id),
-    limit: q.limit,
-    before: decodeCursor(q.cursor),
-    actorKeyId: q.actor_key_id,
-    action: q.action,
-    resourceId: q.resource_id,
-    since: q.since,
-    until: q.until,
-  });
+  const { entries, next } = await deps.views.audit.list(auditQuery(q, scopeOf(c, q.tenant_id)));
   const raw = Object.fromEntries(
     Object.entries(c.req.query()).filter(([k, v]) => filterFields.includes(k) && v !== ""),
   );
