@@ -117,8 +117,18 @@ Deno.test("a tenant key retries only its own tenant's failed deliveries", async 
     });
     const foreign = await retry(t, { status: "failed", tenant_id: "other" }, key.key);
     assert.equal(foreign.status, 404);
+    const ids = async (tenant: string) =>
+      (await t.db.sql<{ id: string }[]>`
+        SELECT d.id FROM deliveries d JOIN events e ON e.id = d.event_id
+        WHERE e.tenant_id = ${tenant} ORDER BY d.id`).map((r) => Number(r.id));
+    // Another tenant's ids are as absent as none; one of its own picks that one only.
+    const theirs = await retry(t, { status: "failed", delivery_ids: await ids("other") }, key.key);
+    assert.deepEqual(theirs.body, { requeued: 0 });
+    const [first, ...rest] = await ids("acme");
+    const one = await retry(t, { status: "failed", delivery_ids: [first] }, key.key);
+    assert.deepEqual(one.body, { requeued: 1 });
     const done = await retry(t, { status: "failed" }, key.key);
-    assert.deepEqual(done.body, { requeued: 2 });
+    assert.deepEqual(done.body, { requeued: rest.length });
     const rows = await t.db.sql<{ tenant_id: string | null; status: string }[]>`
       SELECT e.tenant_id, d.status FROM deliveries d JOIN events e ON e.id = d.event_id
       WHERE d.status <> 'failed'`;
@@ -139,8 +149,14 @@ Deno.test("POST /deliveries/retry refuses a status other than failed and unknown
     await assertInvalidField(await call({ status: "delivered" }), "status");
     await assertInvalidField(await call({}), "status");
     await assertInvalidField(await call({ status: "failed", since: "yesterday" }), "since");
-    await assertInvalidField(await call({ status: "failed", status_class: "3xx" }), "status_class");
+    await assertInvalidField(await call({ status: "failed", status_class: "1xx" }), "status_class");
     await assertInvalidField(await call({ status: "failed", dry_run: "yes" }), "dry_run");
+    await assertInvalidField(await call({ status: "failed", delivery_ids: [] }), "delivery_ids");
+    await assertInvalidField(
+      await call({ status: "failed", delivery_ids: [1, "2"] }),
+      "delivery_ids[1]",
+      "delivery_ids",
+    );
     const extra = await call({ status: "failed", subscription: "s" });
     assert.equal(extra.status, 400);
     assert.match((await json(extra)).error.message, /subscription/);
