@@ -320,8 +320,13 @@ Deno.test("a rate-limited subscription never slows the others, and its waiting s
     await t.all.waitFor(10);
     assert.ok(t.flaky.received.length <= 6, `limited got ${t.flaky.received.length}`);
     await t.flaky.waitFor(10, 5_000);
-    const gaps = t.flaky.received.slice(1).map((r, i) => r.at - t.flaky.received[i]!.at);
-    assert.ok(gaps.every((g) => g >= 150), `paced: ${gaps.map(Math.round)}`);
+    // Slots are 200 ms apart. A loaded machine may deliver one late, next to the one after it,
+    // so pacing is judged over the whole run and over three in a row, not per gap.
+    const at = t.flaky.received.map((r) => r.at);
+    const span = at.at(-1)! - at[0]!;
+    assert.ok(span >= 1600, `ten paced at 5 a second took only ${Math.round(span)} ms`);
+    const threes = at.slice(2).map((a, i) => a - at[i]!);
+    assert.ok(threes.every((g) => g >= 150), `three within 150 ms: ${threes.map(Math.round)}`);
     assert.deepEqual(
       t.flaky.received.map((r) => r.headers.get("x-dispatch-attempt")),
       Array(10).fill("1"),
