@@ -1,18 +1,19 @@
 import type { DeliveryStatus, HeldBy } from "../engine/states.ts";
 import type { Sql } from "../db/pool.ts";
-import type { TenantFilter } from "./tenant_filter.ts";
+import { ofTenant, type TenantFilter } from "./tenant_filter.ts";
 
 /**
- * Deliveries `d` of the filter's tenant: their event's tenant (it outlives the subscription).
- * A scalar subquery, probed per delivery in the page's order: a semi-join would read every
- * event of the tenant first.
+ * Deliveries `d` whose event is of the filter's tenant (the event's: it outlives the
+ * subscription) and, given `eventType`, of that type. One scalar subquery, probed per delivery
+ * in the page's order (a semi-join would read every event of the tenant first), and one probe
+ * for both conditions.
  */
-function ofEventTenant(sql: Sql, filter: TenantFilter) {
-  if (filter.tenantId === undefined) return sql``;
-  const tenant = sql`(SELECT e.tenant_id FROM events e WHERE e.id = d.event_id)`;
-  return filter.tenantId === null
-    ? sql`AND ${tenant} IS NULL`
-    : sql`AND ${tenant} = ${filter.tenantId}`;
+function ofEvent(sql: Sql, filter: TenantFilter & { eventType?: string | undefined }) {
+  const { eventType } = filter;
+  if (filter.tenantId === undefined && eventType === undefined) return sql``;
+  return sql`AND (SELECT true ${ofTenant(sql, "t", filter)}
+    ${eventType !== undefined ? sql`AND t.type = ${eventType}` : sql``}
+    FROM events t WHERE t.id = d.event_id)`;
 }
 
 export interface DeliveryRow {
@@ -63,7 +64,7 @@ export async function getDelivery(
 ): Promise<DeliveryRow | undefined> {
   const [row] = await sql<DeliveryRow[]>`
     SELECT ${sql.unsafe(columns)} FROM deliveries d
-    WHERE d.id = ${id} ${ofEventTenant(sql, filter)}`;
+    WHERE d.id = ${id} ${ofEvent(sql, filter)}`;
   return row;
 }
 
@@ -96,19 +97,14 @@ export function lastAnswerIn(sql: Sql, cls: StatusClass) {
 
 /** The conditions of a {@linkcode DeliveryQuery} on deliveries `d`, but the page's. */
 function matching(sql: Sql, filter: Omit<DeliveryQuery, "limit" | "before">) {
-  const { status, subscriptionSeq, since, until, eventType, statusClass } = filter;
+  const { status, subscriptionSeq, since, until, statusClass } = filter;
   return sql`
     ${status !== undefined ? sql`AND d.status = ${status}` : sql``}
     ${subscriptionSeq !== undefined ? sql`AND d.subscription_seq = ${subscriptionSeq}` : sql``}
     ${since !== undefined ? sql`AND d.created_at >= ${since}` : sql``}
     ${until !== undefined ? sql`AND d.created_at < ${until}` : sql``}
-    ${
-    eventType !== undefined
-      ? sql`AND (SELECT t.type FROM events t WHERE t.id = d.event_id) = ${eventType}`
-      : sql``
-  }
     ${statusClass !== undefined ? sql`AND ${lastAnswerIn(sql, statusClass)}` : sql``}
-    ${ofEventTenant(sql, filter)}`;
+    ${ofEvent(sql, filter)}`;
 }
 
 /** How many deliveries match (the dead letters' page shows it before retrying them all). */

@@ -48,3 +48,48 @@ Deno.test("tenantSummary() reads the tenant's own index entries, not every event
     await db.close();
   }
 });
+
+Deno.test("deliveries by their event's tenant (or none) and type: the list, the count and one", async () => {
+  const db = await testDatabase();
+  try {
+    // Event i: tenant acme, big or none in turn; type a or b in turn of two.
+    await db.sql`
+      INSERT INTO events (id, type, data, tenant_id)
+      SELECT 'e' || i, CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END, '{}',
+        (ARRAY['acme', 'big', NULL])[i % 3 + 1]
+      FROM generate_series(1, 60) i ORDER BY i`;
+    await db.sql`
+      INSERT INTO deliveries (event_id, subscription_id, subscription_seq, status)
+      SELECT 'e' || i, 's', 1, CASE WHEN i % 5 = 0 THEN 'pending' ELSE 'failed' END
+      FROM generate_series(1, 60) i ORDER BY i`;
+    for (const tenantId of [undefined, "acme", null]) {
+      for (const eventType of [undefined, "a"]) {
+        const filter = { tenantId, eventType, status: "failed" as const };
+        const expected = (await db.sql<{ id: number }[]>`
+          SELECT d.id::int FROM deliveries d JOIN events e ON e.id = d.event_id
+          WHERE d.status = 'failed'
+            ${
+          tenantId === undefined
+            ? db.sql``
+            : tenantId === null
+            ? db.sql`AND e.tenant_id IS NULL`
+            : db.sql`AND e.tenant_id = ${tenantId}`
+        }
+            ${eventType === undefined ? db.sql`` : db.sql`AND e.type = ${eventType}`}
+          ORDER BY d.id DESC`).map((r) => r.id);
+        assert.ok(expected.length > 0);
+        const { deliveries } = await db.views.listDeliveries({ ...filter, limit: 100 });
+        assert.deepEqual(deliveries.map((d) => Number(d.id)), expected, `${tenantId} ${eventType}`);
+        assert.equal(await db.views.countDeliveries(filter), expected.length);
+        const other = tenantId === "acme" ? null : "acme";
+        const one = await db.views.getDelivery(expected[0]!, { tenantId });
+        assert.equal(Number(one?.id), expected[0]);
+        if (tenantId !== undefined) {
+          assert.equal(await db.views.getDelivery(expected[0]!, { tenantId: other }), undefined);
+        }
+      }
+    }
+  } finally {
+    await db.close();
+  }
+});

@@ -308,3 +308,52 @@ Deno.test("POST /events and batch items refuse the reserved dispatch. type prefi
     await t.close();
   }
 });
+
+Deno.test("GET /events?status= pages are the same whether the newest events are walked or the deliveries read", async () => {
+  const t = await testApp();
+  try {
+    // 3,000 events of two tenants and two types, two deliveries each. The newest 1,000 are
+    // failed one in three (a walk fills pages there), the older one in 400 (it stops short
+    // and the deliveries answer); one in nine of the newest has a pending delivery beside a
+    // failed one, so it is pending, not failed.
+    await t.db.sql`
+      INSERT INTO events (id, type, data, tenant_id, fanned_out)
+      SELECT 'e_' || g, CASE WHEN g % 4 < 2 THEN 'x' ELSE 'y' END, '{}', 't' || g % 2, 2
+      FROM generate_series(1, 3000) g ORDER BY g`;
+    await t.db.sql`
+      INSERT INTO deliveries (event_id, subscription_id, subscription_seq, status, delivered_at)
+      SELECT 'e_' || g, 's' || s, s, x.status, CASE WHEN x.status = 'delivered' THEN now() END
+      FROM generate_series(1, 3000) g CROSS JOIN generate_series(1, 2) s
+      CROSS JOIN LATERAL (SELECT CASE
+        WHEN g > 2000 AND g % 9 = 0 AND s = 2 THEN 'pending'
+        WHEN g > 2000 AND g % 3 = 0 THEN 'failed'
+        WHEN g % 400 = 0 AND s = 1 THEN 'failed'
+        ELSE 'delivered' END AS status) x
+      ORDER BY g, s`;
+    for (
+      const filter of [{}, { tenantId: "t0" }, { type: "x" }, { tenantId: "t1", type: "y" }]
+    ) {
+      const expected = (await t.db.sql<{ id: string }[]>`
+        SELECT e.id FROM events e
+        WHERE EXISTS (SELECT FROM deliveries d WHERE d.event_id = e.id AND d.status = 'failed')
+          AND NOT EXISTS (SELECT FROM deliveries d WHERE d.event_id = e.id
+            AND d.status IN ('pending', 'processing', 'retrying'))
+          ${
+        filter.tenantId !== undefined ? t.db.sql`AND e.tenant_id = ${filter.tenantId}` : t.db.sql``
+      }
+          ${filter.type !== undefined ? t.db.sql`AND e.type = ${filter.type}` : t.db.sql``}
+        ORDER BY e.seq DESC`).map((r) => r.id);
+      const got: string[] = [];
+      let before: number | undefined;
+      do {
+        const page = await t.db.views.listEvents({ ...filter, status: "failed", limit: 7, before });
+        assert.ok(page.events.every((e) => e.status === "failed"));
+        got.push(...page.events.map((e) => e.id));
+        before = page.next ?? undefined;
+      } while (before !== undefined);
+      assert.deepEqual(got, expected, JSON.stringify(filter));
+    }
+  } finally {
+    await t.close();
+  }
+});
