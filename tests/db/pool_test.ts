@@ -43,3 +43,18 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a pool's connections run without JIT compilation",
+  // PGlite ignores start-up parameters (and has no JIT).
+  ignore: embedded,
+  async fn() {
+    const sql = connect(databaseUrl(), { max: 1 });
+    try {
+      const [row] = await sql<{ jit: string }[]>`SHOW jit`;
+      assert.equal(row?.jit, "off");
+    } finally {
+      await sql.end();
+    }
+  },
+});
