@@ -31,6 +31,7 @@
 import { parseArgs } from "node:util";
 import { connect } from "../../src/db/pool.ts";
 import { EventCatalog } from "../../src/http/event_types/catalog.ts";
+import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -242,7 +243,7 @@ const port = freePort();
 const base = `http://127.0.0.1:${port}`;
 let dispatch: Deno.ChildProcess | null = null;
 
-const results: Awaited<ReturnType<typeof execute>>[] = [];
+const results: (Awaited<ReturnType<typeof execute>> & CpuPerDelivery)[] = [];
 try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
@@ -250,10 +251,18 @@ try {
     dispatch = startDispatch(run.env ?? {}, run.apiOnly ? "api" : "serve");
     await waitForHealth();
     await resetSubscriptions(run);
-    const result = await execute(run);
+    const cpu = startCpuMeter(dispatch.pid, databaseOf(url));
+    const executed = await execute(run);
+    const cpuMs = cpu.stop();
+    // Per event where nothing is delivered (API-only runs).
+    const result = {
+      ...executed,
+      cpu_ms_per_delivery: perDelivery(cpuMs, executed.deliveries || executed.events),
+    };
     results.push(result);
     console.log(JSON.stringify({
       ...result,
+      cpu_ms: cpuMs,
       machine: { cores: navigator.hardwareConcurrency },
       deno: Deno.version.deno,
       postgres: pg!.version,
@@ -548,11 +557,15 @@ function benchSchema(n: number) {
   };
 }
 
+type CpuPerDelivery = { cpu_ms_per_delivery: ReturnType<typeof perDelivery> };
+
 /** Each fan-out run beside its baseline: the same figures, and their ratio. */
-function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
+function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerDelivery)[]) {
   console.log(
-    "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | ratio",
+    "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | CPU-ms per delivery, Dispatch + PostgreSQL | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | baseline CPU-ms per delivery | ratio",
   );
+  const cpu = (r: CpuPerDelivery) =>
+    `${r.cpu_ms_per_delivery.dispatch} + ${r.cpu_ms_per_delivery.postgres}`;
   const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
   const sums = new Map<
     string,
@@ -564,9 +577,11 @@ function printComparison(results: Awaited<ReturnType<typeof execute>>[]) {
     // The baseline run just before this one, so the two share the machine's mood.
     const b = results.slice(0, i).findLast((x) => x.run === run.baseline)!;
     console.log(
-      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ingest ${
-        ratio(r.ingest_events_per_s, b.ingest_events_per_s)
-      }, deliveries ${
+      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${
+        cpu(r)
+      } | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ${
+        cpu(b)
+      } | ingest ${ratio(r.ingest_events_per_s, b.ingest_events_per_s)}, deliveries ${
         run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
       }`,
     );
