@@ -32,6 +32,7 @@ import { parseArgs } from "node:util";
 import { connect } from "../../src/db/pool.ts";
 import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
+import { startBare } from "./bare.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -58,6 +59,7 @@ const { values: args } = parseArgs({
     sql: { type: "boolean", default: false },
     filters: { type: "boolean", default: false },
     schema: { type: "boolean", default: false },
+    bare: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -92,6 +94,8 @@ interface Run {
   dataProperties?: number;
   /** The catalog has a schema for the events' type that names each of their properties. */
   schema?: boolean;
+  /** The bare prototype (bare.ts) runs instead of Dispatch. */
+  bare?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -183,6 +187,19 @@ const schemaRuns: Run[] = [
   { name: "data20-schema20", ...schemaBurst, schema: true, baseline: "data20-no-schema" },
 ];
 
+// The bare minimum of the same work just before Dispatch's burst, for `--bare`.
+const bareBurst = {
+  mode: "burst" as const,
+  events: Number(args.events),
+  subs: Number(args.subs),
+  producers: Number(args.producers),
+  batch: 1,
+};
+const bareRuns: Run[] = [
+  { name: `bare-s${bareBurst.subs}`, ...bareBurst, bare: true },
+  { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
+];
+
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -195,6 +212,8 @@ const compared = args.fanout
   ? filterRuns
   : args.schema
   ? schemaRuns
+  : args.bare
+  ? bareRuns
   : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
@@ -248,9 +267,19 @@ try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
     await emptyQueue();
-    dispatch = startDispatch(run.env ?? {}, run.apiOnly ? "api" : "serve");
+    dispatch = run.bare
+      ? startBare({
+        url,
+        schema,
+        addr: `127.0.0.1:${port}`,
+        hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
+        subs: run.subs,
+        concurrency: Number(args.concurrency),
+        denoFlags: denoFlags(),
+      })
+      : startDispatch(run.env ?? {}, run.apiOnly ? "api" : "serve");
     await waitForHealth();
-    await resetSubscriptions(run);
+    if (!run.bare) await resetSubscriptions(run);
     const cpu = startCpuMeter(dispatch.pid, databaseOf(url));
     const executed = await execute(run);
     const cpuMs = cpu.stop();
@@ -288,9 +317,7 @@ function startDispatch(env: Record<string, string>, role: "serve" | "api"): Deno
     args: [
       "run",
       "--allow-all",
-      // The V8 flags of `deno task start` (a 4 MB young generation keeps RSS low).
-      ...(Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
-        .filter(Boolean),
+      ...denoFlags(),
       new URL("../../main.ts", import.meta.url).pathname,
       role,
     ],
@@ -306,6 +333,12 @@ function startDispatch(env: Record<string, string>, role: "serve" | "api"): Deno
     stdin: "null",
     stdout: "null",
   }).spawn();
+}
+
+/** The V8 flags of `deno task start` (a 4 MB young generation keeps RSS low). */
+function denoFlags(): string[] {
+  return (Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
+    .filter(Boolean);
 }
 
 async function stop(child: Deno.ChildProcess) {
@@ -564,6 +597,8 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
   console.log(
     "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | CPU-ms per delivery, Dispatch + PostgreSQL | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | baseline CPU-ms per delivery | ratio",
   );
+  const cpuSum = (r: CpuPerDelivery) =>
+    r.cpu_ms_per_delivery.dispatch + r.cpu_ms_per_delivery.postgres;
   const cpu = (r: CpuPerDelivery) =>
     `${r.cpu_ms_per_delivery.dispatch} + ${r.cpu_ms_per_delivery.postgres}`;
   const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
@@ -583,7 +618,7 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
         cpu(b)
       } | ingest ${ratio(r.ingest_events_per_s, b.ingest_events_per_s)}, deliveries ${
         run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
-      }`,
+      }, CPU per delivery ${ratio(cpuSum(r), cpuSum(b))}`,
     );
     const sum = sums.get(r.run) ?? { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0 };
     sum.ingest += r.ingest_events_per_s;

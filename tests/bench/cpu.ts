@@ -107,7 +107,10 @@ export interface CpuFigures {
   postgres_background: number;
   /** CPU-ms of backends of other databases on the same server: not this run's. */
   postgres_other_databases: number;
-  /** PostgreSQL processes that ended during the run: their last `sampleMs` is not counted. */
+  /**
+   * This run's PostgreSQL processes (backends of its database, background ones) that ended
+   * during the run: what each spent after its last sample (`sampleMs`) is not counted.
+   */
   postgres_processes_ended: number;
   /** CPU-ms of the bench process: load generator and receiver. */
   bench: number;
@@ -180,7 +183,8 @@ export function startCpuMeter(
         postgres_backends: backends,
         postgres_background: background,
         postgres_other_databases: sum(["other"]),
-        postgres_processes_ended: [...procs.values()].filter((t) => t.gone).length,
+        postgres_processes_ended: [...procs.values()].filter((t) => t.gone && t.kind !== "other")
+          .length,
         bench: ms((stat("self")?.ticks ?? NaN) - self0),
         machine_busy_pct: Math.round(((m.busy - machine0.busy) / (m.total - machine0.total)) * 100),
         seconds: Math.round(performance.now() - t0) / 1000,
