@@ -25,6 +25,10 @@
  * `--schema [--repeat N]` compares ingest of events whose `data` has 20
  * properties, validated against a 20-property schema of the event-type
  * catalog, with the same events without a schema.
+ * `--bare [--events E --subs S --producers K] [--repeat N]` runs a bare
+ * minimum of the same work (bare.ts) just before Dispatch's burst of that
+ * shape. Every run prints its CPU-ms per delivery, Dispatch's and
+ * PostgreSQL's, read from /proc (cpu.ts).
  *
  * @module
  */
@@ -200,6 +204,12 @@ const bareRuns: Run[] = [
   { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
 ];
 
+/** The V8 flags of `deno task start` (a 4 MB young generation keeps RSS low). */
+function denoFlags(): string[] {
+  return (Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
+    .filter(Boolean);
+}
+
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -333,12 +343,6 @@ function startDispatch(env: Record<string, string>, role: "serve" | "api"): Deno
     stdin: "null",
     stdout: "null",
   }).spawn();
-}
-
-/** The V8 flags of `deno task start` (a 4 MB young generation keeps RSS low). */
-function denoFlags(): string[] {
-  return (Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
-    .filter(Boolean);
 }
 
 async function stop(child: Deno.ChildProcess) {
@@ -604,7 +608,14 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
   const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
   const sums = new Map<
     string,
-    { ingest: number; baseIngest: number; deliveries: number; baseDeliveries: number }
+    {
+      ingest: number;
+      baseIngest: number;
+      deliveries: number;
+      baseDeliveries: number;
+      cpu: number;
+      baseCpu: number;
+    }
   >();
   for (const [i, r] of results.entries()) {
     const run = runs[i]!;
@@ -620,7 +631,10 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
         run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
       }, CPU per delivery ${ratio(cpuSum(r), cpuSum(b))}`,
     );
-    const sum = sums.get(r.run) ?? { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0 };
+    const sum = sums.get(r.run) ??
+      { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0, cpu: 0, baseCpu: 0 };
+    sum.cpu += cpuSum(r);
+    sum.baseCpu += cpuSum(b);
     sum.ingest += r.ingest_events_per_s;
     sum.baseIngest += b.ingest_events_per_s;
     sum.deliveries += r.deliveries_per_s;
@@ -635,7 +649,7 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
         ratio(sum.ingest, sum.baseIngest)
       }, deliveries ${
         compared === filterRuns ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
-      }`,
+      }, CPU per delivery ${ratio(sum.cpu, sum.baseCpu)}`,
     );
   }
 }
