@@ -37,6 +37,17 @@ import { connect } from "../../src/db/pool.ts";
 import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 import { startBare } from "./bare.ts";
+import {
+  denoFlags,
+  freePort,
+  pct,
+  round,
+  rssMb,
+  sleep,
+  startDispatch,
+  stop,
+  waitForHealth,
+} from "./harness.ts";
 
 const url = Deno.env.get("DATABASE_URL");
 if (!url) {
@@ -204,12 +215,6 @@ const bareRuns: Run[] = [
   { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
 ];
 
-/** The V8 flags of `deno task start` (a 4 MB young generation keeps RSS low). */
-function denoFlags(): string[] {
-  return (Deno.env.get("BENCH_DENO_FLAGS") ?? "--v8-flags=--max-semi-space-size=4").split(" ")
-    .filter(Boolean);
-}
-
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -287,8 +292,14 @@ try {
         concurrency: Number(args.concurrency),
         denoFlags: denoFlags(),
       })
-      : startDispatch(run.env ?? {}, run.apiOnly ? "api" : "serve");
-    await waitForHealth();
+      : startDispatch({
+        url,
+        schema,
+        port,
+        role: run.apiOnly ? "api" : "serve",
+        env: { WORKER_CONCURRENCY: args.concurrency!, ...run.env },
+      });
+    await waitForHealth(base);
     if (!run.bare) await resetSubscriptions(run);
     const cpu = startCpuMeter(dispatch.pid, databaseOf(url));
     const executed = await execute(run);
@@ -320,34 +331,6 @@ try {
   await receiver.shutdown();
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
-}
-
-function startDispatch(env: Record<string, string>, role: "serve" | "api"): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      ...denoFlags(),
-      new URL("../../main.ts", import.meta.url).pathname,
-      role,
-    ],
-    env: {
-      DATABASE_URL: url!,
-      DATABASE_SCHEMA: schema,
-      ADDR: `127.0.0.1:${port}`,
-      // At info every attempt is a log line; LOG_LEVEL=info measures that cost too.
-      LOG_LEVEL: Deno.env.get("LOG_LEVEL") ?? "warn",
-      WORKER_CONCURRENCY: args.concurrency!,
-      ...env,
-    },
-    stdin: "null",
-    stdout: "null",
-  }).spawn();
-}
-
-async function stop(child: Deno.ChildProcess) {
-  child.kill("SIGTERM");
-  await child.status;
 }
 
 async function execute(run: Run) {
@@ -669,44 +652,4 @@ function arrivalCount(n: number, timeoutMs: number): Promise<void> {
       }
     };
   });
-}
-
-async function waitForHealth() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      const res = await fetch(`${base}/readyz`);
-      await res.body?.cancel();
-      if (res.ok) return;
-    } catch { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error("Dispatch did not become ready in 30 s");
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
-
-function rssMb(child: Deno.ChildProcess, field: "VmRSS" | "VmHWM"): number {
-  const status = Deno.readTextFileSync(`/proc/${child.pid}/status`);
-  const kb = Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  return round(kb / 1024, 1);
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted.length === 0
-    ? NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-}
-
-function round(n: number, digits = 0): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
