@@ -110,6 +110,12 @@ const int = (min: number, max: number) =>
   z.string().trim().regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
     .transform(Number).pipe(z.number().min(min).max(max));
 
+/** Days, whole or not, from a minute to a hundred years. */
+const days = z.string().trim().regex(
+  /^\d+(\.\d+)?$/,
+  "expected a number of days from 0.0007 (a minute) to 36500, e.g. 30 or 0.01",
+).transform(Number).pipe(z.number().min(0.0007).max(36_500));
+
 const bool = z.enum(["true", "false", "1", "0"], { error: "expected true or false" })
   .transform((v) => v === "true" || v === "1");
 
@@ -317,14 +323,15 @@ export const variables = {
     about: "false puts /metrics behind the API keys (its labels name every tenant's event types)",
   },
   RETENTION_DAYS: {
-    schema: int(1, 36_500),
+    schema: days,
     shown: "none: keep everything",
-    about: "delete finished events older than this many days (with their attempts)",
+    about:
+      "drop finished history (events, deliveries, attempts) older than this many days, a time partition at a time; a fraction, e.g. 0.01 (14.4 minutes), for tests and soaks",
   },
   AUDIT_RETENTION_DAYS: {
-    schema: int(1, 36_500),
+    schema: days,
     fallback: "90",
-    about: "delete audit log entries older than this many days",
+    about: "drop audit log entries older than this many days, a time partition at a time",
   },
   CIRCUIT_FAILURE_THRESHOLD: {
     schema: int(0, 10_000),

@@ -22,7 +22,7 @@ import { createSecretCipher, SEALED_PREFIX, type SecretCipher } from "./security
 import { listen } from "./worker/notifier.ts";
 import { startCertificateExpiryWarnings } from "./worker/certificate_expiry.ts";
 import { startRescuer } from "./worker/rescuer.ts";
-import { startRetention } from "./worker/retention.ts";
+import { historyWidthMs, startRetention } from "./worker/retention.ts";
 import { createViews, type Views } from "./views/views.ts";
 import { startWorker, type Worker } from "./worker/worker.ts";
 
@@ -64,7 +64,10 @@ export async function startService(
   // Once everything that publishes has stopped.
   let closeEngine = () => Promise.resolve();
   try {
-    const status = await migrate(db.sql);
+    const status = await migrate(db.sql, {
+      partitionWidthMs: historyWidthMs(config.worker.retentionDays),
+      auditPartitionWidthMs: historyWidthMs(config.worker.auditRetentionDays),
+    });
     if (status.applied.length > 0) log.info("Applied migrations", { applied: status.applied });
     const secrets = createSecretCipher(config.security.secretsKey);
     const views = createViews(db.sql);
@@ -80,6 +83,13 @@ export async function startService(
         strictTypes: config.http.eventTypes === "strict",
       });
     }
+    // Every process makes partitions ahead; the workers also drop expired ones.
+    const retention = startRetention({ engine, log }, {
+      days: config.worker.retentionDays,
+      auditDays: config.worker.auditRetentionDays,
+      partitionsOnly: role === "api",
+    });
+    started.push(() => retention.stop());
     let worker: Worker | null = null;
     const metrics = createMetrics({
       inFlight: () => worker?.inFlight ?? 0,
@@ -157,7 +167,7 @@ export async function startService(
 
 /**
  * The delivery side of a process: the worker (woken by the engine, and by
- * NOTIFY where the database can LISTEN), the rescuer and retention. Each
+ * NOTIFY where the database can LISTEN) and the rescuer. Each
  * part's stop is added to `started`.
  */
 async function startWorkers(
@@ -212,11 +222,6 @@ async function startWorkers(
     log,
   });
   started.push(() => expiryWarnings.stop());
-  const retention = startRetention({ engine, log }, {
-    days: config.worker.retentionDays,
-    auditDays: config.worker.auditRetentionDays,
-  });
-  started.push(() => retention.stop());
   return worker;
 }
 

@@ -139,9 +139,14 @@ Deno.test("METRICS_PUBLIC defaults to true outside production and RETENTION_DAYS
   const set = loadConfig({ METRICS_PUBLIC: "false", RETENTION_DAYS: "30" });
   assert.equal(set.http.metricsPublic, false);
   assert.equal(set.worker.retentionDays, 30);
+  assert.equal(loadConfig({ RETENTION_DAYS: "0.01" }).worker.retentionDays, 0.01);
   assert.throws(
     () => loadConfig({ RETENTION_DAYS: "0" }),
     configError(/^Invalid RETENTION_DAYS "0"/),
+  );
+  assert.throws(
+    () => loadConfig({ RETENTION_DAYS: "1e3" }),
+    configError(/^Invalid RETENTION_DAYS "1e3": expected a number of days/),
   );
   assert.throws(
     () => loadConfig({ METRICS_PUBLIC: "no" }),

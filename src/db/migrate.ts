@@ -1,3 +1,4 @@
+import { addHistoryPartitions, partitionWidthMs } from "./history_partitions.ts";
 import type { Sql } from "./pool.ts";
 import m0001 from "../../migrations/0001_init.sql" with { type: "text" };
 import m0002 from "../../migrations/0002_retention.sql" with { type: "text" };
@@ -21,6 +22,8 @@ import m0019 from "../../migrations/0019_attempt_outcomes_by_subscription.sql" w
   type: "text",
 };
 
+import m0020 from "../../migrations/0020_history_partitions.sql" with { type: "text" };
+
 /** Embedded in the program so the compiled binary needs no files beside it. */
 export const migrations: readonly { version: number; name: string; sql: string }[] = [
   { version: 1, name: "0001_init", sql: m0001 },
@@ -42,6 +45,7 @@ export const migrations: readonly { version: number; name: string; sql: string }
   { version: 17, name: "0017_subscription_auth", sql: m0017 },
   { version: 18, name: "0018_tls_client_certificates", sql: m0018 },
   { version: 19, name: "0019_attempt_outcomes_by_subscription", sql: m0019 },
+  { version: 20, name: "0020_history_partitions", sql: m0020 },
 ];
 
 export interface MigrationStatus {
@@ -51,10 +55,17 @@ export interface MigrationStatus {
 
 /**
  * Applies pending migrations in one transaction under an advisory lock, so
- * several instances starting at once apply each migration exactly once.
+ * several instances starting at once apply each migration exactly once; then
+ * makes sure the history and the audit log have partitions ahead,
+ * `partitionWidthMs` and `auditPartitionWidthMs` wide (default: as for a
+ * history kept forever). `upTo` stops at that version (tests and benchmarks
+ * of a migration), with no partitions made.
  */
-export async function migrate(sql: Sql): Promise<MigrationStatus> {
-  return await sql.begin(async (tx) => {
+export async function migrate(
+  sql: Sql,
+  options: { partitionWidthMs?: number; auditPartitionWidthMs?: number; upTo?: number } = {},
+): Promise<MigrationStatus> {
+  const status = await sql.begin(async (tx) => {
     // A migration rewrites whole tables: no statement timeout applies to it.
     await tx`SET LOCAL statement_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dispatch_migrations'))`;
@@ -70,13 +81,22 @@ export async function migrate(sql: Sql): Promise<MigrationStatus> {
     );
     const applied: string[] = [];
     for (const m of migrations) {
-      if (done.has(m.version)) continue;
+      if (done.has(m.version) || m.version > (options.upTo ?? Infinity)) continue;
       await tx.unsafe(m.sql);
       await tx`INSERT INTO dispatch_migrations (version, name) VALUES (${m.version}, ${m.name})`;
       applied.push(m.name);
     }
     return { applied, latest: latestVersion() };
   });
+  if (options.upTo === undefined) {
+    await addHistoryPartitions(sql, "events", options.partitionWidthMs ?? partitionWidthMs(null));
+    await addHistoryPartitions(
+      sql,
+      "audit",
+      options.auditPartitionWidthMs ?? partitionWidthMs(null),
+    );
+  }
+  return status;
 }
 
 /** The schema version in the database, 0 when none was applied. */

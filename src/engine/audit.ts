@@ -135,16 +135,3 @@ export async function settleAudit(sql: Sql, entry: PendingAudit, status: number)
     await sql`UPDATE audit_log SET status = ${status} WHERE id = ${entry.id}`;
   }
 }
-
-/** Deletes up to `limit` entries older than `olderThanDays`; answers how many. */
-export async function deleteExpiredAudit(
-  sql: Sql,
-  options: { olderThanDays: number; limit: number },
-): Promise<number> {
-  const deleted = await sql`
-    DELETE FROM audit_log WHERE id IN (
-      SELECT id FROM audit_log WHERE at < now() - ${options.olderThanDays} * interval '1 day'
-      ORDER BY at LIMIT ${options.limit})
-    RETURNING 1`;
-  return deleted.length;
-}

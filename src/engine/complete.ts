@@ -70,9 +70,11 @@ export async function completeDeliveries(
     ), att AS (
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
         attempt, started_at, duration_ms, status_code, error_class, error, response_body,
-        response_headers)
+        response_headers, delivery_created_at)
       SELECT delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
-        duration_ms, status_code, error_class, error, response_body, response_headers::jsonb
+        duration_ms, status_code, error_class, error, response_body, response_headers::jsonb,
+        -- The delivery's partition is its attempts'.
+        (SELECT d.created_at FROM deliveries d WHERE d.id = a.delivery_id)
       FROM unnest(
         ${sent.map((c) => c.deliveryId)}::bigint[],
         ${sent.map((c) => c.eventId)}::text[],
@@ -89,7 +91,7 @@ export async function completeDeliveries(
       ) AS a(delivery_id, event_id, subscription_id, subscription_seq, attempt, started_at,
         duration_ms, status_code, error_class, error, response_body, response_headers)
       WHERE NOT (SELECT unsettled FROM stop)
-      ON CONFLICT (delivery_id, attempt) DO UPDATE SET started_at = excluded.started_at,
+      ON CONFLICT (delivery_id, attempt, delivery_created_at) DO UPDATE SET started_at = excluded.started_at,
         duration_ms = excluded.duration_ms, status_code = excluded.status_code,
         error_class = excluded.error_class, error = excluded.error,
         response_body = excluded.response_body, response_headers = excluded.response_headers

@@ -7,17 +7,16 @@
  *
  * @module
  */
+import {
+  addHistoryPartitions,
+  dropExpiredHistory,
+  type HistoryFamily,
+} from "../db/history_partitions.ts";
 import type { Sql } from "../db/pool.ts";
 import type { Logger } from "../observability/log.ts";
 import type { TenantFilter } from "../views/tenant_filter.ts";
 import { deleteApiKey, insertApiKey, readKeyTable } from "./api_keys.ts";
-import {
-  audited,
-  deleteExpiredAudit,
-  type PendingAudit,
-  pendingAudit,
-  settleAudit,
-} from "./audit.ts";
+import { audited, type PendingAudit, pendingAudit, settleAudit } from "./audit.ts";
 import { claimDeliveries, type ClaimOptions } from "./claim.ts";
 import { completeDeliveries } from "./complete.ts";
 import { createEventWriter } from "./event_writer.ts";
@@ -40,7 +39,6 @@ import {
   type Target,
 } from "./publish.ts";
 import { countFailed, type FailedFilter, requeueFailed, requeueMany } from "./requeue.ts";
-import { deleteFinishedEvents } from "./retention.ts";
 import {
   deleteSubscription,
   deleteTenant,
@@ -225,10 +223,11 @@ export function createEngine(options: EngineOptions) {
     deleteEventType: (name: string) =>
       audited(sql, (sql) => deleteEventType(sql, name), (ok) => ok ? {} : null),
 
-    deleteFinishedEvents: (retention: Parameters<typeof deleteFinishedEvents>[1]) =>
-      deleteFinishedEvents(sql, retention),
-    deleteExpiredAudit: (retention: Parameters<typeof deleteExpiredAudit>[1]) =>
-      deleteExpiredAudit(sql, retention),
+    /** A family's partitions until two widths from now (see src/db/history_partitions.ts). */
+    addHistoryPartitions: (family: HistoryFamily, widthMs: number) =>
+      addHistoryPartitions(sql, family, widthMs),
+    dropExpiredHistory: (family: HistoryFamily, olderThanMs: number) =>
+      dropExpiredHistory(sql, family, olderThanMs),
 
     /** Stops taking publications and waits for the NOTIFY in flight. */
     async close(): Promise<void> {

@@ -92,14 +92,14 @@ export async function rescueExpired(
       FROM expired x
       WHERE d.id = x.id AND d.attempts = x.attempts AND d.locked_by = x.locked_by
       RETURNING d.id, d.event_id, d.subscription_id, d.subscription_seq, d.attempts, d.last_error,
-        d.status, d.queue_id
+        d.status, d.queue_id, d.created_at
     ), att AS (
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, subscription_seq,
-        attempt, started_at, duration_ms, error_class, error)
+        attempt, started_at, duration_ms, error_class, error, delivery_created_at)
       SELECT id, event_id, subscription_id, subscription_seq, attempts, now(), 0,
-        'lease_expired', last_error
+        'lease_expired', last_error, created_at
       FROM upd
-      ON CONFLICT (delivery_id, attempt) DO NOTHING
+      ON CONFLICT (delivery_id, attempt, delivery_created_at) DO NOTHING
     ), released AS (
       ${releaseHeld(sql, endedClaims(sql, "upd"))}
     ), queued AS (

@@ -1,88 +1,77 @@
+import { type HistoryFamily, partitionWidthMs } from "../db/history_partitions.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { Logger } from "../observability/log.ts";
-import { pause } from "../async.ts";
 import { type Periodic, runEvery } from "./periodic.ts";
 
+const day = 86_400_000;
+
 export interface RetentionOptions {
-  /** Finished events older than this are deleted. */
-  days: number;
-  /** Events per DELETE statement: small, so no statement holds many locks for long. */
-  batchSize?: number;
-  /** Between two batches, so autovacuum and the hot path keep up. */
-  pauseMs?: number;
+  /** Finished history older than this many days is dropped; null keeps it. */
+  days: number | null;
+  /** Audit log entries older than this many days are dropped. */
+  auditDays: number;
+  /** Only make partitions ahead, drop none (an `api` process). */
+  partitionsOnly?: boolean;
+  /** Between passes; by default a quarter of the narrower partition width, at most an hour. */
+  intervalMs?: number;
+}
+
+/** A family's partition width for a retention of `days` (null: kept forever). */
+export function historyWidthMs(days: number | null): number {
+  return partitionWidthMs(days === null ? null : days * day);
 }
 
 /**
- * Runs {@linkcode purgeExpiredEvents} (when `days` is set) and
- * {@linkcode purgeExpiredAudit} at start-up and then every `intervalMs` (an hour).
+ * Runs a pass at start-up and then every `intervalMs`: for the history and
+ * the audit log, makes partitions ahead and, unless `partitionsOnly`, drops
+ * the expired ones (the history's only when `days` is set).
  */
 export function startRetention(
   deps: { engine: Engine; log: Logger },
-  options: Omit<RetentionOptions, "days"> & {
-    days: number | null;
-    auditDays: number;
-    intervalMs?: number;
-  },
+  options: RetentionOptions,
 ): Periodic {
-  const { days, auditDays, ...batches } = options;
-  return runEvery(options.intervalMs ?? 3_600_000, async (signal) => {
-    if (days !== null) await purgeExpiredEvents(deps, { ...batches, days, signal });
-    await purgeExpiredAudit(deps, { ...batches, days: auditDays, signal });
+  const families = [
+    { family: "events", days: options.days },
+    { family: "audit", days: options.auditDays },
+  ] as const;
+  const plans = families.map(({ family, days }) => ({
+    family,
+    widthMs: historyWidthMs(days),
+    retentionMs: days === null || options.partitionsOnly ? null : days * day,
+  }));
+  const narrowest = Math.min(...plans.map((p) => p.widthMs));
+  return runEvery(options.intervalMs ?? Math.min(narrowest / 4, 3_600_000), async () => {
+    for (const plan of plans) await maintainHistory(deps, plan);
   });
 }
 
 /**
- * Deletes every finished event older than `days`, batch by batch, until none
- * is left or `signal` aborts. Returns how many were deleted; a database error
- * is logged and ends the pass early (the next pass carries on).
+ * Makes a family's partitions ahead, then drops its expired ones (none when
+ * `retentionMs` is null); returns the dropped ones' suffixes. A database
+ * error is logged and ends the pass; the next pass carries on.
  */
-export function purgeExpiredEvents(
+export async function maintainHistory(
   deps: { engine: Engine; log: Logger },
-  options: RetentionOptions & { signal?: AbortSignal },
-): Promise<number> {
-  return purge(deps, options, {
-    what: "events",
-    delete: (limit) => deps.engine.deleteFinishedEvents({ olderThanDays: options.days, limit }),
-  });
-}
-
-/** Deletes every audit log entry older than `days`, as {@linkcode purgeExpiredEvents} does events. */
-export function purgeExpiredAudit(
-  deps: { engine: Engine; log: Logger },
-  options: RetentionOptions & { signal?: AbortSignal },
-): Promise<number> {
-  return purge(deps, options, {
-    what: "audit log entries",
-    delete: (limit) => deps.engine.deleteExpiredAudit({ olderThanDays: options.days, limit }),
-  });
-}
-
-async function purge(
-  deps: { log: Logger },
-  options: RetentionOptions & { signal?: AbortSignal },
-  rows: { what: string; delete: (limit: number) => Promise<number> },
-): Promise<number> {
-  const limit = options.batchSize ?? 500;
-  const signal = options.signal ?? new AbortController().signal;
-  let deleted = 0;
+  options: { family: HistoryFamily; widthMs: number; retentionMs: number | null },
+): Promise<string[]> {
+  const { family, widthMs, retentionMs } = options;
   try {
-    for (;;) {
-      const n = await rows.delete(limit);
-      deleted += n;
-      if (n < limit || signal.aborted) break;
-      await pause(options.pauseMs ?? 200, signal);
+    const created = await deps.engine.addHistoryPartitions(family, widthMs);
+    if (created > 0) {
+      deps.log.info("Added partitions", { family, count: created, width_ms: widthMs });
     }
+    if (retentionMs === null) return [];
+    const dropped = await deps.engine.dropExpiredHistory(family, retentionMs);
+    if (dropped.length > 0) {
+      deps.log.info("Dropped expired partitions", {
+        family,
+        partitions: dropped,
+        older_than_ms: retentionMs,
+      });
+    }
+    return dropped;
   } catch (err) {
-    deps.log.warn(`Deleting expired ${rows.what} failed; the next pass retries`, {
-      error: err,
-      deleted,
-    });
+    deps.log.warn("Maintaining partitions failed; the next pass retries", { family, error: err });
+    return [];
   }
-  if (deleted > 0) {
-    deps.log.info(`Deleted expired ${rows.what}`, {
-      count: deleted,
-      older_than_days: options.days,
-    });
-  }
-  return deleted;
 }

@@ -1,7 +1,8 @@
 /**
  * `deno task bench:soak [--minutes N] [--rate R]`: does Dispatch's cost stay
  * flat when it runs for a long time? A real Dispatch process (`serve`, in a
- * schema of its own, `RETENTION_DAYS=1`) delivers to a receiver on
+ * schema of its own, with a retention of 3 minutes for events and the audit
+ * log, so 1-minute partitions) delivers to a receiver on
  * 127.0.0.1 while producers post one event at a time at a steady rate: `R`
  * events/s, or 70 % of what a short burst (`--calibrate E` events, 32
  * producers) delivers at the start. Bounded: it stops by itself after N
@@ -15,9 +16,8 @@
  * is flat (|slope| at most 1 % of the series' mean over that window, per
  * minute), and the lost and duplicate deliveries.
  *
- * Retention cannot be shorter than a day (RETENTION_DAYS is a whole number
- * of days, its pass hourly), so within a soak nothing is old enough to go:
- * the size series grow with the rows kept, and say so with their slope.
+ * From about minute 5 on, each minute's partitions are dropped as a new one
+ * fills, so the sizes saw up and down by a partition around a flat line.
  *
  * Ctrl+C (or SIGTERM) ends it early, with the same summary and cleanup:
  * Dispatch stopped, the receiver closed, its schema dropped.
@@ -50,7 +50,8 @@ if (!Number.isInteger(minutes) || minutes < 1 || !(calibrationEvents >= 100)) {
 const steadyFrom = 5;
 /** A series is flat when its slope per minute is at most this share of its mean. */
 const flatShare = 0.01;
-const retentionDays = "1";
+/** 3 minutes (0.0021 days): 1-minute partitions, the narrowest. */
+const retentionDays = "0.0021";
 
 const stopping = new AbortController();
 const onSignal = () => {
@@ -97,7 +98,11 @@ try {
     schema,
     port,
     role: "serve",
-    env: { WORKER_CONCURRENCY: args.concurrency!, RETENTION_DAYS: retentionDays },
+    env: {
+      WORKER_CONCURRENCY: args.concurrency!,
+      RETENTION_DAYS: retentionDays,
+      AUDIT_RETENTION_DAYS: retentionDays,
+    },
   });
   dispatch.status.then((s) => {
     if (stoppingDispatch) return;

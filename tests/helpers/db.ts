@@ -33,7 +33,9 @@ export function databaseUrl(): string {
 const embedded = Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1";
 
 /** A fresh, migrated schema; `close()` drops it and ends the pool. */
-export async function testDatabase(options: { max?: number } = {}): Promise<TestDatabase> {
+export async function testDatabase(
+  options: { max?: number; partitionWidthMs?: number } = {},
+): Promise<TestDatabase> {
   const url = databaseUrl();
   const schema = `t_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const admin = connect(url, { max: 1 });
@@ -41,7 +43,7 @@ export async function testDatabase(options: { max?: number } = {}): Promise<Test
   await admin.end();
   const sql = connect(url, { schema, max: options.max ?? 4, prepare: !embedded });
   await useSchema(sql, schema);
-  await migrate(sql);
+  await migrate(sql, options);
   const channel = `dispatch_${schema}`;
   const engine = createEngine({ sql, channel, log: silentLogger });
   return {

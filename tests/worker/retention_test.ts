@@ -1,65 +1,94 @@
 import assert from "node:assert/strict";
-import { deleteFinishedEvents } from "../../src/engine/retention.ts";
+import type { Sql } from "../../src/db/pool.ts";
 import { createLogger } from "../../src/observability/log.ts";
-import { purgeExpiredEvents } from "../../src/worker/retention.ts";
-import { countRows, type TestDatabase, testDatabase } from "../helpers/db.ts";
+import { maintainHistory } from "../../src/worker/retention.ts";
+import { countRows, oneSession, type TestDatabase, testDatabase } from "../helpers/db.ts";
 
-/** An event created `ageDays` ago with one delivery (and one attempt) per status. */
-async function seed(db: TestDatabase, id: string, ageDays: number, statuses: string[]) {
-  await db.sql`
-    INSERT INTO events (id, type, data, created_at)
-    VALUES (${id}, 't', '{}', now() - ${ageDays} * interval '1 day')`;
+const minute = 60_000;
+
+/**
+ * One-minute partitions after the ones the migration made (which reach two
+ * months ahead), and the start of the first of them: tests place events there.
+ */
+async function minutePartitions(sql: Sql, count: number): Promise<Date> {
+  const [row] = await sql<{ start: Date }[]>`
+    SELECT max(to_at) AS start FROM history_partitions WHERE family = 'events'`;
+  await sql`SELECT dispatch_add_history_partitions('events', interval '1 minute',
+    ${row!.start}::timestamptz + ${count - 1} * interval '1 minute')`;
+  return row!.start;
+}
+
+/** An event at `at` with one delivery (and one attempt) per status, as ingest places them. */
+async function seed(db: TestDatabase, id: string, at: Date, statuses: string[]) {
+  await db.sql`INSERT INTO events (id, type, data, created_at) VALUES (${id}, 't', '{}', ${at})`;
   for (const [i, status] of statuses.entries()) {
     const [d] = await db.sql`
       INSERT INTO deliveries (event_id, subscription_id, status, attempts, delivered_at,
-        locked_by, locked_until)
-      VALUES (${id}, ${`sub_${i}`}, ${status}, 1,
+        locked_by, locked_until, held_by, next_attempt_at, created_at)
+      VALUES (${id}, ${`sub_${i}`}, ${status === "parked" ? "pending" : status}, 1,
         ${status === "delivered" ? new Date() : null},
         ${status === "processing" ? "w" : null},
-        ${status === "processing" ? new Date(Date.now() + 60_000) : null})
+        ${status === "processing" ? new Date(Date.now() + 60_000) : null},
+        ${status === "parked" ? "ordering" : null},
+        ${status === "parked" ? "infinity" : "now"}, ${at})
       RETURNING id`;
     await db.sql`
       INSERT INTO delivery_attempts (delivery_id, event_id, subscription_id, attempt,
-        started_at, duration_ms)
-      VALUES (${d!.id}, ${id}, ${`sub_${i}`}, 1, now(), 5)`;
+        started_at, duration_ms, delivery_created_at)
+      VALUES (${d!.id}, ${id}, ${`sub_${i}`}, 1, now(), 5, ${at})`;
   }
 }
 
-/** Every case retention must tell apart: [id, age in days, delivery statuses, deleted?] */
+async function dropBefore(sql: Sql, before: Date, lockWait = "100 milliseconds") {
+  const [row] = await sql<{ dropped: string[] }[]>`
+    SELECT dispatch_drop_history_partitions('events', ${before}, ${lockWait}::interval)
+      AS dropped`;
+  return row!.dropped;
+}
+
+async function eventIds(sql: Sql): Promise<string[]> {
+  return (await sql<{ id: string }[]>`SELECT id FROM events ORDER BY id`).map((r) => r.id);
+}
+
+/** Every case retention must tell apart: [id, minute partition, delivery statuses, dropped?] */
 const cases: [string, number, string[], boolean][] = [
-  ["old_delivered", 40, ["delivered"], true],
-  ["old_failed", 40, ["failed"], true],
-  ["old_mixed_final", 40, ["delivered", "failed"], true],
-  ["old_no_subscribers", 40, [], true],
-  ["old_pending", 40, ["pending"], false],
-  ["old_retrying", 40, ["delivered", "retrying"], false],
-  ["old_processing", 40, ["failed", "processing"], false],
-  ["recent_delivered", 29, ["delivered"], false],
-  ["recent_pending", 1, ["pending"], false],
+  ["finished", 0, ["delivered", "failed"], true],
+  ["no_subscribers", 1, [], true],
+  ["pending", 2, ["delivered", "pending"], false],
+  ["retrying", 3, ["retrying"], false],
+  ["processing", 4, ["failed", "processing"], false],
+  ["parked_in_fifo", 5, ["parked"], false],
+  ["not_yet_expired", 7, ["delivered"], false],
 ];
 
-async function seedCases(db: TestDatabase) {
-  for (const [id, age, statuses] of cases) await seed(db, id, age, statuses);
-}
-
-async function remainingEvents(db: TestDatabase): Promise<string[]> {
-  return (await db.sql<{ id: string }[]>`SELECT id FROM events ORDER BY id`).map((r) => r.id);
-}
-
-const kept = cases.filter(([, , , deleted]) => !deleted).map(([id]) => id).sort();
-
-Deno.test("retention deletes old finished events with their deliveries and attempts, and keeps the rest", async () => {
+Deno.test("retention drops whole expired partitions with their deliveries and attempts, and keeps any with a delivery that waits", async () => {
   const db = await testDatabase();
   try {
-    await seedCases(db);
-    const n = await deleteFinishedEvents(db.sql, { olderThanDays: 30, limit: 500 });
-    assert.equal(n, 4);
-    assert.deepEqual(await remainingEvents(db), kept);
-    const orphans = `event_id NOT IN (SELECT id FROM events)`;
-    assert.equal(await countRows(db.sql, "deliveries", orphans), 0);
-    assert.equal(await countRows(db.sql, "delivery_attempts", orphans), 0);
-    // Every kept event still has all its deliveries and attempts.
-    const keptDeliveries = cases.filter(([, , , deleted]) => !deleted)
+    const start = await minutePartitions(db.sql, 8);
+    const at = (m: number) => new Date(start.getTime() + m * minute + 1_000);
+    for (const [id, m, statuses] of cases) await seed(db, id, at(m), statuses);
+    await seed(db, "before_partitioning", new Date(Date.now() - 40 * 86_400_000), ["delivered"]);
+    const before = (await db.sql<
+      { n: number }[]
+    >`SELECT count(*)::int AS n FROM history_partitions WHERE family = 'events'`)[0]!.n;
+
+    const dropped = await dropBefore(db.sql, new Date(start.getTime() + 7 * minute));
+
+    // legacy, the migration's month-wide partitions, and minutes 0, 1 and 6.
+    assert.equal(dropped.length, before - 8 + 3 + 0);
+    assert.equal(dropped[0], "legacy");
+    const kept = cases.filter(([, , , gone]) => !gone).map(([id]) => id).sort();
+    assert.deepEqual(await eventIds(db.sql), kept);
+    const left = await db.sql<{ suffix: string }[]>`
+      SELECT suffix FROM history_partitions WHERE family = 'events'`;
+    assert.equal(left.length, 5);
+    for (const table of ["events", "deliveries", "delivery_attempts"]) {
+      for (const suffix of dropped) {
+        const [row] = await db.sql`SELECT to_regclass(${`${table}_${suffix}`}) AS r`;
+        assert.equal(row!.r, null, `${table}_${suffix} is still there`);
+      }
+    }
+    const keptDeliveries = cases.filter(([, , , gone]) => !gone)
       .reduce((n, [, , statuses]) => n + statuses.length, 0);
     assert.equal(await countRows(db.sql, "deliveries"), keptDeliveries);
     assert.equal(await countRows(db.sql, "delivery_attempts"), keptDeliveries);
@@ -68,74 +97,78 @@ Deno.test("retention deletes old finished events with their deliveries and attem
   }
 });
 
-Deno.test("retention works in batches of the given size until nothing eligible is left", async () => {
-  const db = await testDatabase();
-  const lines: string[] = [];
-  try {
-    await seedCases(db);
-    assert.equal(await deleteFinishedEvents(db.sql, { olderThanDays: 30, limit: 3 }), 3);
-    await seed(db, "old_delivered_2", 31, ["delivered"]);
-    await seed(db, "old_failed_2", 60, ["failed"]);
-    const log = createLogger({ write: (l) => lines.push(l) });
-    const n = await purgeExpiredEvents({ engine: db.engine, log }, {
-      days: 30,
-      batchSize: 1,
-      pauseMs: 1,
-    });
-    assert.equal(n, 3);
-    assert.deepEqual(await remainingEvents(db), kept);
-    const line = JSON.parse(lines.at(-1)!);
-    assert.equal(line.msg, "Deleted expired events");
-    assert.equal(line.count, 3);
-  } finally {
-    await db.close();
-  }
-});
-
 Deno.test({
-  name:
-    "a requeue waits for a retention delete that holds the event, so no delivery it puts back is deleted",
+  name: "a delivery put back while its partition waits to be dropped keeps the partition",
+  // PGlite is one session: the drop cannot wait for another transaction there.
   ignore: Deno.env.get("DISPATCH_TEST_EMBEDDED") === "1",
   async fn() {
     const db = await testDatabase();
+    const other = await oneSession(db);
     try {
-      const [sub] = await db.sql<{ seq: number }[]>`
-        INSERT INTO subscriptions (id, url, event_types, secret)
-        VALUES ('s', 'http://127.0.0.1:9/', '{*}', 'a-secret') RETURNING seq`;
-      await db.sql`INSERT INTO events (id, type, data, created_at)
-        VALUES ('old', 't', '{}', now() - interval '40 days')`;
-      await db.sql`INSERT INTO deliveries (event_id, subscription_id, subscription_seq, status,
-        attempts) VALUES ('old', 's', ${sub!.seq}, 'failed', 1)`;
-      const locked = Promise.withResolvers<void>();
-      const go = Promise.withResolvers<void>();
-      // Retention's first step: the event is locked for its delete.
-      const retention = db.sql.begin(async (tx) => {
-        await tx`SELECT id FROM events WHERE id = 'old' FOR UPDATE`;
-        locked.resolve();
-        await go.promise;
-        await tx`DELETE FROM events WHERE id = 'old'`;
+      const start = await minutePartitions(db.sql, 2);
+      await seed(db, "failed", new Date(start.getTime() + 1_000), ["failed"]);
+      const putBack = Promise.withResolvers<void>();
+      const commit = Promise.withResolvers<void>();
+      // A requeue's write, not yet committed, when the drop comes for the partition.
+      const requeue = other.sql.begin(async (tx) => {
+        await tx`UPDATE deliveries SET status = 'pending', next_attempt_at = now()
+          WHERE event_id = 'failed'`;
+        putBack.resolve();
+        await commit.promise;
       });
-      await locked.promise;
-      let finished = false;
-      const requeue = db.engine.requeue({ eventId: "old" })
-        .then((r) => (finished = true, r));
-      let waiting = false;
-      while (!waiting && !finished) {
+      await putBack.promise;
+      const dropping = dropBefore(db.sql, new Date(start.getTime() + minute), "10 seconds");
+      // The drop queues for the partition's lock; then the requeue commits.
+      for (let waiting = false; !waiting;) {
         const [row] = await db.sql<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE NOT l.granted AND a.query LIKE '%FOR KEY SHARE%'`;
+          SELECT count(*)::int AS n FROM pg_locks l
+          JOIN pg_class c ON c.oid = l.relation
+          WHERE NOT l.granted AND c.relname LIKE 'deliveries_%'
+            AND c.relnamespace = ${db.schema}::regnamespace`;
         waiting = row!.n > 0;
         await new Promise((r) => setTimeout(r, 10));
       }
-      const finishedWhileLocked = finished;
-      go.resolve();
-      await retention;
-      const result = await requeue;
-      assert.equal(finishedWhileLocked, false, "the requeue did not wait for the delete");
-      assert.deepEqual(result, { requeued: [], skipped: [] });
-      assert.equal(await countRows(db.sql, "deliveries"), 0);
+      commit.resolve();
+      await requeue;
+      await dropping;
+      assert.equal(
+        await countRows(
+          db.sql,
+          "history_partitions",
+          `family = 'events' AND from_at = '${start.toISOString()}'`,
+        ),
+        1,
+      );
+      assert.deepEqual(await eventIds(db.sql), ["failed"]);
+      assert.equal(await countRows(db.sql, "deliveries", "status = 'pending'"), 1);
     } finally {
+      await other.sql.end();
       await db.close();
     }
   },
+});
+
+Deno.test("the retention pass makes partitions ahead and logs what it drops", async () => {
+  const db = await testDatabase({ partitionWidthMs: minute });
+  const lines: string[] = [];
+  const log = createLogger({ write: (l) => lines.push(l) });
+  try {
+    await seed(db, "old", new Date(Date.now() - 40 * 86_400_000), ["delivered"]);
+    // A retention of -1 minute: what ends before a minute from now has expired.
+    const dropped = await maintainHistory({ engine: db.engine, log }, {
+      family: "events",
+      widthMs: 15 * minute,
+      retentionMs: -minute,
+    });
+    assert.equal(dropped[0], "legacy");
+    assert.deepEqual(await eventIds(db.sql), []);
+    const [ahead] = await db.sql<
+      { until: Date }[]
+    >`SELECT max(to_at) AS until FROM history_partitions WHERE family = 'events'`;
+    assert.ok(ahead!.until.getTime() >= Date.now() + 30 * minute);
+    const messages = lines.map((l) => JSON.parse(l)).map((l) => l.msg);
+    assert.deepEqual(messages, ["Added partitions", "Dropped expired partitions"]);
+  } finally {
+    await db.close();
+  }
 });
