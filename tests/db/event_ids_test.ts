@@ -36,9 +36,9 @@ Deno.test({
     const db = await testDatabase();
     const first = await oneSession(db);
     const second = await oneSession(db);
+    const commit = Promise.withResolvers<void>();
     try {
       const stored = Promise.withResolvers<string>();
-      const commit = Promise.withResolvers<void>();
       const firstTx = first.sql.begin(async (tx) => {
         stored.resolve(await store(tx as unknown as Sql, "same", '{"n": 1}'));
         await commit.promise;
@@ -60,6 +60,7 @@ Deno.test({
       assert.equal(await secondStore, "replayed");
       assert.equal(await countRows(db.sql, "events", "id = 'same'"), 1);
     } finally {
+      commit.resolve();
       await first.sql.end();
       await second.sql.end();
       await db.close();

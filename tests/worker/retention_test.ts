@@ -107,6 +107,8 @@ Deno.test({
     try {
       const start = await minutePartitions(db.sql, 2);
       await seed(db, "failed", new Date(start.getTime() + 1_000), ["failed"]);
+      // Only the event's partition is left to drop, so the drop's first lock is of it.
+      await dropBefore(db.sql, start);
       const putBack = Promise.withResolvers<void>();
       const commit = Promise.withResolvers<void>();
       // A requeue's write, not yet committed, when the drop comes for the partition.
