@@ -45,18 +45,26 @@ Deno.test("a claim takes due first attempts before retries, and keeps a quarter 
 Deno.test("a rate-limited subscription gets its next slots, each with its time, and the rest wait unspent", () =>
   withTestDatabase(async (db) => {
     await seedDeliveries(db.sql, 30, { rateLimit: 10 });
+    const [before] = await db.sql<{ at: Date }[]>`SELECT clock_timestamp() AS at`;
     const claimed = await claim(db.sql, { limit: 30, horizonMs: 1000 });
     assert.equal(claimed.length, 10);
     // The first at once, the others paced 100 ms apart from it, not released at once.
     assert.equal(claimed.filter((d) => d.send_in_ms === null).length, 1);
     const offsets = claimed.flatMap((d) => d.send_in_ms ?? []).sort((a, b) => a - b);
-    for (let i = 1; i < offsets.length; i++) {
-      assert.ok(Math.abs(offsets[i]! - offsets[i - 1]! - 100) <= 5, `${offsets}`);
+    assert.equal(offsets.length, 9);
+    // Counted from one reading at the answer, so exactly 100 ms apart; a slow claim (a busy
+    // machine) has seen its first slots pass, and those go at once (0).
+    const ahead = offsets.filter((o) => o > 0);
+    for (let i = 1; i < ahead.length; i++) {
+      assert.ok(Math.abs(ahead[i]! - ahead[i - 1]! - 100) <= 1, `${offsets}`);
     }
     const waiting = (await state(db.sql)).filter((d) => d.status === "pending");
     assert.equal(waiting.length, 20);
     assert.ok(waiting.every((d) => d.held_by === "rate_limit" && d.attempts === 0));
-    assert.ok(waiting.every((d) => d.due_ms! >= 900), "held until their slot");
+    // The 11th slot is a second after the claim's start, however long the checks take.
+    const [held] = await db.sql<{ first: Date }[]>`
+      SELECT min(next_attempt_at) AS first FROM deliveries WHERE held_by = 'rate_limit'`;
+    assert.ok(held!.first.getTime() - before!.at.getTime() >= 1000, "held until their slot");
     // Nothing is due before the next slot.
     assert.deepEqual(await claim(db.sql, { limit: 30 }), []);
   }));
