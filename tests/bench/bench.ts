@@ -33,7 +33,7 @@
  * 5,000 × 4) with one `api` and 1, 2 and 4 `worker` processes, and with two
  * `serve` processes (the producers split across both), each beside one
  * `serve` before them; CPU is counted per kind of process.
- * `--replica URL [--readers K]` runs a burst while K clients (default 8)
+ * `--replica URL [--readers K --events E]` runs a burst while K clients (default 8)
  * list events and deliveries, with lists read from the primary, then from
  * the replica at URL (DATABASE_READ_URL).
  * `--pg` adds, to any of these, what PostgreSQL spent on each run
@@ -256,7 +256,7 @@ const processRuns: Run[] = [{ subs: 1, events: 20000 }, { subs: 4, events: 5000 
 // Lists read from the primary, then from a streaming replica, under the same burst.
 const listBurst = {
   mode: "burst" as const,
-  events: 20000,
+  events: Number(args.events),
   subs: 1,
   producers: 32,
   batch: 1,
