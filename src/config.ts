@@ -91,6 +91,8 @@ export interface WorkerSettings {
 
 export interface DatabaseSettings {
   url: string | null;
+  /** A streaming replica that reads which may lag use (lists, stats, console charts); null: `url`. */
+  readUrl: string | null;
   /** Schema to use instead of the search_path default (lets tests share a server). */
   schema: string | null;
   dataDir: string;
@@ -199,6 +201,13 @@ export const variables = {
     schema: z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
     shown: "embedded database",
     about: "postgres://… of the PostgreSQL server",
+    secret: true,
+  },
+  DATABASE_READ_URL: {
+    schema: z.string().trim().regex(/^postgres(ql)?:\/\//, "expected a postgres:// URL"),
+    shown: "DATABASE_URL",
+    about:
+      "postgres://… of a streaming replica that lists, stats and console charts read from (they may lag it); never reads by id",
     secret: true,
   },
   DATABASE_SCHEMA: {
@@ -425,6 +434,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       "Missing DATABASE_URL: it is required when DISPATCH_ENV=production (postgres://… of the PostgreSQL server); the embedded database is for trying Dispatch out",
     );
   }
+  if (p.DATABASE_READ_URL !== undefined && p.DATABASE_URL === undefined) {
+    throw new ConfigError(
+      "Invalid DATABASE_READ_URL: it needs DATABASE_URL (the embedded database has no replica)",
+    );
+  }
   for (
     const [base, max] of [
       ["RETRY_BASE_DELAY_MS", "RETRY_MAX_DELAY_MS"],
@@ -491,6 +505,7 @@ function sections(p: Parsed): Config {
     },
     database: {
       url: p.DATABASE_URL ?? null,
+      readUrl: p.DATABASE_READ_URL ?? null,
       schema: p.DATABASE_SCHEMA ?? null,
       dataDir: p.DISPATCH_DATA_DIR!,
       statementTimeoutMs: p.STATEMENT_TIMEOUT_MS!,

@@ -70,7 +70,7 @@ export async function startService(
     });
     if (status.applied.length > 0) log.info("Applied migrations", { applied: status.applied });
     const secrets = createSecretCipher(config.security.secretsKey);
-    const views = createViews(db.sql);
+    const views = createViews(db.sql, db.readSql);
     await checkSecretsKey(views, secrets);
 
     // The one writer of deliveries; its wake-ups reach this process's workers directly (the

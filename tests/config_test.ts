@@ -130,6 +130,28 @@ Deno.test("a bad DATABASE_URL is named without repeating it, since it may hold a
   );
 });
 
+Deno.test("DATABASE_READ_URL is optional, needs DATABASE_URL, and is never repeated when bad", () => {
+  const url = "postgres://app@db/app";
+  assert.equal(loadConfig({ DATABASE_URL: url }).database.readUrl, null);
+  assert.equal(
+    loadConfig({ DATABASE_URL: url, DATABASE_READ_URL: "postgres://app@replica/app" }).database
+      .readUrl,
+    "postgres://app@replica/app",
+  );
+  assert.throws(
+    () => loadConfig({ DATABASE_READ_URL: "postgres://app@replica/app" }),
+    configError(/^Invalid DATABASE_READ_URL: it needs DATABASE_URL/),
+  );
+  assert.throws(
+    () => loadConfig({ DATABASE_URL: url, DATABASE_READ_URL: "mysql://app:hunter2@replica/app" }),
+    (err: unknown) => {
+      configError(/^Invalid DATABASE_READ_URL: expected a postgres:\/\/ URL$/)(err);
+      assert.ok(!(err as Error).message.includes("hunter2"));
+      return true;
+    },
+  );
+});
+
 Deno.test("METRICS_PUBLIC defaults to true outside production and RETENTION_DAYS to off; bad values are named", () => {
   const defaults = loadConfig({});
   assert.equal(defaults.http.metricsPublic, true);

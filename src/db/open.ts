@@ -6,6 +6,11 @@ import { connect, redactUrl, type Sql, useSchema } from "./pool.ts";
 
 export interface Database {
   sql: Sql;
+  /**
+   * The pool of reads that may lag the primary: DATABASE_READ_URL's replica,
+   * or `sql` itself when it is unset.
+   */
+  readSql: Sql;
   url: string;
   kind: "external" | "embedded";
   /** NOTIFY channel for this database schema's workers. */
@@ -64,8 +69,15 @@ export async function openDatabase(
     throw err;
   }
   const outage = new DatabaseOutage(log, { probe: () => sql`SELECT 1` });
+  // Not waited for: a replica that is down fails the reads that use it, not start-up.
+  const readSql = config.readUrl === null ? sql : connect(config.readUrl, {
+    ...options,
+    applicationName: `${options.applicationName}:read`,
+    ...(config.schema ? { schema: config.schema } : {}),
+  });
   return {
     sql,
+    readSql,
     url: redactUrl(url),
     kind: config.url === null ? "embedded" : "external",
     channel: `dispatch_${config.schema ?? "public"}`,
@@ -75,6 +87,7 @@ export async function openDatabase(
       outage.close();
       // Every role has drained by now: a query still open here is stuck on a dead connection.
       await sql.end({ timeout: 1 });
+      if (readSql !== sql) await readSql.end({ timeout: 1 });
       await stopEmbedded();
     },
   };

@@ -1,6 +1,11 @@
 /**
  * The reads, bound to one database: what the API and a console page call.
  * Each is a function of `src/views/` with its `sql` argument supplied.
+ * Lists, counts, stats and the console's charts may lag the primary by a
+ * replica's replay lag, so they read from `replica` (DATABASE_READ_URL).
+ * A read by id stays on the primary, so a resource just written is found;
+ * so do the reads that decide something (state, secrets, the catalog) and
+ * the small lists an admin writes and reads back at once (keys, types).
  *
  * @module
  */
@@ -38,24 +43,18 @@ import { filterProblem, testFilter } from "./filters.ts";
 
 export type Views = ReturnType<typeof createViews>;
 
-export function createViews(sql: Sql) {
-  const bound = bindSql(sql, {
+export function createViews(sql: Sql, replica: Sql = sql) {
+  const primary = bindSql(sql, {
     getEvent,
-    listEvents,
+    // An event's attempts and deliveries: read by its id, right after it was published.
     listAttempts,
     listEventDeliveries,
     getDelivery,
-    listDeliveries,
-    countDeliveries,
     getSubscription,
-    listSubscriptions,
     subscriptionState,
     tenantsWithSubscription,
     listSecretsWithPrefix,
     clientCertificateExpiries,
-    subscriptionStats,
-    queueStats,
-    tenantSummary,
     listApiKeys,
     listEventTypes,
     getEventType,
@@ -63,13 +62,22 @@ export function createViews(sql: Sql) {
     schemaVersion,
     filterProblem,
     testFilter,
+  });
+  const lagging = bindSql(replica, {
+    listEvents,
+    listDeliveries,
+    countDeliveries,
+    listSubscriptions,
+    subscriptionStats,
+    queueStats,
+    tenantSummary,
     activity,
     failingSubscriptions,
     troubledSubscriptions,
     subscriptionActivity,
     tenantQueue,
   });
-  return { ...bound, latestVersion, audit: bindSql(sql, { list: listAuditLog }) };
+  return { ...primary, ...lagging, latestVersion, audit: bindSql(replica, { list: listAuditLog }) };
 }
 
 // deno-lint-ignore no-explicit-any -- any argument list, checked per function by Bound

@@ -29,6 +29,15 @@
  * minimum of the same work (bare.ts) just before Dispatch's burst of that
  * shape. Every run prints its CPU-ms per delivery, Dispatch's and
  * PostgreSQL's, read from /proc (cpu.ts).
+ * `--processes [--repeat N]` runs bursts (20,000 events × 1 subscription,
+ * 5,000 × 4) with one `api` and 1, 2 and 4 `worker` processes, and with two
+ * `serve` processes (the producers split across both), each beside one
+ * `serve` before them; CPU is counted per kind of process.
+ * `--replica URL [--readers K --events E]` runs a burst while K clients (default 8)
+ * list events and deliveries, with lists read from the primary, then from
+ * the replica at URL (DATABASE_READ_URL).
+ * `--pg` adds, to any of these, what PostgreSQL spent on each run
+ * (pg_limits.ts): statements, WAL and wait events.
  *
  * @module
  */
@@ -37,6 +46,7 @@ import { connect } from "../../src/db/pool.ts";
 import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 import { startBare } from "./bare.ts";
+import { formatPgFigures, openPgProbe, startPgProbe } from "./pg_limits.ts";
 import {
   denoFlags,
   freePort,
@@ -75,6 +85,10 @@ const { values: args } = parseArgs({
     filters: { type: "boolean", default: false },
     schema: { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
+    processes: { type: "boolean", default: false },
+    replica: { type: "string" },
+    readers: { type: "string", default: "8" },
+    pg: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -111,6 +125,12 @@ interface Run {
   schema?: boolean;
   /** The bare prototype (bare.ts) runs instead of Dispatch. */
   bare?: boolean;
+  /** One `api` process and this many `worker` processes instead of one `serve`. */
+  workers?: number;
+  /** This many `serve` processes, the producers spread over them in turn. */
+  serves?: number;
+  /** Clients that list events and deliveries over and over during the run. */
+  readers?: number;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -215,6 +235,43 @@ const bareRuns: Run[] = [
   { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
 ];
 
+// Several processes on one database, each beside one `serve` in the same round.
+const processRuns: Run[] = [{ subs: 1, events: 20000 }, { subs: 4, events: 5000 }].flatMap(
+  ({ subs, events }) => {
+    const burst = { mode: "burst" as const, events, subs, producers: 32, batch: 1 };
+    const baseline = `serve-1-s${subs}`;
+    return [
+      { name: baseline, ...burst },
+      ...[1, 2, 4].map((workers) => ({
+        name: `api-1-workers-${workers}-s${subs}`,
+        ...burst,
+        workers,
+        baseline,
+      })),
+      { name: `serve-2-s${subs}`, ...burst, serves: 2, baseline },
+    ];
+  },
+);
+
+// Lists read from the primary, then from a streaming replica, under the same burst.
+const listBurst = {
+  mode: "burst" as const,
+  events: Number(args.events),
+  subs: 1,
+  producers: 32,
+  batch: 1,
+  readers: Number(args.readers),
+};
+const replicaRuns: Run[] = [
+  { name: "lists-on-primary", ...listBurst },
+  {
+    name: "lists-on-replica",
+    ...listBurst,
+    env: { DATABASE_READ_URL: args.replica ?? "" },
+    baseline: "lists-on-primary",
+  },
+];
+
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -229,6 +286,10 @@ const compared = args.fanout
   ? schemaRuns
   : args.bare
   ? bareRuns
+  : args.processes
+  ? processRuns
+  : args.replica
+  ? replicaRuns
   : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
@@ -273,36 +334,27 @@ await admin.unsafe(`CREATE SCHEMA ${schema}`);
 const [pg] = await admin<{ version: string; sync: string }[]>`
   SELECT current_setting('server_version') AS version,
     current_setting('synchronous_commit') AS sync`;
-const port = freePort();
-const base = `http://127.0.0.1:${port}`;
-let dispatch: Deno.ChildProcess | null = null;
+const probe = args.pg ? await openPgProbe(url) : null;
+/** Dispatch's processes of the current run; the first takes /readyz before the others start. */
+let processes: { kind: string; child: Deno.ChildProcess }[] = [];
 
 const results: (Awaited<ReturnType<typeof execute>> & CpuPerDelivery)[] = [];
 try {
   for (const run of runs) {
-    // A fresh process per run, so each run's peak RSS is its own.
+    // Fresh processes per run, so each run's peak RSS is its own.
     await emptyQueue();
-    dispatch = run.bare
-      ? startBare({
-        url,
-        schema,
-        addr: `127.0.0.1:${port}`,
-        hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
-        subs: run.subs,
-        concurrency: Number(args.concurrency),
-        denoFlags: denoFlags(),
-      })
-      : startDispatch({
-        url,
-        schema,
-        port,
-        role: run.apiOnly ? "api" : "serve",
-        env: { WORKER_CONCURRENCY: args.concurrency!, ...run.env },
-      });
-    await waitForHealth(base);
+    const bases = await startProcesses(run);
     if (!run.bare) await resetSubscriptions(run);
-    const cpu = startCpuMeter(dispatch.pid, databaseOf(url));
-    const executed = await execute(run);
+    const byKind = Object.groupBy(processes, (p) => p.kind);
+    const cpu = startCpuMeter(
+      processes.length === 1 ? processes[0]!.child.pid : Object.fromEntries(
+        Object.entries(byKind).map(([k, ps]) => [k, ps!.map((p) => p.child.pid)]),
+      ),
+      databaseOf(url),
+    );
+    const pgProbe = probe ? await startPgProbe(probe) : null;
+    const executed = await execute(run, bases);
+    const pgFigures = await pgProbe?.stop();
     const cpuMs = cpu.stop();
     // Per event where nothing is delivered (API-only runs).
     const result = {
@@ -310,30 +362,93 @@ try {
       cpu_ms_per_delivery: perDelivery(cpuMs, executed.deliveries || executed.events),
     };
     results.push(result);
+    const peaks = processes.map((p) => rssMb(p.child, "VmHWM"));
     console.log(JSON.stringify({
       ...result,
       cpu_ms: cpuMs,
-      machine: { cores: navigator.hardwareConcurrency },
+      machine: { cores: navigator.hardwareConcurrency, load_average: loadAverage() },
       deno: Deno.version.deno,
       postgres: pg!.version,
       synchronous_commit: pg!.sync,
       worker_concurrency: Number(args.concurrency),
-      dispatch_rss_mb: rssMb(dispatch, "VmRSS"),
-      dispatch_peak_rss_mb: rssMb(dispatch, "VmHWM"),
+      dispatch_rss_mb: rssMb(processes[0]!.child, "VmRSS"),
+      dispatch_peak_rss_mb: Math.max(...peaks),
+      ...(processes.length > 1
+        ? { processes: processes.map((p) => p.kind).join(" + "), peak_rss_mb: peaks }
+        : {}),
     }));
-    await stop(dispatch);
-    dispatch = null;
+    if (pgFigures) {
+      console.log(formatPgFigures(run.name, pgFigures, executed.deliveries || executed.events));
+    }
+    await stopProcesses();
   }
   if (compared) printComparison(results);
   if (args.schema) await printValidationCost(20);
 } finally {
-  if (dispatch) await stop(dispatch);
+  await stopProcesses();
   await receiver.shutdown();
+  await probe?.end();
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
   await admin.end();
 }
 
-async function execute(run: Run) {
+/**
+ * The run's processes: one `serve` (or `api`, or the bare prototype), one
+ * `api` and `run.workers` workers, or `run.serves` serve processes. The
+ * first migrates the schema alone before the others start. Returns the
+ * base URLs that take events.
+ */
+async function startProcesses(run: Run): Promise<string[]> {
+  const start = (kind: "serve" | "api" | "worker") => {
+    const port = freePort();
+    const child = startDispatch({
+      url: url!,
+      schema,
+      port,
+      role: kind,
+      env: { WORKER_CONCURRENCY: args.concurrency!, ...run.env },
+    });
+    processes.push({ kind, child });
+    return `http://127.0.0.1:${port}`;
+  };
+  if (run.bare) {
+    const port = freePort();
+    processes.push({
+      kind: "bare",
+      child: startBare({
+        url: url!,
+        schema,
+        addr: `127.0.0.1:${port}`,
+        hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
+        subs: run.subs,
+        concurrency: Number(args.concurrency),
+        denoFlags: denoFlags(),
+      }),
+    });
+    await waitForHealth(`http://127.0.0.1:${port}`);
+    return [`http://127.0.0.1:${port}`];
+  }
+  const first = start(run.apiOnly || run.workers ? "api" : "serve");
+  await waitForHealth(first);
+  const others = [
+    ...Array.from({ length: run.workers ?? 0 }, () => start("worker")),
+    ...Array.from({ length: (run.serves ?? 1) - 1 }, () => start("serve")),
+  ];
+  await Promise.all(others.map(waitForHealth));
+  return [first, ...(run.serves ? others : [])];
+}
+
+async function stopProcesses() {
+  await Promise.all(processes.map((p) => stop(p.child)));
+  processes = [];
+}
+
+/** The machine's load average over 1, 5 and 15 minutes (/proc/loadavg). */
+function loadAverage(): number[] {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
+}
+
+async function execute(run: Run, bases: string[]) {
   arrivals.clear();
   received = 0;
   const sent = new Map<string, number>();
@@ -354,6 +469,7 @@ async function execute(run: Run) {
   const t0 = performance.now();
   let ingestEnd = t0;
   let rejected = 0;
+  let listed: Awaited<ReturnType<ReturnType<typeof listOverAndOver>["stop"]>> | null = null;
 
   // One connection per producer, opened before the clock starts.
   const producers = run.viaSql ? connect(url!, { max: run.producers ?? 32 }) : null;
@@ -362,7 +478,7 @@ async function execute(run: Run) {
   }
   const publish = `${schema}.dispatch_publish`;
 
-  const post = async (ids: string[]) => {
+  const post = async (ids: string[], base = bases[0]!) => {
     const now = performance.now();
     for (const id of ids) sent.set(id, now);
     if (producers) {
@@ -399,16 +515,21 @@ async function execute(run: Run) {
   } else if (run.mode === "burst") {
     const per = run.batch ?? 1;
     let next = 0;
-    await Promise.all(Array.from({ length: run.producers ?? 32 }, async () => {
+    const lists = run.readers ? listOverAndOver(run.readers, bases[0]!) : null;
+    await Promise.all(Array.from({ length: run.producers ?? 32 }, async (_, p) => {
       while (next < run.events) {
         const start = next;
         next = Math.min(run.events, next + per);
         const ids = [];
         for (let i = start; i < next; i++) ids.push(`${prefix}${i}`);
-        await post(ids);
+        await post(ids, bases[p % bases.length]);
       }
     }));
     ingestEnd = performance.now();
+    if (lists) {
+      await arrivalCount(expected, 60_000).catch(() => {});
+      listed = await lists.stop();
+    }
   } else {
     const interval = 1000 / run.rate!;
     const inflight = new Set<Promise<void>>();
@@ -467,6 +588,44 @@ async function execute(run: Run) {
       p99: round(pct(latencies, 0.99), 1),
       max: round(latencies.at(-1) ?? NaN, 1),
       ...(run.mode === "single" && first ? { first: round(first, 1) } : {}),
+    },
+    ...(listed ? { lists: listed } : {}),
+  };
+}
+
+/**
+ * `readers` clients that list the newest events and deliveries, in turn, as
+ * fast as they are answered, until `stop()`: what a busy console asks of the
+ * database. Returns lists a second and their latency.
+ */
+function listOverAndOver(readers: number, base: string) {
+  const t0 = performance.now();
+  const times: number[] = [];
+  let failed = 0;
+  let stopped = false;
+  const paths = ["/events?limit=50", "/deliveries?limit=50"];
+  const loops = Array.from({ length: readers }, async (_, r) => {
+    for (let i = r; !stopped; i++) {
+      const start = performance.now();
+      const res = await fetch(`${base}${paths[i % paths.length]}`);
+      await res.body?.cancel();
+      if (res.ok) times.push(performance.now() - start);
+      else failed++;
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+      const seconds = (performance.now() - t0) / 1000;
+      times.sort((a, b) => a - b);
+      return {
+        readers,
+        per_s: round(times.length / seconds),
+        failed,
+        p50_ms: round(pct(times, 0.5), 1),
+        p99_ms: round(pct(times, 0.99), 1),
+      };
     },
   };
 }
@@ -586,8 +745,12 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
   );
   const cpuSum = (r: CpuPerDelivery) =>
     r.cpu_ms_per_delivery.dispatch + r.cpu_ms_per_delivery.postgres;
-  const cpu = (r: CpuPerDelivery) =>
-    `${r.cpu_ms_per_delivery.dispatch} + ${r.cpu_ms_per_delivery.postgres}`;
+  const cpu = ({ cpu_ms_per_delivery: c }: CpuPerDelivery) =>
+    `${c.dispatch} + ${c.postgres}${
+      c.by_kind
+        ? ` (${Object.entries(c.by_kind).map(([kind, ms]) => `${kind} ${ms}`).join(", ")})`
+        : ""
+    }`;
   const ratio = (x: number, y: number) => `${Math.round((x / y) * 100)} %`;
   const sums = new Map<
     string,

@@ -99,8 +99,10 @@ function kindOf(pid: number, database: string, known: Iterable<Tracked>): Kind {
 }
 
 export interface CpuFigures {
-  /** CPU-ms of the process under test. */
+  /** CPU-ms of the process under test (of all of them, where there are several). */
   dispatch: number;
+  /** CPU-ms of each kind of process under test, where there are several (`serve`, `api`…). */
+  dispatch_by_kind?: Record<string, number>;
   /** CPU-ms of the run's database's backends plus the server's background processes. */
   postgres: number;
   postgres_backends: number;
@@ -119,16 +121,21 @@ export interface CpuFigures {
   seconds: number;
 }
 
-/** Starts counting; `stop()` returns what each side spent since. */
+/**
+ * Starts counting; `stop()` returns what each side spent since. Several
+ * processes under test come as their pids by kind, and count each kind apart.
+ */
 export function startCpuMeter(
-  pid: number,
+  under: number | Record<string, number[]>,
   database: string,
   sampleMs = 250,
 ): { stop(): CpuFigures } {
+  const kinds = typeof under === "number" ? { dispatch: [under] } : under;
   const uptime = () => Number((read("/proc/uptime") ?? "0").split(" ")[0]);
   const startedAt = uptime() * ticksPerSecond;
   const t0 = performance.now();
-  const dispatch0 = stat(pid)?.ticks ?? NaN;
+  const ticksOf = (pids: number[]) => pids.reduce((a, p) => a + (stat(p)?.ticks ?? NaN), 0);
+  const kinds0 = Object.fromEntries(Object.entries(kinds).map(([k, pids]) => [k, ticksOf(pids)]));
   const self0 = stat("self")?.ticks ?? NaN;
   const machine0 = machine();
   const procs = new Map<string, Tracked>();
@@ -174,11 +181,15 @@ export function startCpuMeter(
             .reduce((a, t) => a + t.last - t.base, 0),
         );
       const m = machine();
+      const byKind = Object.fromEntries(
+        Object.entries(kinds).map(([k, pids]) => [k, ms(ticksOf(pids) - kinds0[k]!)]),
+      );
       const backends = sum(["ours"]);
       // An unnamed child (never titled) is counted with the background processes.
       const background = sum(["background", "pending"]);
       return {
-        dispatch: ms((stat(pid)?.ticks ?? NaN) - dispatch0),
+        dispatch: Object.values(byKind).reduce((a, b) => a + b, 0),
+        ...(typeof under === "number" ? {} : { dispatch_by_kind: byKind }),
         postgres: backends + background,
         postgres_backends: backends,
         postgres_background: background,
@@ -197,9 +208,16 @@ export function startCpuMeter(
 export function perDelivery(
   cpu: CpuFigures,
   count: number,
-): { dispatch: number; postgres: number } {
+): { dispatch: number; postgres: number; by_kind?: Record<string, number> } {
   const per = (ms: number) => count > 0 ? Math.round((ms / count) * 100) / 100 : NaN;
-  return { dispatch: per(cpu.dispatch), postgres: per(cpu.postgres) };
+  const byKind = cpu.dispatch_by_kind;
+  return {
+    dispatch: per(cpu.dispatch),
+    postgres: per(cpu.postgres),
+    ...(byKind
+      ? { by_kind: Object.fromEntries(Object.entries(byKind).map(([k, ms]) => [k, per(ms)])) }
+      : {}),
+  };
 }
 
 /** The database a connection URL names (the user's name when it names none, as libpq does). */

@@ -21,7 +21,8 @@ export interface DispatchProcess {
   schema: string;
   /** Its port on 127.0.0.1 (see {@linkcode freePort}). */
   port: number;
-  role: "serve" | "api";
+  /** `worker` serves /readyz on the port too. */
+  role: "serve" | "api" | "worker";
   /** Dispatch's environment beside these (WORKER_CONCURRENCY, RETENTION_DAYS…). */
   env?: Record<string, string>;
 }
