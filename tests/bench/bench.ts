@@ -27,8 +27,13 @@
  * catalog, with the same events without a schema.
  * `--bare [--events E --subs S --producers K] [--repeat N]` runs a bare
  * minimum of the same work (bare.ts) just before Dispatch's burst of that
- * shape. Every run prints its CPU-ms per delivery, Dispatch's and
- * PostgreSQL's, read from /proc (cpu.ts).
+ * shape. `--peer [--bare] [--events E --subs S --producers K] [--repeat N]`
+ * runs a webhook dispatcher built on graphile-worker (peer.ts), and with
+ * `--bare` the bare minimum, just before Dispatch's burst of that shape;
+ * `--peer --batch N` compares ingest alone (no workers): the peer's
+ * `POST /events` with Dispatch's, one event a request and N a request
+ * (`POST /events/batch`). Every run prints its CPU-ms per delivery, the
+ * process under test's and PostgreSQL's, read from /proc (cpu.ts).
  *
  * @module
  */
@@ -37,6 +42,7 @@ import { connect } from "../../src/db/pool.ts";
 import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 import { startBare } from "./bare.ts";
+import { startPeer, workerSchemaOf } from "./peer.ts";
 import {
   denoFlags,
   freePort,
@@ -75,6 +81,7 @@ const { values: args } = parseArgs({
     filters: { type: "boolean", default: false },
     schema: { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
+    peer: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -91,8 +98,8 @@ interface Run {
   nonMatching?: number;
   /** `subs` subscriptions for each of this many tenants, events spread over them in turn. */
   tenants?: number;
-  /** The scenario whose figures this run is compared with. */
-  baseline?: string;
+  /** The scenarios whose figures this run is compared with. */
+  baselines?: string[];
   /** Retrying deliveries of a dead endpoint (connection refused), due at the start. */
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
@@ -111,6 +118,8 @@ interface Run {
   schema?: boolean;
   /** The bare prototype (bare.ts) runs instead of Dispatch. */
   bare?: boolean;
+  /** The graphile-worker peer (peer.ts) runs instead of Dispatch. */
+  peer?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -121,7 +130,7 @@ const fanoutRuns: Run[] = [
     ...fanoutBurst,
     subs: 1,
     nonMatching: 10000,
-    baseline: "fanout-1-alone",
+    baselines: ["fanout-1-alone"],
   },
   { name: "fanout-2-one-tenant", ...fanoutBurst, subs: 2, tenants: 1 },
   {
@@ -129,7 +138,7 @@ const fanoutRuns: Run[] = [
     ...fanoutBurst,
     subs: 2,
     tenants: 10000,
-    baseline: "fanout-2-one-tenant",
+    baselines: ["fanout-2-one-tenant"],
   },
 ];
 
@@ -141,14 +150,14 @@ const deadRuns: Run[] = [
     ...healthyRate,
     deadBacklog: 10000,
     env: { CIRCUIT_FAILURE_THRESHOLD: "0" },
-    baseline: "healthy-500",
+    baselines: ["healthy-500"],
   },
   {
     name: "beside-dead-breaker-on",
     ...healthyRate,
     deadBacklog: 10000,
     env: { CIRCUIT_FAILURE_THRESHOLD: "10" },
-    baseline: "healthy-500",
+    baselines: ["healthy-500"],
   },
 ];
 
@@ -161,20 +170,20 @@ const fifoRuns: Run[] = [
     // One key is one queue, a delivery at a time: fewer events, so it ends within the deadline.
     ...(keys === 1 ? { events: 1000 } : {}),
     fifoKeys: keys,
-    baseline: "ordering-none",
+    baselines: ["ordering-none"],
   })),
 ];
 
 const ingestBurst = { mode: "burst" as const, events: 10000, subs: 1, producers: 32, batch: 1 };
 const sqlRuns: Run[] = [
   { name: "ingest-rest", ...ingestBurst },
-  { name: "ingest-sql", ...ingestBurst, viaSql: true, baseline: "ingest-rest" },
+  { name: "ingest-sql", ...ingestBurst, viaSql: true, baselines: ["ingest-rest"] },
   {
     name: "ingest-sql-10-per-tx",
     ...ingestBurst,
     batch: 10,
     viaSql: true,
-    baseline: "ingest-rest",
+    baselines: ["ingest-rest"],
   },
 ];
 
@@ -192,14 +201,14 @@ const filterRuns: Run[] = [
     name: "ingest-1000-filtered",
     ...filterBurst,
     filter: '$.data.n >= 1 && $.type == "bench.event"',
-    baseline: "ingest-1000-unfiltered",
+    baselines: ["ingest-1000-unfiltered"],
   },
 ];
 
 const schemaBurst = { ...fanoutBurst, subs: 1, dataProperties: 20 };
 const schemaRuns: Run[] = [
   { name: "data20-no-schema", ...schemaBurst },
-  { name: "data20-schema20", ...schemaBurst, schema: true, baseline: "data20-no-schema" },
+  { name: "data20-schema20", ...schemaBurst, schema: true, baselines: ["data20-no-schema"] },
 ];
 
 // The bare minimum of the same work just before Dispatch's burst, for `--bare`.
@@ -212,10 +221,38 @@ const bareBurst = {
 };
 const bareRuns: Run[] = [
   { name: `bare-s${bareBurst.subs}`, ...bareBurst, bare: true },
-  { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
+  { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baselines: [`bare-s${bareBurst.subs}`] },
 ];
 
-const compared = args.fanout
+// `--peer`: the graphile-worker peer's burst just before Dispatch's (the bare
+// minimum's too with `--bare`); with `--batch N` (N > 1), ingest alone instead:
+// the peer's `POST /events` against Dispatch's, one event a request and N.
+const shape = `s${bareBurst.subs}`;
+const peerIngest = { ...bareBurst, apiOnly: true };
+const peerRuns: Run[] = Number(args.batch) > 1
+  ? [
+    { name: "peer-ingest", ...peerIngest, peer: true },
+    { name: "dispatch-ingest", ...peerIngest, baselines: ["peer-ingest"] },
+    {
+      name: `dispatch-batch${args.batch}-ingest`,
+      ...peerIngest,
+      batch: Number(args.batch),
+      baselines: ["peer-ingest"],
+    },
+  ]
+  : [
+    ...(args.bare ? [{ name: `bare-${shape}`, ...bareBurst, bare: true }] : []),
+    { name: `peer-${shape}`, ...bareBurst, peer: true },
+    {
+      name: `dispatch-${shape}`,
+      ...bareBurst,
+      baselines: [`peer-${shape}`, ...(args.bare ? [`bare-${shape}`] : [])],
+    },
+  ];
+
+const compared = args.peer
+  ? peerRuns
+  : args.fanout
   ? fanoutRuns
   : args.dead
   ? deadRuns
@@ -282,16 +319,20 @@ try {
   for (const run of runs) {
     // A fresh process per run, so each run's peak RSS is its own.
     await emptyQueue();
+    // What the bare prototype and the peer are started with.
+    const prototype = {
+      url,
+      schema,
+      addr: `127.0.0.1:${port}`,
+      hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
+      subs: run.subs,
+      concurrency: Number(args.concurrency),
+      denoFlags: denoFlags(),
+    };
     dispatch = run.bare
-      ? startBare({
-        url,
-        schema,
-        addr: `127.0.0.1:${port}`,
-        hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
-        subs: run.subs,
-        concurrency: Number(args.concurrency),
-        denoFlags: denoFlags(),
-      })
+      ? startBare(prototype)
+      : run.peer
+      ? startPeer({ ...prototype, worker: !run.apiOnly })
       : startDispatch({
         url,
         schema,
@@ -300,7 +341,7 @@ try {
         env: { WORKER_CONCURRENCY: args.concurrency!, ...run.env },
       });
     await waitForHealth(base);
-    if (!run.bare) await resetSubscriptions(run);
+    if (!run.bare && !run.peer) await resetSubscriptions(run);
     const cpu = startCpuMeter(dispatch.pid, databaseOf(url));
     const executed = await execute(run);
     const cpuMs = cpu.stop();
@@ -330,6 +371,7 @@ try {
   if (dispatch) await stop(dispatch);
   await receiver.shutdown();
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.unsafe(`DROP SCHEMA IF EXISTS ${workerSchemaOf(schema)} CASCADE`);
   await admin.end();
 }
 
@@ -579,7 +621,7 @@ function benchSchema(n: number) {
 
 type CpuPerDelivery = { cpu_ms_per_delivery: ReturnType<typeof perDelivery> };
 
-/** Each fan-out run beside its baseline: the same figures, and their ratio. */
+/** Each compared run beside each of its baselines: the same figures, and their ratio. */
 function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerDelivery)[]) {
   console.log(
     "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | CPU-ms per delivery, Dispatch + PostgreSQL | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | baseline CPU-ms per delivery | ratio",
@@ -598,31 +640,41 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
       baseDeliveries: number;
       cpu: number;
       baseCpu: number;
+      apiOnly: boolean;
     }
   >();
   for (const [i, r] of results.entries()) {
     const run = runs[i]!;
-    if (!run.baseline) continue;
-    // The baseline run just before this one, so the two share the machine's mood.
-    const b = results.slice(0, i).findLast((x) => x.run === run.baseline)!;
-    console.log(
-      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${
-        cpu(r)
-      } | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ${
-        cpu(b)
-      } | ingest ${ratio(r.ingest_events_per_s, b.ingest_events_per_s)}, deliveries ${
-        run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
-      }, CPU per delivery ${ratio(cpuSum(r), cpuSum(b))}`,
-    );
-    const sum = sums.get(r.run) ??
-      { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0, cpu: 0, baseCpu: 0 };
-    sum.cpu += cpuSum(r);
-    sum.baseCpu += cpuSum(b);
-    sum.ingest += r.ingest_events_per_s;
-    sum.baseIngest += b.ingest_events_per_s;
-    sum.deliveries += r.deliveries_per_s;
-    sum.baseDeliveries += b.deliveries_per_s;
-    sums.set(r.run, sum);
+    for (const baseline of run.baselines ?? []) {
+      // The baseline run just before this one, so the two share the machine's mood.
+      const b = results.slice(0, i).findLast((x) => x.run === baseline)!;
+      const pair = `${r.run} vs ${baseline}`;
+      console.log(
+        `${pair} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${
+          cpu(r)
+        } | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ${
+          cpu(b)
+        } | ingest ${ratio(r.ingest_events_per_s, b.ingest_events_per_s)}, deliveries ${
+          run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
+        }, CPU per delivery ${ratio(cpuSum(r), cpuSum(b))}`,
+      );
+      const sum = sums.get(pair) ?? {
+        ingest: 0,
+        baseIngest: 0,
+        deliveries: 0,
+        baseDeliveries: 0,
+        cpu: 0,
+        baseCpu: 0,
+        apiOnly: run.apiOnly ?? false,
+      };
+      sum.cpu += cpuSum(r);
+      sum.baseCpu += cpuSum(b);
+      sum.ingest += r.ingest_events_per_s;
+      sum.baseIngest += b.ingest_events_per_s;
+      sum.deliveries += r.deliveries_per_s;
+      sum.baseDeliveries += b.deliveries_per_s;
+      sums.set(pair, sum);
+    }
   }
   if (Number(args.repeat) < 2) return;
   // A single pair is as noisy as the baseline between repeats; sums over all repeats are steadier.
@@ -631,7 +683,7 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
       `${name}, all ${args.repeat} repeats | ingest ${
         ratio(sum.ingest, sum.baseIngest)
       }, deliveries ${
-        compared === filterRuns ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
+        sum.apiOnly ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
       }, CPU per delivery ${ratio(sum.cpu, sum.baseCpu)}`,
     );
   }
