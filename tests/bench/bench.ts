@@ -28,7 +28,8 @@
  * `--bare [--events E --subs S --producers K] [--repeat N]` runs a bare
  * minimum of the same work (bare.ts) just before Dispatch's burst of that
  * shape. `--peer [--bare] [--events E --subs S --producers K] [--repeat N]`
- * runs a webhook dispatcher built on graphile-worker (peer.ts), and with
+ * runs a webhook dispatcher built on graphile-worker (peer.ts; with its
+ * defaults, or its batching options with `--peer-batching`), and with
  * `--bare` the bare minimum, just before Dispatch's burst of that shape;
  * `--peer --batch N` compares ingest alone (no workers): the peer's
  * `POST /events` with Dispatch's, one event a request and N a request
@@ -82,6 +83,7 @@ const { values: args } = parseArgs({
     schema: { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
     peer: { type: "boolean", default: false },
+    "peer-batching": { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -228,6 +230,7 @@ const bareRuns: Run[] = [
 // minimum's too with `--bare`); with `--batch N` (N > 1), ingest alone instead:
 // the peer's `POST /events` against Dispatch's, one event a request and N.
 const shape = `s${bareBurst.subs}`;
+const peer = args["peer-batching"] ? "peer-batched" : "peer";
 const peerIngest = { ...bareBurst, apiOnly: true };
 const peerRuns: Run[] = Number(args.batch) > 1
   ? [
@@ -242,11 +245,11 @@ const peerRuns: Run[] = Number(args.batch) > 1
   ]
   : [
     ...(args.bare ? [{ name: `bare-${shape}`, ...bareBurst, bare: true }] : []),
-    { name: `peer-${shape}`, ...bareBurst, peer: true },
+    { name: `${peer}-${shape}`, ...bareBurst, peer: true },
     {
       name: `dispatch-${shape}`,
       ...bareBurst,
-      baselines: [`peer-${shape}`, ...(args.bare ? [`bare-${shape}`] : [])],
+      baselines: [`${peer}-${shape}`, ...(args.bare ? [`bare-${shape}`] : [])],
     },
   ];
 
@@ -332,7 +335,7 @@ try {
     dispatch = run.bare
       ? startBare(prototype)
       : run.peer
-      ? startPeer({ ...prototype, worker: !run.apiOnly })
+      ? startPeer({ ...prototype, worker: !run.apiOnly, batching: args["peer-batching"] })
       : startDispatch({
         url,
         schema,
