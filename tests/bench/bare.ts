@@ -14,42 +14,24 @@
  * @module
  */
 import { connect } from "../../src/db/pool.ts";
+import {
+  prototypeEnv,
+  type PrototypeOptions,
+  startPrototype,
+  type Webhook,
+  webhookSender,
+} from "./prototype.ts";
 
-/** Starts the bare prototype as a child process, serving on `addr`. */
-export function startBare(options: {
-  url: string;
-  schema: string;
-  addr: string;
-  /** The receiver's base URL: subscription `sub_0_<i>` posts to `<hook>0_<i>`. */
-  hook: string;
-  subs: number;
-  concurrency: number;
-  denoFlags: string[];
-}): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...options.denoFlags, new URL(import.meta.url).pathname],
-    env: {
-      DATABASE_URL: options.url,
-      DATABASE_SCHEMA: options.schema,
-      ADDR: options.addr,
-      BARE_HOOK: options.hook,
-      BARE_SUBS: String(options.subs),
-      WORKER_CONCURRENCY: String(options.concurrency),
-    },
-    stdin: "null",
-    stdout: "null",
-  }).spawn();
+/** Starts the bare prototype as a child process, serving on `options.addr`. */
+export function startBare(options: PrototypeOptions): Deno.ChildProcess {
+  return startPrototype(import.meta.url, options);
 }
 
 if (import.meta.main) await serve();
 
 async function serve() {
-  const env = (name: string) => Deno.env.get(name)!;
-  const schema = env("DATABASE_SCHEMA");
-  const sql = connect(env("DATABASE_URL"), { max: 16, schema, applicationName: "bare" });
-  const subs = Array.from({ length: Number(env("BARE_SUBS")) }, (_, i) => `sub_0_${i + 1}`);
-  const hook = env("BARE_HOOK");
-  const batch = Number(env("WORKER_CONCURRENCY"));
+  const { url, schema, addr, hook, subs, concurrency: batch } = prototypeEnv();
+  const sql = connect(url, { max: 16, schema, applicationName: "bare" });
 
   await sql.unsafe(`
     DROP TABLE IF EXISTS bare_deliveries, bare_events;
@@ -62,14 +44,7 @@ async function serve() {
       status smallint NOT NULL DEFAULT 0, attempts int NOT NULL DEFAULT 0,
       finished_at timestamptz);
     CREATE INDEX bare_due ON bare_deliveries (id) WHERE status = 0;`);
-
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode("bench-secret"),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
+  const send = await webhookSender(hook);
 
   // An idle loop waits for the next insert, or 100 ms.
   const waiting = new Set<() => void>();
@@ -83,7 +58,7 @@ async function serve() {
       setTimeout(wake, 100);
     });
 
-  const [host, port] = env("ADDR").split(":");
+  const [host, port] = addr.split(":");
   Deno.serve({ hostname: host!, port: Number(port), onListen() {} }, async (req) => {
     if (req.method === "GET") return new Response("ok");
     const e = await req.json() as { id: string; type: string; data?: unknown };
@@ -101,43 +76,16 @@ async function serve() {
     return Response.json({ id: e.id }, { status: inserted.count > 0 ? 201 : 200 });
   });
 
-  const send = async (
-    d: { id: string; event_id: string; subscription_id: string; type: string; data: string },
-  ) => {
-    const timestamp = Math.floor(Date.now() / 1000);
-    const body = `{"type":${JSON.stringify(d.type)},"timestamp":"${
-      new Date(timestamp * 1000).toISOString()
-    }","data":${d.data}}`;
-    const mac = await crypto.subtle.sign(
-      "HMAC",
-      key,
-      new TextEncoder().encode(`${d.event_id}.${timestamp}.${body}`),
-    );
-    const res = await fetch(`${hook}${d.subscription_id.slice("sub_".length)}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "webhook-id": d.event_id,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": `v1,${new Uint8Array(mac).toBase64()}`,
-        "x-dispatch-subscription-id": d.subscription_id,
-      },
-      body,
-    });
-    await res.body?.cancel();
-  };
-
   // Two loops, so one claims or completes while the other's batch is on the wire.
   const loop = async () => {
     while (true) {
-      const claimed = await sql<
-        { id: string; event_id: string; subscription_id: string; type: string; data: string }[]
-      >`
+      const claimed = await sql<(Webhook & { id: number })[]>`
         UPDATE bare_deliveries d SET status = 1, attempts = attempts + 1
         FROM (SELECT id FROM bare_deliveries WHERE status = 0 ORDER BY id
               LIMIT ${Math.ceil(batch / 2)} FOR UPDATE SKIP LOCKED) c, bare_events e
         WHERE d.id = c.id AND e.id = d.event_id
-        RETURNING d.id, d.event_id, d.subscription_id, e.type, e.data::text AS data`;
+        RETURNING d.id, d.event_id AS "eventId", d.subscription_id AS "subscriptionId", e.type,
+          e.data::text AS data`;
       if (claimed.length === 0) {
         await due();
         continue;

@@ -27,8 +27,14 @@
  * catalog, with the same events without a schema.
  * `--bare [--events E --subs S --producers K] [--repeat N]` runs a bare
  * minimum of the same work (bare.ts) just before Dispatch's burst of that
- * shape. Every run prints its CPU-ms per delivery, Dispatch's and
- * PostgreSQL's, read from /proc (cpu.ts).
+ * shape. `--peer [--bare] [--events E --subs S --producers K] [--repeat N]`
+ * runs a webhook dispatcher built on graphile-worker (peer.ts; with its
+ * defaults, or its batching options with `--peer-batching`), and with
+ * `--bare` the bare minimum, just before Dispatch's burst of that shape;
+ * `--peer --batch N` compares ingest alone (no workers): the peer's
+ * `POST /events` with Dispatch's, one event a request and N a request
+ * (`POST /events/batch`). Every run prints its CPU-ms per delivery, the
+ * process under test's and PostgreSQL's, read from /proc (cpu.ts).
  * `--processes [--repeat N]` runs bursts (20,000 events × 1 subscription,
  * 5,000 × 4) with one `api` and 1, 2 and 4 `worker` processes, and with two
  * `serve` processes (the producers split across both), each beside one
@@ -47,6 +53,7 @@ import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 import { startBare } from "./bare.ts";
 import { formatPgFigures, openPgProbe, startPgProbe } from "./pg_limits.ts";
+import { startPeer, workerSchemaOf } from "./peer.ts";
 import {
   denoFlags,
   freePort,
@@ -89,6 +96,8 @@ const { values: args } = parseArgs({
     replica: { type: "string" },
     readers: { type: "string", default: "8" },
     pg: { type: "boolean", default: false },
+    peer: { type: "boolean", default: false },
+    "peer-batching": { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -105,8 +114,8 @@ interface Run {
   nonMatching?: number;
   /** `subs` subscriptions for each of this many tenants, events spread over them in turn. */
   tenants?: number;
-  /** The scenario whose figures this run is compared with. */
-  baseline?: string;
+  /** The scenarios whose figures this run is compared with. */
+  baselines?: string[];
   /** Retrying deliveries of a dead endpoint (connection refused), due at the start. */
   deadBacklog?: number;
   /** Dispatch's environment for this run, beside the bench's own. */
@@ -131,6 +140,8 @@ interface Run {
   serves?: number;
   /** Clients that list events and deliveries over and over during the run. */
   readers?: number;
+  /** The graphile-worker peer (peer.ts) runs instead of Dispatch. */
+  peer?: boolean;
 }
 
 const fanoutBurst = { mode: "burst" as const, events: 10000, producers: 32, batch: 1 };
@@ -141,7 +152,7 @@ const fanoutRuns: Run[] = [
     ...fanoutBurst,
     subs: 1,
     nonMatching: 10000,
-    baseline: "fanout-1-alone",
+    baselines: ["fanout-1-alone"],
   },
   { name: "fanout-2-one-tenant", ...fanoutBurst, subs: 2, tenants: 1 },
   {
@@ -149,7 +160,7 @@ const fanoutRuns: Run[] = [
     ...fanoutBurst,
     subs: 2,
     tenants: 10000,
-    baseline: "fanout-2-one-tenant",
+    baselines: ["fanout-2-one-tenant"],
   },
 ];
 
@@ -161,14 +172,14 @@ const deadRuns: Run[] = [
     ...healthyRate,
     deadBacklog: 10000,
     env: { CIRCUIT_FAILURE_THRESHOLD: "0" },
-    baseline: "healthy-500",
+    baselines: ["healthy-500"],
   },
   {
     name: "beside-dead-breaker-on",
     ...healthyRate,
     deadBacklog: 10000,
     env: { CIRCUIT_FAILURE_THRESHOLD: "10" },
-    baseline: "healthy-500",
+    baselines: ["healthy-500"],
   },
 ];
 
@@ -181,20 +192,20 @@ const fifoRuns: Run[] = [
     // One key is one queue, a delivery at a time: fewer events, so it ends within the deadline.
     ...(keys === 1 ? { events: 1000 } : {}),
     fifoKeys: keys,
-    baseline: "ordering-none",
+    baselines: ["ordering-none"],
   })),
 ];
 
 const ingestBurst = { mode: "burst" as const, events: 10000, subs: 1, producers: 32, batch: 1 };
 const sqlRuns: Run[] = [
   { name: "ingest-rest", ...ingestBurst },
-  { name: "ingest-sql", ...ingestBurst, viaSql: true, baseline: "ingest-rest" },
+  { name: "ingest-sql", ...ingestBurst, viaSql: true, baselines: ["ingest-rest"] },
   {
     name: "ingest-sql-10-per-tx",
     ...ingestBurst,
     batch: 10,
     viaSql: true,
-    baseline: "ingest-rest",
+    baselines: ["ingest-rest"],
   },
 ];
 
@@ -212,14 +223,14 @@ const filterRuns: Run[] = [
     name: "ingest-1000-filtered",
     ...filterBurst,
     filter: '$.data.n >= 1 && $.type == "bench.event"',
-    baseline: "ingest-1000-unfiltered",
+    baselines: ["ingest-1000-unfiltered"],
   },
 ];
 
 const schemaBurst = { ...fanoutBurst, subs: 1, dataProperties: 20 };
 const schemaRuns: Run[] = [
   { name: "data20-no-schema", ...schemaBurst },
-  { name: "data20-schema20", ...schemaBurst, schema: true, baseline: "data20-no-schema" },
+  { name: "data20-schema20", ...schemaBurst, schema: true, baselines: ["data20-no-schema"] },
 ];
 
 // The bare minimum of the same work just before Dispatch's burst, for `--bare`.
@@ -232,7 +243,7 @@ const bareBurst = {
 };
 const bareRuns: Run[] = [
   { name: `bare-s${bareBurst.subs}`, ...bareBurst, bare: true },
-  { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
+  { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baselines: [`bare-s${bareBurst.subs}`] },
 ];
 
 // Several processes on one database, each beside one `serve` in the same round.
@@ -246,9 +257,9 @@ const processRuns: Run[] = [{ subs: 1, events: 20000 }, { subs: 4, events: 5000 
         name: `api-1-workers-${workers}-s${subs}`,
         ...burst,
         workers,
-        baseline,
+        baselines: [baseline],
       })),
-      { name: `serve-2-s${subs}`, ...burst, serves: 2, baseline },
+      { name: `serve-2-s${subs}`, ...burst, serves: 2, baselines: [baseline] },
     ];
   },
 );
@@ -268,11 +279,40 @@ const replicaRuns: Run[] = [
     name: "lists-on-replica",
     ...listBurst,
     env: { DATABASE_READ_URL: args.replica ?? "" },
-    baseline: "lists-on-primary",
+    baselines: ["lists-on-primary"],
   },
 ];
 
-const compared = args.fanout
+// `--peer`: the graphile-worker peer's burst just before Dispatch's (the bare
+// minimum's too with `--bare`); with `--batch N` (N > 1), ingest alone instead:
+// the peer's `POST /events` against Dispatch's, one event a request and N.
+const shape = `s${bareBurst.subs}`;
+const peer = args["peer-batching"] ? "peer-batched" : "peer";
+const peerIngest = { ...bareBurst, apiOnly: true };
+const peerRuns: Run[] = Number(args.batch) > 1
+  ? [
+    { name: "peer-ingest", ...peerIngest, peer: true },
+    { name: "dispatch-ingest", ...peerIngest, baselines: ["peer-ingest"] },
+    {
+      name: `dispatch-batch${args.batch}-ingest`,
+      ...peerIngest,
+      batch: Number(args.batch),
+      baselines: ["peer-ingest"],
+    },
+  ]
+  : [
+    ...(args.bare ? [{ name: `bare-${shape}`, ...bareBurst, bare: true }] : []),
+    { name: `${peer}-${shape}`, ...bareBurst, peer: true },
+    {
+      name: `dispatch-${shape}`,
+      ...bareBurst,
+      baselines: [`${peer}-${shape}`, ...(args.bare ? [`bare-${shape}`] : [])],
+    },
+  ];
+
+const compared = args.peer
+  ? peerRuns
+  : args.fanout
   ? fanoutRuns
   : args.dead
   ? deadRuns
@@ -344,7 +384,7 @@ try {
     // Fresh processes per run, so each run's peak RSS is its own.
     await emptyQueue();
     const bases = await startProcesses(run);
-    if (!run.bare) await resetSubscriptions(run);
+    if (!run.bare && !run.peer) await resetSubscriptions(run);
     const byKind = Object.groupBy(processes, (p) => p.kind);
     const cpu = startCpuMeter(
       processes.length === 1 ? processes[0]!.child.pid : Object.fromEntries(
@@ -389,6 +429,7 @@ try {
   await receiver.shutdown();
   await probe?.end();
   await admin.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+  await admin.unsafe(`DROP SCHEMA IF EXISTS ${workerSchemaOf(schema)} CASCADE`);
   await admin.end();
 }
 
@@ -411,20 +452,23 @@ async function startProcesses(run: Run): Promise<string[]> {
     processes.push({ kind, child });
     return `http://127.0.0.1:${port}`;
   };
-  if (run.bare) {
+  if (run.bare || run.peer) {
     const port = freePort();
-    processes.push({
-      kind: "bare",
-      child: startBare({
-        url: url!,
-        schema,
-        addr: `127.0.0.1:${port}`,
-        hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
-        subs: run.subs,
-        concurrency: Number(args.concurrency),
-        denoFlags: denoFlags(),
-      }),
-    });
+    const prototype = {
+      url: url!,
+      schema,
+      addr: `127.0.0.1:${port}`,
+      hook: `http://127.0.0.1:${receiver.addr.port}/hook/`,
+      subs: run.subs,
+      concurrency: Number(args.concurrency),
+      denoFlags: denoFlags(),
+    };
+    processes.push(
+      run.bare ? { kind: "bare", child: startBare(prototype) } : {
+        kind: "peer",
+        child: startPeer({ ...prototype, worker: !run.apiOnly, batching: args["peer-batching"] }),
+      },
+    );
     await waitForHealth(`http://127.0.0.1:${port}`);
     return [`http://127.0.0.1:${port}`];
   }
@@ -738,7 +782,7 @@ function benchSchema(n: number) {
 
 type CpuPerDelivery = { cpu_ms_per_delivery: ReturnType<typeof perDelivery> };
 
-/** Each fan-out run beside its baseline: the same figures, and their ratio. */
+/** Each compared run beside each of its baselines: the same figures, and their ratio. */
 function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerDelivery)[]) {
   console.log(
     "\nscenario | ingest events/s | deliveries/s | p50 / p99 ms | CPU-ms per delivery, Dispatch + PostgreSQL | baseline ingest | baseline deliveries/s | baseline p50 / p99 ms | baseline CPU-ms per delivery | ratio",
@@ -761,31 +805,41 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
       baseDeliveries: number;
       cpu: number;
       baseCpu: number;
+      apiOnly: boolean;
     }
   >();
   for (const [i, r] of results.entries()) {
     const run = runs[i]!;
-    if (!run.baseline) continue;
-    // The baseline run just before this one, so the two share the machine's mood.
-    const b = results.slice(0, i).findLast((x) => x.run === run.baseline)!;
-    console.log(
-      `${r.run} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${
-        cpu(r)
-      } | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ${
-        cpu(b)
-      } | ingest ${ratio(r.ingest_events_per_s, b.ingest_events_per_s)}, deliveries ${
-        run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
-      }, CPU per delivery ${ratio(cpuSum(r), cpuSum(b))}`,
-    );
-    const sum = sums.get(r.run) ??
-      { ingest: 0, baseIngest: 0, deliveries: 0, baseDeliveries: 0, cpu: 0, baseCpu: 0 };
-    sum.cpu += cpuSum(r);
-    sum.baseCpu += cpuSum(b);
-    sum.ingest += r.ingest_events_per_s;
-    sum.baseIngest += b.ingest_events_per_s;
-    sum.deliveries += r.deliveries_per_s;
-    sum.baseDeliveries += b.deliveries_per_s;
-    sums.set(r.run, sum);
+    for (const baseline of run.baselines ?? []) {
+      // The baseline run just before this one, so the two share the machine's mood.
+      const b = results.slice(0, i).findLast((x) => x.run === baseline)!;
+      const pair = `${r.run} vs ${baseline}`;
+      console.log(
+        `${pair} | ${r.ingest_events_per_s} | ${r.deliveries_per_s} | ${r.latency_ms.p50} / ${r.latency_ms.p99} | ${
+          cpu(r)
+        } | ${b.ingest_events_per_s} | ${b.deliveries_per_s} | ${b.latency_ms.p50} / ${b.latency_ms.p99} | ${
+          cpu(b)
+        } | ingest ${ratio(r.ingest_events_per_s, b.ingest_events_per_s)}, deliveries ${
+          run.apiOnly ? "none (API only)" : ratio(r.deliveries_per_s, b.deliveries_per_s)
+        }, CPU per delivery ${ratio(cpuSum(r), cpuSum(b))}`,
+      );
+      const sum = sums.get(pair) ?? {
+        ingest: 0,
+        baseIngest: 0,
+        deliveries: 0,
+        baseDeliveries: 0,
+        cpu: 0,
+        baseCpu: 0,
+        apiOnly: run.apiOnly ?? false,
+      };
+      sum.cpu += cpuSum(r);
+      sum.baseCpu += cpuSum(b);
+      sum.ingest += r.ingest_events_per_s;
+      sum.baseIngest += b.ingest_events_per_s;
+      sum.deliveries += r.deliveries_per_s;
+      sum.baseDeliveries += b.deliveries_per_s;
+      sums.set(pair, sum);
+    }
   }
   if (Number(args.repeat) < 2) return;
   // A single pair is as noisy as the baseline between repeats; sums over all repeats are steadier.
@@ -794,7 +848,7 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
       `${name}, all ${args.repeat} repeats | ingest ${
         ratio(sum.ingest, sum.baseIngest)
       }, deliveries ${
-        compared === filterRuns ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
+        sum.apiOnly ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
       }, CPU per delivery ${ratio(sum.cpu, sum.baseCpu)}`,
     );
   }
