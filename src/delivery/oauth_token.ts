@@ -7,7 +7,6 @@
  */
 import type { EndpointAuth } from "../engine/shapes.ts";
 import { VERSION } from "../version.ts";
-import { requestSignal } from "./request_signal.ts";
 import {
   clip,
   type GuardedConnection,
@@ -49,8 +48,10 @@ export async function requestToken(
   clientSecret: string,
   options: Pick<SendOptions, "timeoutMs" | "signal" | "checkTarget" | "client">,
 ): Promise<AccessToken | TokenFailure> {
-  const request = requestSignal(options.timeoutMs, options.signal);
-  const { signal } = request;
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal === undefined
+    ? timeout
+    : AbortSignal.any([timeout, options.signal]);
   const host = URL.parse(auth.token_url)?.host ?? auth.token_url;
   const failed = (error: string, statusCode: number | null = null, body: string | null = null) => ({
     error: clip(`Token request to "${host}" ${error}`, 1024),
@@ -74,14 +75,13 @@ export async function requestToken(
     const token = parseTokenAnswer(body);
     return token ?? failed("answered without an access_token", response.status);
   } catch (error) {
-    if (options.signal?.aborted && !request.timedOut) throw error;
+    if (options.signal?.aborted && !timeout.aborted) throw error;
     return failed(
-      request.timedOut
+      timeout.aborted
         ? `timed out after ${options.timeoutMs} ms`
         : `failed: ${networkFailure(error, auth.token_url).error}`,
     );
   } finally {
-    request.dispose();
     await connection?.close();
   }
 }

@@ -6,7 +6,6 @@
 import type { AttemptErrorClass as ResultClass } from "../engine/states.ts";
 import { toStorable } from "../storable.ts";
 import { type PinnedClient, pinnedClient } from "../security/pinned_client.ts";
-import { type RequestSignal, requestSignal } from "./request_signal.ts";
 
 /** What to POST, with headers (signature included) already built. */
 export interface WebhookRequest {
@@ -99,23 +98,13 @@ export async function send(
   if (!Number.isSafeInteger(options.timeoutMs) || options.timeoutMs <= 0) {
     throw new RangeError(`Expected timeoutMs to be a positive integer, got ${options.timeoutMs}`);
   }
-  const attempt = requestSignal(options.timeoutMs, options.signal);
-  try {
-    return await sendWithin(request, options, attempt);
-  } finally {
-    attempt.dispose();
-  }
-}
-
-async function sendWithin(
-  request: WebhookRequest,
-  options: SendOptions,
-  attempt: RequestSignal,
-): Promise<AttemptResult | null> {
-  const { signal } = attempt;
   const now = options.now ?? Date.now;
   const startedAt = new Date(now());
   const start = performance.now();
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal === undefined
+    ? timeout
+    : AbortSignal.any([timeout, options.signal]);
   const failed = (failure: AttemptFailure): AttemptResult => ({
     startedAt,
     durationMs: elapsedMs(start),
@@ -129,7 +118,7 @@ async function sendWithin(
   });
 
   // Stopped by the caller, not by the timeout.
-  const stopped = () => options.signal?.aborted === true && !attempt.timedOut;
+  const stopped = () => options.signal?.aborted === true && !timeout.aborted;
   let handedOff = false;
   let connection: GuardedConnection | null = null;
   let response: Response;
@@ -156,7 +145,7 @@ async function sendWithin(
     if (!handedOff && stopped()) return null;
     return failed(
       signal.aborted
-        ? abortFailure(attempt.timedOut, options.timeoutMs)
+        ? abortFailure(signal.reason === timeout.reason, options.timeoutMs)
         : networkFailure(error, request.url),
     );
   }
