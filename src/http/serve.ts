@@ -109,15 +109,14 @@ async function relay(
     server = await Deno.connect({ transport: "unix", path: options.path });
     open.add(server);
     const to = server;
-    const answers = to.readable.pipeTo(client.writable, { preventClose: true });
+    // Plain reads and writes rather than `readable.pipeTo(writable)`, whose streams run in
+    // JavaScript for every chunk of every answer.
+    const answers = copy(to, client);
     const requests = (async () => {
-      const buffer = new Uint8Array(64 * 1024);
-      for (let n; (n = await client.read(buffer)) !== null;) {
-        const bytes = buffer.subarray(0, n);
+      await copy(client, to, (bytes) => {
         framing.push(bytes);
         watch();
-        await writeAll(to, bytes);
-      }
+      });
       // The client is done sending; what it asked for may still be on its way back.
       await to.closeWrite();
     })();
@@ -125,6 +124,16 @@ async function relay(
     await Promise.race([answers, requests.then(() => answers)]);
   } finally {
     close();
+  }
+}
+
+/** Copies what `from` sends to `to` until `from` is done sending, showing each chunk to `seen`. */
+async function copy(from: Deno.Conn, to: Deno.Conn, seen?: (bytes: Uint8Array) => void) {
+  const buffer = new Uint8Array(64 * 1024);
+  for (let n; (n = await from.read(buffer)) !== null;) {
+    const bytes = buffer.subarray(0, n);
+    seen?.(bytes);
+    await writeAll(to, bytes);
   }
 }
 

@@ -17,7 +17,7 @@
  */
 
 /** Clock ticks a second (`getconf CLK_TCK`), in which /proc counts CPU time. */
-const ticksPerSecond = await (async () => {
+export const ticksPerSecond = await (async () => {
   try {
     const out = await new Deno.Command("getconf", { args: ["CLK_TCK"], stdout: "piped" }).output();
     const n = Number(new TextDecoder().decode(out.stdout).trim());
@@ -28,7 +28,7 @@ const ticksPerSecond = await (async () => {
 })();
 
 /** A process's state, ppid, user + system ticks and start time (ticks since boot), or null if gone. */
-function stat(pid: number | "self"): { ppid: number; ticks: number; start: number } | null {
+export function stat(pid: number | "self"): { ppid: number; ticks: number; start: number } | null {
   let text: string;
   try {
     text = Deno.readTextFileSync(`/proc/${pid}/stat`);
