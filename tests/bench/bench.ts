@@ -29,6 +29,10 @@
  * minimum of the same work (bare.ts) just before Dispatch's burst of that
  * shape. Every run prints its CPU-ms per delivery, Dispatch's and
  * PostgreSQL's, read from /proc (cpu.ts).
+ * `--tail [--rate R --seconds T] [--repeat N]` runs the bare prototype and
+ * Dispatch at the same low rate (default 200 events/s), one after the
+ * other, and prints each one's p50, p99 and their ratio, with where the
+ * slowest 1 % spent its time (stages.ts). Every rate run prints its stages.
  *
  * @module
  */
@@ -37,6 +41,7 @@ import { connect } from "../../src/db/pool.ts";
 import { EventCatalog } from "../../src/http/event_types/catalog.ts";
 import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 import { startBare } from "./bare.ts";
+import { breakdown, fillFromDatabase, startLagMeter, type Timeline, wallClock } from "./stages.ts";
 import {
   denoFlags,
   freePort,
@@ -75,6 +80,7 @@ const { values: args } = parseArgs({
     filters: { type: "boolean", default: false },
     schema: { type: "boolean", default: false },
     bare: { type: "boolean", default: false },
+    tail: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -215,6 +221,18 @@ const bareRuns: Run[] = [
   { name: `dispatch-s${bareBurst.subs}`, ...bareBurst, baseline: `bare-s${bareBurst.subs}` },
 ];
 
+// The bare minimum at a low rate just before Dispatch at it, for `--tail`.
+const tailRate = {
+  mode: "rate" as const,
+  rate: Number(args.rate),
+  events: Number(args.rate) * Number(args.seconds),
+  subs: 1,
+};
+const tailRuns: Run[] = [
+  { name: `bare-rate${tailRate.rate}`, ...tailRate, bare: true },
+  { name: `dispatch-rate${tailRate.rate}`, ...tailRate, baseline: `bare-rate${tailRate.rate}` },
+];
+
 const compared = args.fanout
   ? fanoutRuns
   : args.dead
@@ -229,6 +247,8 @@ const compared = args.fanout
   ? schemaRuns
   : args.bare
   ? bareRuns
+  : args.tail
+  ? tailRuns
   : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
@@ -324,7 +344,8 @@ try {
     await stop(dispatch);
     dispatch = null;
   }
-  if (compared) printComparison(results);
+  if (args.tail) printTail(results);
+  else if (compared) printComparison(results);
   if (args.schema) await printValidationCost(20);
 } finally {
   if (dispatch) await stop(dispatch);
@@ -337,6 +358,7 @@ async function execute(run: Run) {
   arrivals.clear();
   received = 0;
   const sent = new Map<string, number>();
+  const answered = new Map<string, number>();
   const prefix = `${run.name}_${Date.now()}_`;
   // Spread over the tenants in turn, by the event's number.
   const eventOf = (id: string) => ({
@@ -351,6 +373,7 @@ async function execute(run: Run) {
     data: run.dataProperties ? benchData(run.dataProperties) : { n: 1 },
   });
   const expected = run.apiOnly ? 0 : run.events * run.subs;
+  let lag: ReturnType<typeof startLagMeter> | null = null;
   const t0 = performance.now();
   let ingestEnd = t0;
   let rejected = 0;
@@ -385,6 +408,7 @@ async function execute(run: Run) {
       body,
     });
     await res.body?.cancel();
+    if (run.mode === "rate") answered.set(ids[0]!, performance.now());
     if (res.status !== 201 && res.status !== 200) rejected += ids.length;
   };
 
@@ -410,6 +434,7 @@ async function execute(run: Run) {
     }));
     ingestEnd = performance.now();
   } else {
+    lag = startLagMeter();
     const interval = 1000 / run.rate!;
     const inflight = new Set<Promise<void>>();
     for (let i = 0; i < run.events; i++) {
@@ -426,6 +451,7 @@ async function execute(run: Run) {
   await producers?.end();
   const complete = await arrivalCount(expected, 60_000).then(() => true, () => false);
   const end = performance.now();
+  const benchLag = lag?.stop();
 
   const latencies: number[] = [];
   let duplicates = 0;
@@ -441,6 +467,9 @@ async function execute(run: Run) {
   const first = firstKey && arrivals.get(firstKey)![0]! - sent.get(`${prefix}0`)!;
   latencies.sort((a, b) => a - b);
   const deliveries = arrivals.size;
+  const stages = run.mode === "rate" && run.subs === 1
+    ? await stagesOf(prefix, run.bare ?? false, sent, answered)
+    : undefined;
   return {
     run: run.name,
     mode: run.mode,
@@ -468,7 +497,32 @@ async function execute(run: Run) {
       max: round(latencies.at(-1) ?? NaN, 1),
       ...(run.mode === "single" && first ? { first: round(first, 1) } : {}),
     },
+    ...(stages ? { stages_ms: stages } : {}),
+    ...(benchLag ? { bench_timer_lag_ms: benchLag } : {}),
   };
+}
+
+/** Each delivery's way from send to arrival (one subscription: one delivery an event). */
+async function stagesOf(
+  prefix: string,
+  bare: boolean,
+  sent: Map<string, number>,
+  answered: Map<string, number>,
+) {
+  const timelines = new Map<string, Timeline>();
+  for (const [key, times] of arrivals) {
+    const id = key.split(" ")[0]!;
+    const at = sent.get(id);
+    if (at === undefined) continue;
+    const answer = answered.get(id);
+    timelines.set(id, {
+      sent: wallClock(at),
+      arrived: wallClock(times[0]!),
+      ...(answer !== undefined ? { answered: wallClock(answer) } : {}),
+    });
+  }
+  await fillFromDatabase(admin, schema, prefix, bare, timelines);
+  return breakdown(timelines.values());
 }
 
 /** Each run starts from an empty queue: what an earlier run left is not this one's work. */
@@ -633,6 +687,24 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
       }, deliveries ${
         compared === filterRuns ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
       }, CPU per delivery ${ratio(sum.cpu, sum.baseCpu)}`,
+    );
+  }
+}
+
+/** Each Dispatch run at a low rate beside the bare one just before it: latency, ratio, stages. */
+function printTail(results: Awaited<ReturnType<typeof execute>>[]) {
+  const ratio = (r: (typeof results)[number]) => round(r.latency_ms.p99 / r.latency_ms.p50, 1);
+  const stages = (r: (typeof results)[number]) =>
+    Object.entries(r.stages_ms ?? {}).map(([name, s]) => `${name} ${s.median} / ${s.tail}`)
+      .join(", ");
+  console.log(
+    "\nrun | p50 / p90 / p99 / max ms | p99 / p50 | stages, median / mean of the slowest 1 % (ms) | bench timer lag p99 / max ms",
+  );
+  for (const r of results) {
+    console.log(
+      `${r.run} | ${r.latency_ms.p50} / ${r.latency_ms.p90} / ${r.latency_ms.p99} / ${r.latency_ms.max} | ${
+        ratio(r)
+      } | ${stages(r)} | ${r.bench_timer_lag_ms?.p99} / ${r.bench_timer_lag_ms?.max}`,
     );
   }
 }
