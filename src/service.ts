@@ -208,7 +208,9 @@ async function startWorkers(
   // PGlite cannot LISTEN: the engine wakes this process's workers directly,
   // and polling covers other processes and retries.
   if (db.canListen) {
-    const listener = await listen({ sql: db.sql, log }, db.channel, () => worker.wake());
+    const listener = await listen({ sql: db.sql, log }, db.channel, () => worker.wake(), {
+      ignore: engine.wakeOrigin,
+    });
     // UNLISTEN is a courtesy: ending the pool drops the subscription anyway.
     started.push(() => settlesWithin(listener.close(), 1000));
   }

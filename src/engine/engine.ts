@@ -87,6 +87,8 @@ export function createEngine(options: EngineOptions) {
 
   return {
     onWake: waker.onWake,
+    /** What this engine's NOTIFYs carry: a listener in the same process ignores them. */
+    wakeOrigin: waker.origin,
 
     /**
      * **publish**: stores one request's events (in one statement, with

@@ -120,10 +120,30 @@ export function startWorker(
         log.error("Delivery crashed", { delivery_id: d.id, event_id: d.event_id, error: err });
       })
       .finally(() => {
+        const held = holdsBack(d);
         inFlight.delete(key);
-        loop.wake();
+        if (held) loop.wake();
       });
     inFlight.set(key, { lease, job, seq: d.subscription_seq, tenant: d.tenant_id });
+  }
+
+  /**
+   * Whether the claim loop may be waiting for what `d` holds: no capacity
+   * left, or its subscription's or tenant's whole share. Otherwise its end
+   * makes nothing claimable, and a claim for it would find nothing: at a low
+   * rate that was a claim a delivery, and the next event waited for it.
+   */
+  function holdsBack(d: ClaimedDelivery): boolean {
+    if (options.concurrency - inFlight.size <= 0 || completer.room - inFlight.size <= 0) {
+      return true;
+    }
+    let seq = 0;
+    let tenant = 0;
+    for (const f of inFlight.values()) {
+      if (d.subscription_seq !== null && f.seq === d.subscription_seq) seq++;
+      if (d.tenant_id !== null && f.tenant === d.tenant_id) tenant++;
+    }
+    return seq >= cap || tenant >= cap;
   }
 
   return {

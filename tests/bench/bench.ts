@@ -44,6 +44,10 @@
  * the replica at URL (DATABASE_READ_URL).
  * `--pg` adds, to any of these, what PostgreSQL spent on each run
  * (pg_limits.ts): statements, WAL and wait events.
+ * `--tail [--rate R --seconds T] [--repeat N]` runs the bare prototype and
+ * Dispatch at the same low rate (default 200 events/s), one after the
+ * other, and prints each one's p50, p99 and their ratio, with where the
+ * slowest 1 % spent its time (stages.ts). Every rate run prints its stages.
  *
  * @module
  */
@@ -54,6 +58,7 @@ import { databaseOf, perDelivery, startCpuMeter } from "./cpu.ts";
 import { startBare } from "./bare.ts";
 import { formatPgFigures, openPgProbe, startPgProbe } from "./pg_limits.ts";
 import { startPeer, workerSchemaOf } from "./peer.ts";
+import { breakdown, fillFromDatabase, startLagMeter, type Timeline, wallClock } from "./stages.ts";
 import {
   denoFlags,
   freePort,
@@ -98,6 +103,7 @@ const { values: args } = parseArgs({
     pg: { type: "boolean", default: false },
     peer: { type: "boolean", default: false },
     "peer-batching": { type: "boolean", default: false },
+    tail: { type: "boolean", default: false },
     repeat: { type: "string", default: "2" },
   },
 });
@@ -310,6 +316,18 @@ const peerRuns: Run[] = Number(args.batch) > 1
     },
   ];
 
+// The bare minimum at a low rate just before Dispatch at it, for `--tail`.
+const tailRate = {
+  mode: "rate" as const,
+  rate: Number(args.rate),
+  events: Number(args.rate) * Number(args.seconds),
+  subs: 1,
+};
+const tailRuns: Run[] = [
+  { name: `bare-rate${tailRate.rate}`, ...tailRate, bare: true },
+  { name: `dispatch-rate${tailRate.rate}`, ...tailRate, baselines: [`bare-rate${tailRate.rate}`] },
+];
+
 const compared = args.peer
   ? peerRuns
   : args.fanout
@@ -330,6 +348,8 @@ const compared = args.peer
   ? processRuns
   : args.replica
   ? replicaRuns
+  : args.tail
+  ? tailRuns
   : null;
 const runs: Run[] = compared
   ? Array.from({ length: Number(args.repeat) }, () => compared).flat()
@@ -422,7 +442,8 @@ try {
     }
     await stopProcesses();
   }
-  if (compared) printComparison(results);
+  if (args.tail) printTail(results);
+  else if (compared) printComparison(results);
   if (args.schema) await printValidationCost(20);
 } finally {
   await stopProcesses();
@@ -496,6 +517,7 @@ async function execute(run: Run, bases: string[]) {
   arrivals.clear();
   received = 0;
   const sent = new Map<string, number>();
+  const answered = new Map<string, number>();
   const prefix = `${run.name}_${Date.now()}_`;
   // Spread over the tenants in turn, by the event's number.
   const eventOf = (id: string) => ({
@@ -510,6 +532,7 @@ async function execute(run: Run, bases: string[]) {
     data: run.dataProperties ? benchData(run.dataProperties) : { n: 1 },
   });
   const expected = run.apiOnly ? 0 : run.events * run.subs;
+  let lag: ReturnType<typeof startLagMeter> | null = null;
   const t0 = performance.now();
   let ingestEnd = t0;
   let rejected = 0;
@@ -545,6 +568,7 @@ async function execute(run: Run, bases: string[]) {
       body,
     });
     await res.body?.cancel();
+    if (run.mode === "rate") answered.set(ids[0]!, performance.now());
     if (res.status !== 201 && res.status !== 200) rejected += ids.length;
   };
 
@@ -575,6 +599,7 @@ async function execute(run: Run, bases: string[]) {
       listed = await lists.stop();
     }
   } else {
+    lag = startLagMeter();
     const interval = 1000 / run.rate!;
     const inflight = new Set<Promise<void>>();
     for (let i = 0; i < run.events; i++) {
@@ -591,6 +616,7 @@ async function execute(run: Run, bases: string[]) {
   await producers?.end();
   const complete = await arrivalCount(expected, 60_000).then(() => true, () => false);
   const end = performance.now();
+  const benchLag = lag?.stop();
 
   const latencies: number[] = [];
   let duplicates = 0;
@@ -606,6 +632,9 @@ async function execute(run: Run, bases: string[]) {
   const first = firstKey && arrivals.get(firstKey)![0]! - sent.get(`${prefix}0`)!;
   latencies.sort((a, b) => a - b);
   const deliveries = arrivals.size;
+  const stages = run.mode === "rate" && run.subs === 1
+    ? await stagesOf(prefix, run.bare ?? false, sent, answered)
+    : undefined;
   return {
     run: run.name,
     mode: run.mode,
@@ -634,6 +663,8 @@ async function execute(run: Run, bases: string[]) {
       ...(run.mode === "single" && first ? { first: round(first, 1) } : {}),
     },
     ...(listed ? { lists: listed } : {}),
+    ...(stages ? { stages_ms: stages } : {}),
+    ...(benchLag ? { bench_timer_lag_ms: benchLag } : {}),
   };
 }
 
@@ -672,6 +703,29 @@ function listOverAndOver(readers: number, base: string) {
       };
     },
   };
+}
+
+/** Each delivery's way from send to arrival (one subscription: one delivery an event). */
+async function stagesOf(
+  prefix: string,
+  bare: boolean,
+  sent: Map<string, number>,
+  answered: Map<string, number>,
+) {
+  const timelines = new Map<string, Timeline>();
+  for (const [key, times] of arrivals) {
+    const id = key.split(" ")[0]!;
+    const at = sent.get(id);
+    if (at === undefined) continue;
+    const answer = answered.get(id);
+    timelines.set(id, {
+      sent: wallClock(at),
+      arrived: wallClock(times[0]!),
+      ...(answer !== undefined ? { answered: wallClock(answer) } : {}),
+    });
+  }
+  await fillFromDatabase(admin, schema, prefix, bare, timelines);
+  return breakdown(timelines.values());
 }
 
 /** Each run starts from an empty queue: what an earlier run left is not this one's work. */
@@ -850,6 +904,24 @@ function printComparison(results: (Awaited<ReturnType<typeof execute>> & CpuPerD
       }, deliveries ${
         sum.apiOnly ? "none (API only)" : ratio(sum.deliveries, sum.baseDeliveries)
       }, CPU per delivery ${ratio(sum.cpu, sum.baseCpu)}`,
+    );
+  }
+}
+
+/** Each Dispatch run at a low rate beside the bare one just before it: latency, ratio, stages. */
+function printTail(results: Awaited<ReturnType<typeof execute>>[]) {
+  const ratio = (r: (typeof results)[number]) => round(r.latency_ms.p99 / r.latency_ms.p50, 1);
+  const stages = (r: (typeof results)[number]) =>
+    Object.entries(r.stages_ms ?? {}).map(([name, s]) => `${name} ${s.median} / ${s.tail}`)
+      .join(", ");
+  console.log(
+    "\nrun | p50 / p90 / p99 / max ms | p99 / p50 | stages, median / mean of the slowest 1 % (ms) | bench timer lag p99 / max ms",
+  );
+  for (const r of results) {
+    console.log(
+      `${r.run} | ${r.latency_ms.p50} / ${r.latency_ms.p90} / ${r.latency_ms.p99} / ${r.latency_ms.max} | ${
+        ratio(r)
+      } | ${stages(r)} | ${r.bench_timer_lag_ms?.p99} / ${r.bench_timer_lag_ms?.max}`,
     );
   }
 }

@@ -98,3 +98,23 @@ Deno.test("the notifier wakes again when its connection comes back, since notifi
       await listener.close();
     }
   }));
+
+Deno.test("the notifier leaves out a notification whose payload it was told to ignore (its own process's)", () =>
+  withTestDatabase(async (db) => {
+    const w = wakes();
+    const listener = await listen({ sql: db.sql, log: noLog }, db.channel, w.onWake, {
+      ignore: "own",
+    });
+    try {
+      await w.reach(1);
+      await db.sql`SELECT pg_notify(${db.channel}, 'own')`;
+      // Notifications arrive in order: once the next one has woken it, the ignored one is past.
+      await db.sql`SELECT pg_notify(${db.channel}, '')`;
+      await w.reach(2);
+      await db.sql`SELECT pg_notify(${db.channel}, 'another process')`;
+      await w.reach(3);
+      assert.equal(w.count, 3);
+    } finally {
+      await listener.close();
+    }
+  }));

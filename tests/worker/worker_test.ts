@@ -165,3 +165,56 @@ Deno.test("a worker that holds two claims of one delivery (after a rescue) keeps
     await db.close();
   }
 });
+
+/** The test database with its engine's claims counted. */
+function countingClaims(db: Awaited<ReturnType<typeof testDatabase>>) {
+  const counted = { claims: 0, db };
+  counted.db = {
+    ...db,
+    engine: {
+      ...db.engine,
+      claim: (options) => {
+        counted.claims++;
+        return db.engine.claim(options);
+      },
+    },
+  };
+  return counted;
+}
+
+Deno.test("a finished send that freed nothing the claim loop waits for starts no claim", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver();
+  try {
+    await seedDeliveries(db.sql, 1, { url: receiver.url });
+    const counted = countingClaims(db);
+    // No poll within the test: only a wake-up can start a claim.
+    const w = worker(counted.db, { concurrency: 4, pollIntervalMs: 60_000 });
+    await eventually(async () => {
+      const [row] = await db.sql`SELECT status FROM deliveries`;
+      return row!.status === "delivered" ? true : undefined;
+    }, { what: "the delivery to be written" });
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+    assert.equal(counted.claims, 1);
+  } finally {
+    await receiver.close();
+    await db.close();
+  }
+});
+
+Deno.test("a finished send that frees the worker's last slot wakes the claim loop for the next delivery", async () => {
+  const db = await testDatabase();
+  const receiver = startReceiver();
+  try {
+    await seedDeliveries(db.sql, 3, { url: receiver.url });
+    const counted = countingClaims(db);
+    const w = worker(counted.db, { concurrency: 1, pollIntervalMs: 60_000 });
+    // One slot: each of the three waits for the one before it to end, not for a poll.
+    await receiver.waitFor(3);
+    await w.stop({ drainMs: 1_000, resultsMs: 1_000 });
+    assert.ok(counted.claims >= 3, `${counted.claims} claims`);
+  } finally {
+    await receiver.close();
+    await db.close();
+  }
+});
