@@ -30,10 +30,12 @@ function resolve(doc: Doc, schema: Doc): Doc {
 
 /** Every row of every table, as text: what "changes nothing" compares (last use aside). */
 async function snapshot(sql: Sql): Promise<string> {
-  // The audit log records the refusal: that is its job (tests/http/audit_log_test.ts).
+  // The audit log records the refusal: that is its job (tests/http/audit_log_test.ts). A
+  // partition's rows are its table's.
   const tables = await sql<{ name: string }[]>`
-    SELECT table_name AS name FROM information_schema.tables
-    WHERE table_schema = current_schema() AND table_name <> 'audit_log' ORDER BY 1`;
+    SELECT c.relname AS name FROM pg_class c
+    WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')
+      AND NOT c.relispartition AND c.relname <> 'audit_log' ORDER BY 1`;
   const parts = [];
   for (const { name } of tables) {
     const rows = await sql.unsafe(
