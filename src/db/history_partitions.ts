@@ -24,8 +24,9 @@ export function partitionWidthMs(retentionMs: number | null): number {
 }
 
 /**
- * Makes a family's partitions until two widths from now, so a missed pass or
- * two costs nothing; returns how many it made.
+ * Makes a family's partitions until a width from now (passes run every quarter
+ * width, so three can be missed); returns how many it made. No more: every
+ * partition is one more index to probe for a lookup by id.
  */
 export async function addHistoryPartitions(
   sql: Sql,
@@ -35,7 +36,7 @@ export async function addHistoryPartitions(
   const [row] = await sql<{ created: number }[]>`
     SELECT dispatch_add_history_partitions(${family},
       ${widthMs} * interval '1 millisecond',
-      now() + ${2 * widthMs} * interval '1 millisecond') AS created`;
+      now() + ${widthMs} * interval '1 millisecond') AS created`;
   return row?.created ?? 0;
 }
 

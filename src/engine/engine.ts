@@ -225,7 +225,7 @@ export function createEngine(options: EngineOptions) {
     deleteEventType: (name: string) =>
       audited(sql, (sql) => deleteEventType(sql, name), (ok) => ok ? {} : null),
 
-    /** A family's partitions until two widths from now (see src/db/history_partitions.ts). */
+    /** A family's partitions until a width from now (see src/db/history_partitions.ts). */
     addHistoryPartitions: (family: HistoryFamily, widthMs: number) =>
       addHistoryPartitions(sql, family, widthMs),
     dropExpiredHistory: (family: HistoryFamily, olderThanMs: number) =>
