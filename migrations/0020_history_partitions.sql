@@ -34,6 +34,13 @@ CREATE FUNCTION dispatch_history_tables(family text) RETURNS text[]
       WHEN 'audit' THEN ARRAY['audit_log'] END
   $$;
 
+-- The bound of the `legacy` partitions: read once every writer is out. A row
+-- carries its transaction's start, so none committed before these locks can
+-- be later than the clock after them (now() could be: ingest may commit
+-- between this transaction's start and its locks).
+LOCK TABLE events, deliveries, delivery_attempts, audit_log IN ACCESS EXCLUSIVE MODE;
+SELECT set_config('dispatch.partitioned_at', clock_timestamp()::text, true);
+
 -- Unique keys of a partitioned table must include its partition key. Event
 -- ids stay unique by dispatch_insert_events (a lock per id, then a look in
 -- every partition); the foreign keys go: the three tables' rows are created
@@ -79,7 +86,7 @@ CREATE FUNCTION pg_temp.dispatch_partition(tab text, key text, serial text) RETU
     EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING GENERATED
       INCLUDING STORAGE) PARTITION BY RANGE (%I)', tab, tab || '_legacy', key);
     EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (MINVALUE) TO (%L)',
-      tab, tab || '_legacy', now());
+      tab, tab || '_legacy', current_setting('dispatch.partitioned_at'));
     -- After the attach: a check the legacy table has merges with it unscanned,
     -- and one it has NOT VALID (version 3) stays so there.
     FOR con IN SELECT c.conname, pg_get_constraintdef(c.oid) AS def FROM pg_constraint c
@@ -98,7 +105,8 @@ SELECT pg_temp.dispatch_partition('delivery_attempts', 'delivery_created_at', 'i
 ALTER TABLE audit_log DROP CONSTRAINT audit_log_pkey;
 SELECT pg_temp.dispatch_partition('audit_log', 'at', 'id');
 INSERT INTO history_partitions (family, suffix, from_at, to_at)
-VALUES ('events', 'legacy', '-infinity', now()), ('audit', 'legacy', '-infinity', now());
+SELECT f, 'legacy', '-infinity', current_setting('dispatch.partitioned_at')::timestamptz
+FROM unnest(ARRAY['events', 'audit']) f;
 
 ALTER TABLE events ADD PRIMARY KEY (id, created_at);
 CREATE INDEX events_seq ON events (seq);

@@ -55,8 +55,8 @@ export interface MigrationStatus {
 
 /**
  * Applies pending migrations in one transaction under an advisory lock, so
- * several instances starting at once apply each migration exactly once; then
- * makes sure the history and the audit log have partitions ahead,
+ * several instances starting at once apply each migration exactly once, and
+ * in the same transaction makes sure the history and the audit log have partitions ahead,
  * `partitionWidthMs` and `auditPartitionWidthMs` wide (default: as for a
  * history kept forever). `upTo` stops at that version (tests and benchmarks
  * of a migration), with no partitions made.
@@ -65,7 +65,7 @@ export async function migrate(
   sql: Sql,
   options: { partitionWidthMs?: number; auditPartitionWidthMs?: number; upTo?: number } = {},
 ): Promise<MigrationStatus> {
-  const status = await sql.begin(async (tx) => {
+  return await sql.begin(async (tx) => {
     // A migration rewrites whole tables: no statement timeout applies to it.
     await tx`SET LOCAL statement_timeout = 0`;
     await tx`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.dispatch_migrations'))`;
@@ -86,17 +86,18 @@ export async function migrate(
       await tx`INSERT INTO dispatch_migrations (version, name) VALUES (${m.version}, ${m.name})`;
       applied.push(m.name);
     }
+    if (options.upTo === undefined) {
+      // In the migration's transaction: the moment it commits, new rows have a partition.
+      const t = tx as unknown as Sql;
+      await addHistoryPartitions(t, "events", options.partitionWidthMs ?? partitionWidthMs(null));
+      await addHistoryPartitions(
+        t,
+        "audit",
+        options.auditPartitionWidthMs ?? partitionWidthMs(null),
+      );
+    }
     return { applied, latest: latestVersion() };
   });
-  if (options.upTo === undefined) {
-    await addHistoryPartitions(sql, "events", options.partitionWidthMs ?? partitionWidthMs(null));
-    await addHistoryPartitions(
-      sql,
-      "audit",
-      options.auditPartitionWidthMs ?? partitionWidthMs(null),
-    );
-  }
-  return status;
 }
 
 /** The schema version in the database, 0 when none was applied. */
